@@ -1,0 +1,47 @@
+import { Command } from 'commander';
+import { perplexity } from '../../runtime/score.js';
+import { jsonOption, modelOption, openFromOptions, parseIntStrict, progressBar, readTextFile, runAction, threadsOption } from '../common.js';
+
+interface PerplexityFlags {
+  model: string;
+  threads?: string;
+  file: string;
+  window?: string;
+  stride?: string;
+  maxChars?: string;
+  json?: boolean;
+}
+
+export function perplexityCommand(): Command {
+  return new Command('perplexity')
+    .description('perplexity of a text file under the model (sliding window)')
+    .addOption(modelOption)
+    .requiredOption('-f, --file <file>', 'text file')
+    .option('--window <n>', 'tokens per window (default: min(context, 512))')
+    .option('--stride <n>', 'tokens between window starts (default: window/2)')
+    .option('--max-chars <n>', 'score only the first n characters')
+    .addOption(threadsOption)
+    .addOption(jsonOption)
+    .action(
+      runAction(async (flags: PerplexityFlags) => {
+        const model = openFromOptions(flags);
+        let text = readTextFile(flags.file, '--file');
+        if (flags.maxChars !== undefined) text = text.slice(0, parseIntStrict(flags.maxChars, '--max-chars', 1));
+        let bar: ReturnType<typeof progressBar> | undefined;
+        const started = performance.now();
+        const r = await perplexity(model, text, {
+          window: flags.window === undefined ? undefined : parseIntStrict(flags.window, '--window', 2),
+          stride: flags.stride === undefined ? undefined : parseIntStrict(flags.stride, '--stride', 1),
+          onProgress: (done, total) => {
+            bar ??= progressBar('scoring', total, flags.json);
+            bar.update(done);
+          },
+        });
+        bar?.stop();
+        const seconds = (performance.now() - started) / 1000;
+        if (flags.json) process.stdout.write(`${JSON.stringify({ ...r, seconds })}\n`);
+        else process.stdout.write(`perplexity ${r.perplexity.toFixed(4)} (mean NLL ${r.nll.toFixed(4)} nats over ${r.tokens} tokens, ${seconds.toFixed(1)} s)\n`);
+        await model.dispose();
+      }),
+    );
+}

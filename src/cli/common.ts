@@ -1,0 +1,85 @@
+import fs from 'node:fs';
+import { Option } from 'commander';
+import cliProgress from 'cli-progress';
+import { InvalidInputError, SteererError } from '../io/errors.js';
+import { openModel } from '../index.js';
+import type { HookedModel } from '../runtime/model.js';
+
+/** Options every model-using command takes. */
+export const modelOption = new Option('-m, --model <path>', 'model: Hugging Face directory, .gguf file, or llama2.c .bin').makeOptionMandatory();
+export const threadsOption = new Option('--threads <n>', 'ONNX Runtime threads (default: all cores)');
+export const jsonOption = new Option('--json', 'print machine-readable JSON');
+
+export function openFromOptions(opts: { model: string; threads?: string }): HookedModel {
+  return openModel(opts.model, { threads: opts.threads === undefined ? undefined : parseIntStrict(opts.threads, '--threads', 1) });
+}
+
+export function parseIntStrict(value: string, flag: string, min = 0): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min) throw new InvalidInputError(`${flag} must be an integer >= ${min}, got "${value}"`);
+  return n;
+}
+
+export function parseNumber(value: string, flag: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n)) throw new InvalidInputError(`${flag} must be a finite number, got "${value}"`);
+  return n;
+}
+
+/** Layers as "3", "2,5,7", "4-8" or "all". */
+export function parseLayers(value: string, numLayers: number): number[] {
+  if (value === 'all') return Array.from({ length: numLayers }, (_, i) => i);
+  const layers = new Set<number>();
+  for (const part of value.split(',')) {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part.trim());
+    if (!m) throw new InvalidInputError(`--layer expects N, N-M, a comma list or "all", got "${value}"`);
+    const a = Number(m[1]);
+    const b = m[2] === undefined ? a : Number(m[2]);
+    for (let l = Math.min(a, b); l <= Math.max(a, b); l++) {
+      if (l >= numLayers) throw new InvalidInputError(`layer ${l} does not exist: the model has layers 0..${numLayers - 1}`);
+      layers.add(l);
+    }
+  }
+  return [...layers].sort((x, y) => x - y);
+}
+
+/** A progress bar on stderr (silent when stderr is not a terminal or --json is set). */
+export function progressBar(label: string, total: number, quiet = false): { update(done: number): void; stop(): void } {
+  if (quiet || !process.stderr.isTTY) return { update() {}, stop() {} };
+  const bar = new cliProgress.SingleBar(
+    { format: `${label} [{bar}] {percentage}% | {value}/{total} | ETA {eta_formatted}`, stream: process.stderr, hideCursor: true },
+    cliProgress.Presets.shades_classic,
+  );
+  bar.start(total, 0);
+  return { update: (done) => bar.update(done), stop: () => bar.stop() };
+}
+
+/** Runs a command body; user-facing errors become one line on stderr and exit code 1. */
+export function runAction<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    try {
+      await fn(...args);
+    } catch (e) {
+      const debug = process.env.STEERER_DEBUG === '1';
+      if (e instanceof SteererError) {
+        process.stderr.write(`steerer: ${e.message}\n`);
+        if (debug) process.stderr.write(`${e.stack}\n`);
+        process.exitCode = 1;
+      } else {
+        const msg = e instanceof Error ? e.message : String(e);
+        process.stderr.write(`steerer: internal error: ${msg.split('\n')[0]} (set STEERER_DEBUG=1 for details)\n`);
+        if (debug && e instanceof Error) process.stderr.write(`${e.stack}\n`);
+        process.exitCode = 2;
+      }
+    }
+  };
+}
+
+export function readTextFile(file: string, flag: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new InvalidInputError(`${flag} ${file}: ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+  }
+}

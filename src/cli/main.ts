@@ -1,0 +1,18 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { activationsCommand } from './commands/activations.js';
+import { generateCommand } from './commands/generate.js';
+import { inspectCommand } from './commands/inspect.js';
+import { perplexityCommand } from './commands/perplexity.js';
+
+const program = new Command('steerer')
+  .description('Look inside local language models and steer them through their activations.')
+  .version('0.1.0')
+  .showHelpAfterError('(run with --help for usage)');
+
+program.addCommand(generateCommand());
+program.addCommand(perplexityCommand());
+program.addCommand(activationsCommand());
+program.addCommand(inspectCommand());
+
+await program.parseAsync(process.argv);

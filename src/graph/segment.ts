@@ -1,0 +1,175 @@
+import type { ModelSpec } from '../model/spec.js';
+import { ARCH_GRAPHS } from './archs/index.js';
+import { norm, type LayerContext, type RunInputs } from './blocks.js';
+import { hookName, isResidualSite, lastPointIndex, pointAt } from './hook-points.js';
+import { GraphBuilder, type Dim } from './onnx-builder.js';
+
+/**
+ * Compiles one *segment* of the forward pass: the hook points (start, end] of the model,
+ * optionally followed by the LM head. A forward with no JavaScript hooks is one segment;
+ * each JavaScript hook splits the pass so that TypeScript can edit the value in between.
+ * Interventions that are data (vectors, masks) are compiled in as graph ops instead, so
+ * they cost no split.
+ *
+ * Value names seen by the runtime:
+ *   inputs   resid.in [+ branch.in], attn_mask, position_ids, rope.cos, rope.sin,
+ *            past.{l}.key/value, canonical weight names, iv.{point}.{k}.{param}
+ *   outputs  present.{l}.key/value, blocks.{l}.hook_{site} (captures),
+ *            resid.out [+ branch.out] (break), logits
+ */
+
+/** A data-driven intervention that lives inside the graph. */
+export interface GraphIntervention {
+  /** Structural identity: equal keys compile to identical ops (values are fed per run). */
+  readonly key: string;
+  /** Emits ops mapping x [batch, seq, D] to its replacement; `param` declares an input of this intervention. */
+  emit(g: GraphBuilder, x: string, param: (name: string, dims: readonly Dim[]) => string): string;
+}
+
+export type HeadMode = 'none' | 'last' | 'all';
+
+export interface SegmentPlan {
+  /** Point index whose value (after its hooks) is this segment's input; -1 = the embeddings. */
+  readonly start: number;
+  /** Last point computed. */
+  readonly end: number;
+  /** Produce logits after the last point (`end` must then be the model's last point). */
+  readonly head: HeadMode;
+  /** Return the end point's state for a JavaScript hook. */
+  readonly breakAtEnd: boolean;
+  readonly interventions: ReadonlyMap<number, readonly GraphIntervention[]>;
+  readonly captures: ReadonlySet<number>;
+}
+
+export interface CompiledSegment {
+  readonly bytes: Uint8Array;
+  readonly inputNames: readonly string[];
+  readonly outputNames: readonly string[];
+}
+
+export const interventionParamName = (point: number, k: number, name: string): string => `iv.${point}.${k}.${name}`;
+
+export function compileSegment(
+  spec: ModelSpec,
+  weightShape: (name: string) => readonly number[] | undefined,
+  plan: SegmentPlan,
+): CompiledSegment {
+  const arch = ARCH_GRAPHS[spec.family];
+  const g = new GraphBuilder(`steerer_${spec.architecture}_${plan.start + 1}_${plan.end}_${plan.head}`);
+  const D = spec.hiddenSize;
+  const act: Dim[] = ['batch', 'seq', D];
+  const run = lazyRunInputs(g, spec);
+
+  const weight = (name: string): string => {
+    const shape = weightShape(name);
+    if (!shape) throw new Error(`model has no tensor ${name}`);
+    return g.input(name, 'float32', shape);
+  };
+  const ctx = (layer: number): LayerContext => ({
+    g,
+    spec,
+    layer,
+    run,
+    weight,
+    maybeWeight: (name) => (weightShape(name) ? weight(name) : undefined),
+    kvCache: () => {
+      const kvDims: Dim[] = ['batch', spec.numKvHeads, 'past', spec.headDim];
+      const pastKey = g.input(`past.${layer}.key`, 'float32', kvDims);
+      const pastValue = g.input(`past.${layer}.value`, 'float32', kvDims);
+      return { pastKey, pastValue, presentKey: `present.${layer}.key`, presentValue: `present.${layer}.value` };
+    },
+  });
+
+  let resid = '';
+  let base = '';
+  let branch = '';
+  if (plan.start >= 0 && !isResidualSite(pointAt(plan.start).site)) {
+    base = g.input('resid.in', 'float32', act);
+    branch = g.input('branch.in', 'float32', act);
+  } else {
+    resid = g.input('resid.in', 'float32', act);
+  }
+
+  for (let idx = plan.start + 1; idx <= plan.end; idx++) {
+    const { layer, site } = pointAt(idx);
+    const c = ctx(layer);
+    let value: string;
+    switch (site) {
+      case 'resid_pre':
+        value = resid;
+        break;
+      case 'attn_out':
+        base = resid;
+        value = arch.attentionBranch(c, base);
+        break;
+      case 'mlp_out':
+        base = resid;
+        value = arch.mlpBranch(c, base);
+        break;
+      case 'resid_mid':
+      case 'resid_post':
+        value = g.node('Add', [base, branch], {}, `blk.${layer}.${site}`);
+        break;
+    }
+    (plan.interventions.get(idx) ?? []).forEach((iv, k) => {
+      value = iv.emit(g, value, (name, dims) => g.input(interventionParamName(idx, k, name), 'float32', dims));
+    });
+    if (isResidualSite(site)) resid = value;
+    else branch = value;
+    if (plan.captures.has(idx)) g.output(value, 'float32', act, hookName({ layer, site }));
+  }
+
+  // KV presents are produced by the Attention nodes; expose them.
+  for (let idx = plan.start + 1; idx <= plan.end; idx++) {
+    const { layer, site } = pointAt(idx);
+    if (site !== 'attn_out') continue;
+    const kvDims: Dim[] = ['batch', spec.numKvHeads, 'total', spec.headDim];
+    g.output(`present.${layer}.key`, 'float32', kvDims);
+    g.output(`present.${layer}.value`, 'float32', kvDims);
+  }
+
+  if (plan.breakAtEnd) {
+    const endSite = pointAt(plan.end).site;
+    if (isResidualSite(endSite)) g.output(resid, 'float32', act, 'resid.out');
+    else {
+      g.output(base, 'float32', act, 'resid.out');
+      g.output(branch, 'float32', act, 'branch.out');
+    }
+  }
+
+  if (plan.head !== 'none') {
+    if (plan.end !== lastPointIndex(spec.numLayers)) throw new Error('the LM head can only follow the last layer');
+    const c = ctx(spec.numLayers);
+    let x = resid;
+    if (plan.head === 'last') {
+      // Prompts are left-padded, so the last position is a real token in every row.
+      x = g.node('Slice', [x, g.constInt64([-1]), g.constInt64([2 ** 62]), g.constInt64([1])], {}, 'head.last');
+    }
+    const normed = norm(c, x, 'output_norm');
+    let logits = g.node('MatMul', [normed, weight('output.weight')], {}, 'head.logits');
+    const bias = c.maybeWeight('output.bias');
+    if (bias) logits = g.node('Add', [logits, bias], {}, 'head.logits.biased');
+    g.output(logits, 'float32', ['batch', 'rows', spec.vocabSize], 'logits');
+  }
+
+  return { bytes: g.toBytes(), inputNames: g.inputNames, outputNames: g.outputNames };
+}
+
+/** Per-run inputs, declared only when a segment actually uses them. */
+function lazyRunInputs(g: GraphBuilder, spec: ModelSpec): RunInputs {
+  const half = spec.rope ? spec.rope.dim / 2 : 0;
+  return {
+    get attnMask() {
+      return g.input('attn_mask', 'float32', ['batch', 1, 'seq', 'total']);
+    },
+    get positionIds() {
+      return spec.positions === 'rope' ? g.input('position_ids', 'int64', ['batch', 'seq']) : undefined;
+    },
+    get ropeCos() {
+      return spec.positions === 'rope' ? g.input('rope.cos', 'float32', ['rope_len', half]) : undefined;
+    },
+    get ropeSin() {
+      return spec.positions === 'rope' ? g.input('rope.sin', 'float32', ['rope_len', half]) : undefined;
+    },
+  };
+}

@@ -1,0 +1,23 @@
+/** Steerer's library API: load a model, run hooked forwards, generate, score. */
+import { loadModel } from './model/load.js';
+import { HookedModel, type RuntimeOptions } from './runtime/model.js';
+
+export { loadModel } from './model/load.js';
+export type { LoadedModel, ModelSpec, ModelSource, WeightMap } from './model/spec.js';
+export type { TextTokenizer } from './model/tokenizer.js';
+export { renderChat, type ChatMessage, type ChatRole } from './model/chat-template.js';
+export { HookedModel, type ForwardInput, type ForwardOutput, type RuntimeOptions } from './runtime/model.js';
+export { KvCache } from './runtime/kv-cache.js';
+export { addVector, type Activation, type EditFn, type Hook, type Intervention, type StepInfo } from './runtime/hooks.js';
+export { HOOK_SITES, hookName, parseHookName, type HookPoint, type HookSite } from './graph/hook-points.js';
+export type { PositionSelector } from './runtime/positions.js';
+export { generate, generateBatch, type GenerateOptions, type GenerateResult } from './runtime/generate.js';
+export { perplexity, scoreTokens, type PerplexityResult, type TokenLogprobs } from './runtime/score.js';
+export { encodeChat } from './runtime/chat.js';
+export { Sampler, type SamplingOptions } from './runtime/sampling.js';
+export { SteererError, ModelFileError, InvalidInputError } from './io/errors.js';
+
+/** Loads a model file or directory and prepares it for hooked inference. */
+export function openModel(modelPath: string, opts: RuntimeOptions = {}): HookedModel {
+  return new HookedModel(loadModel(modelPath), opts);
+}

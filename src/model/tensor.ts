@@ -1,0 +1,35 @@
+/** A host-side tensor. After loading, every weight is float32 in row-major order. */
+export interface HostTensor {
+  readonly shape: readonly number[];
+  readonly data: Float32Array;
+}
+
+export function numel(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+export function tensor(data: Float32Array, shape: readonly number[]): HostTensor {
+  if (data.length !== numel(shape)) {
+    throw new Error(`tensor data has ${data.length} values but shape [${shape.join(', ')}] needs ${numel(shape)}`);
+  }
+  return { data, shape: [...shape] };
+}
+
+/** Transpose a 2-D row-major matrix [rows, cols] into [cols, rows]; blocked for cache locality. */
+export function transpose2d(src: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(rows * cols);
+  const B = 32;
+  for (let r0 = 0; r0 < rows; r0 += B) {
+    const r1 = Math.min(rows, r0 + B);
+    for (let c0 = 0; c0 < cols; c0 += B) {
+      const c1 = Math.min(cols, c0 + B);
+      for (let r = r0; r < r1; r++) {
+        const rowOff = r * cols;
+        for (let c = c0; c < c1; c++) out[c * rows + r] = src[rowOff + c];
+      }
+    }
+  }
+  return out;
+}

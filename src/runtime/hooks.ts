@@ -1,0 +1,107 @@
+import { InvalidInputError } from '../io/errors.js';
+import { checkPoint, parseHookName, pointIndex, type HookPoint } from '../graph/hook-points.js';
+import type { GraphIntervention } from '../graph/segment.js';
+import { positionMask, validatePositions, type PositionSelector } from './positions.js';
+
+/** An activation as a hook sees it: [batch, seq, dim] row-major, with each row's absolute position (-1 = padding). */
+export interface Activation {
+  readonly data: Float32Array;
+  readonly batch: number;
+  readonly seq: number;
+  readonly dim: number;
+  readonly positions: Int32Array;
+}
+
+/** What a compiled intervention needs to know about the current forward step. */
+export interface StepInfo {
+  readonly batch: number;
+  readonly seq: number;
+  /** Absolute position of each [batch*seq] row, -1 for padding. */
+  readonly positions: Int32Array;
+  readonly promptLengths: readonly number[];
+}
+
+export interface ParamValue {
+  readonly data: Float32Array;
+  readonly dims: readonly number[];
+}
+
+/**
+ * An intervention compiled into the graph: its ops are emitted once per hook plan and its
+ * parameters (vectors, masks) are fed each step. Steering operators implement this.
+ */
+export interface Intervention extends GraphIntervention {
+  /** Hidden size the intervention was built for (checked against the model). */
+  readonly dim: number;
+  params(step: StepInfo): Record<string, ParamValue>;
+}
+
+export type HookRef = string | HookPoint;
+
+/** A JavaScript edit: mutate `act.data` in place. Splits the compiled graph at its point. */
+export type EditFn = (act: Activation, point: HookPoint) => void;
+
+/**
+ * Hooks, TransformerLens style. At one point they run in this order: compiled interventions
+ * (in the order given), then JavaScript edits, then captures, so a capture holds the value
+ * the rest of the forward pass used.
+ */
+export type Hook =
+  | { readonly kind: 'capture'; readonly at: HookRef }
+  | { readonly kind: 'intervene'; readonly at: HookRef; readonly intervention: Intervention }
+  | { readonly kind: 'edit'; readonly at: HookRef; readonly fn: EditFn };
+
+export interface ResolvedHook {
+  readonly hook: Hook;
+  readonly point: HookPoint;
+  readonly index: number;
+}
+
+export function resolveHooks(hooks: readonly Hook[], numLayers: number, hiddenSize: number): ResolvedHook[] {
+  return hooks.map((hook) => {
+    const point = typeof hook.at === 'string' ? parseHookName(hook.at, numLayers) : checkPoint(hook.at, numLayers);
+    if (hook.kind === 'intervene' && hook.intervention.dim !== hiddenSize) {
+      throw new InvalidInputError(
+        `intervention at layer ${point.layer} has size ${hook.intervention.dim} but the model's hidden size is ${hiddenSize}`,
+      );
+    }
+    return { hook, point, index: pointIndex(point) };
+  });
+}
+
+function checkVector(vector: Float32Array, what: string): void {
+  for (let i = 0; i < vector.length; i++) {
+    if (!Number.isFinite(vector[i])) throw new InvalidInputError(`${what} has a non-finite value at index ${i}`);
+  }
+}
+
+/**
+ * x + scale·v at the selected positions: the basic steering intervention (CAA, repeng and
+ * llama.cpp control vectors all add a vector to the residual stream).
+ */
+export function addVector(vector: Float32Array, opts: { scale?: number; positions?: PositionSelector } = {}): Intervention {
+  const scale = opts.scale ?? 1;
+  if (!Number.isFinite(scale)) throw new InvalidInputError(`steering coefficient must be a finite number, got ${scale}`);
+  checkVector(vector, 'steering vector');
+  const positions = validatePositions(opts.positions ?? 'all');
+  const scaled = new Float32Array(vector.length);
+  for (let i = 0; i < vector.length; i++) scaled[i] = vector[i] * scale;
+  const everywhere = positions === 'all';
+  return {
+    key: everywhere ? 'add' : 'add_masked',
+    dim: vector.length,
+    emit(g, x, param) {
+      const v = param('vector', [vector.length]);
+      if (everywhere) return g.node('Add', [x, v], {}, 'steer.add');
+      const mask = param('mask', ['batch', 'seq', 1]);
+      return g.node('Add', [x, g.node('Mul', [mask, v], {}, 'steer.masked')], {}, 'steer.add');
+    },
+    params(step) {
+      const out: Record<string, ParamValue> = { vector: { data: scaled, dims: [scaled.length] } };
+      if (!everywhere) {
+        out.mask = { data: positionMask(positions, step.positions, step.seq, step.promptLengths), dims: [step.batch, step.seq, 1] };
+      }
+      return out;
+    },
+  };
+}

@@ -1,0 +1,304 @@
+import os from 'node:os';
+import * as ort from 'onnxruntime-node';
+import { InvalidInputError } from '../io/errors.js';
+import { hookName, pointAt, type HookPoint } from '../graph/hook-points.js';
+import { compileSegment, interventionParamName, type HeadMode, type SegmentPlan } from '../graph/segment.js';
+import type { LoadedModel, ModelSpec } from '../model/spec.js';
+import type { TextTokenizer } from '../model/tokenizer.js';
+import { resolveHooks, type Activation, type Hook, type ResolvedHook, type StepInfo } from './hooks.js';
+import { KvCache } from './kv-cache.js';
+import { planKey, planSegments } from './plan.js';
+import { ropeTables } from './rope-tables.js';
+
+export interface RuntimeOptions {
+  /** ORT intra-op threads (default: all cores). */
+  readonly threads?: number;
+}
+
+export interface ForwardInput {
+  /** Token ids per sequence (ragged: rows are left-padded to the longest). */
+  readonly tokens: readonly (readonly number[])[];
+  /** Past keys/values; updated in place. Omit for a one-shot pass. */
+  readonly cache?: KvCache;
+  readonly hooks?: readonly Hook[];
+  /** Which logits to return: every position, the last one, or none (the pass may then stop early). */
+  readonly logits?: HeadMode;
+}
+
+export interface ForwardOutput {
+  readonly batch: number;
+  readonly seq: number;
+  /** Left padding of each row. */
+  readonly pad: readonly number[];
+  /** [batch, rows, vocab] with rows = seq ('all') or 1 ('last'). */
+  readonly logits?: Float32Array;
+  /** Captured activations by hook name. */
+  readonly captures: ReadonlyMap<string, Activation>;
+  /** Absolute position of each [batch*seq] row, -1 for padding. */
+  readonly positions: Int32Array;
+}
+
+const NEG = -1e30;
+
+/**
+ * A model whose forward pass runs as ORT graphs compiled from its spec, with hook points
+ * at every layer. Weights are fed to the graphs as inputs from one JS-side copy, so any
+ * number of compiled plans (different hooks) share them.
+ */
+export class HookedModel {
+  readonly spec: ModelSpec;
+  readonly tokenizer: TextTokenizer;
+  readonly chatTemplate?: string;
+  readonly specialTokens: Readonly<Record<string, string>>;
+  readonly source: LoadedModel['source'];
+  readonly threads: number;
+  private readonly weightTensors = new Map<string, ort.Tensor>();
+  private readonly weightShapes = new Map<string, readonly number[]>();
+  private readonly loaded: LoadedModel;
+  private readonly sessions = new Map<string, Promise<{ session: ort.InferenceSession; inputNames: readonly string[] }>>();
+  private rope?: { length: number; cos: ort.Tensor; sin: ort.Tensor };
+
+  constructor(loaded: LoadedModel, opts: RuntimeOptions = {}) {
+    this.loaded = loaded;
+    this.spec = loaded.spec;
+    this.tokenizer = loaded.tokenizer;
+    this.chatTemplate = loaded.chatTemplate;
+    this.specialTokens = loaded.specialTokens;
+    this.source = loaded.source;
+    const threads = opts.threads ?? os.availableParallelism();
+    if (!Number.isInteger(threads) || threads < 1) throw new InvalidInputError(`threads must be a positive integer, got ${threads}`);
+    this.threads = threads;
+    for (const [name, t] of loaded.weights) {
+      this.weightTensors.set(name, new ort.Tensor('float32', t.data, [...t.shape]));
+      this.weightShapes.set(name, t.shape);
+    }
+  }
+
+  /** The canonical weights (read-only view; see ModelSpec docs for names and layouts). */
+  get weights(): LoadedModel['weights'] {
+    return this.loaded.weights;
+  }
+
+  createCache(batch: number): KvCache {
+    if (!Number.isInteger(batch) || batch < 1) throw new InvalidInputError(`batch must be a positive integer, got ${batch}`);
+    return new KvCache(this.spec, batch);
+  }
+
+  /** Token ids of a prompt, BOS prepended when the model expects one. */
+  encode(text: string, opts: { addBos?: boolean } = {}): number[] {
+    const ids = this.tokenizer.encode(text);
+    const addBos = opts.addBos ?? this.spec.addBos;
+    return addBos && this.spec.bosTokenId !== undefined ? [this.spec.bosTokenId, ...ids] : ids;
+  }
+
+  async forward(input: ForwardInput): Promise<ForwardOutput> {
+    const { spec } = this;
+    const batch = input.tokens.length;
+    if (batch === 0) throw new InvalidInputError('forward needs at least one sequence');
+    const cache = input.cache;
+    if (cache && cache.batch !== batch) throw new InvalidInputError(`cache holds ${cache.batch} sequences but ${batch} were given`);
+    const head = input.logits ?? 'last';
+    const hooks = resolveHooks(input.hooks ?? [], spec.numLayers, spec.hiddenSize);
+    if (head === 'none' && hooks.length === 0) throw new InvalidInputError('forward with no logits and no hooks computes nothing');
+    if (head === 'none' && cache) {
+      // Stopping early would leave later layers' caches behind.
+      throw new InvalidInputError('a forward that stops before the head cannot extend a KV cache');
+    }
+
+    const seq = Math.max(...input.tokens.map((t) => t.length));
+    if (seq === 0) throw new InvalidInputError('every sequence is empty');
+    for (const row of input.tokens) {
+      if (row.length === 0) throw new InvalidInputError('a sequence in the batch is empty');
+      for (const id of row) {
+        if (!Number.isInteger(id) || id < 0 || id >= spec.vocabSize) {
+          throw new InvalidInputError(`token id ${id} is outside the vocabulary (0..${spec.vocabSize - 1})`);
+        }
+      }
+    }
+    const pad = input.tokens.map((t) => seq - t.length);
+    const kv = cache ?? new KvCache(spec, batch);
+    const past = kv.length;
+    const total = past + seq;
+    if (spec.positions === 'learned' || spec.maxPositions > 0) {
+      const longest = Math.max(...kv.nextPosition.map((p, b) => p + input.tokens[b].length));
+      if (longest > spec.maxPositions) {
+        throw new InvalidInputError(`sequence length ${longest} exceeds the model's context of ${spec.maxPositions} tokens`);
+      }
+    }
+
+    const positions = new Int32Array(batch * seq);
+    for (let b = 0; b < batch; b++) {
+      for (let i = 0; i < seq; i++) positions[b * seq + i] = i < pad[b] ? -1 : kv.nextPosition[b] + i - pad[b];
+    }
+    const promptLengths = kv.length === 0 ? input.tokens.map((t) => t.length) : kv.promptLengths;
+    const step: StepInfo = { batch, seq, positions, promptLengths };
+
+    const runFeeds = new Map<string, ort.Tensor>();
+    const attnMask = this.attentionMask(kv, pad, seq, total);
+    runFeeds.set('attn_mask', new ort.Tensor('float32', attnMask, [batch, 1, seq, total]));
+    if (spec.positions === 'rope') {
+      const ids = new BigInt64Array(batch * seq);
+      let maxPos = 0;
+      for (let r = 0; r < positions.length; r++) {
+        ids[r] = BigInt(Math.max(0, positions[r]));
+        maxPos = Math.max(maxPos, positions[r]);
+      }
+      runFeeds.set('position_ids', new ort.Tensor('int64', ids, [batch, seq]));
+      const tables = this.ropeTablesFor(maxPos + 1);
+      runFeeds.set('rope.cos', tables.cos);
+      runFeeds.set('rope.sin', tables.sin);
+    }
+    for (let l = 0; l < spec.numLayers; l++) {
+      runFeeds.set(`past.${l}.key`, kv.keys[l]);
+      runFeeds.set(`past.${l}.value`, kv.values[l]);
+    }
+    for (const h of hooks) {
+      if (h.hook.kind !== 'intervene') continue;
+      const k = hooks.filter((o) => o.index === h.index && o.hook.kind === 'intervene').indexOf(h);
+      for (const [name, v] of Object.entries(h.hook.intervention.params(step))) {
+        runFeeds.set(interventionParamName(h.index, k, name), new ort.Tensor('float32', v.data, [...v.dims]));
+      }
+    }
+
+    const captures = new Map<string, Activation>();
+    const activation = (data: Float32Array): Activation => ({ data, batch, seq, dim: spec.hiddenSize, positions });
+    let carry: { resid: Float32Array; branch?: Float32Array } = { resid: this.embed(input.tokens, pad, positions, seq) };
+    let logits: Float32Array | undefined;
+
+    for (const plan of planSegments(hooks, spec.numLayers, head)) {
+      const { session, inputNames } = await this.session(plan);
+      const feeds: Record<string, ort.Tensor> = {};
+      const dims = [batch, seq, spec.hiddenSize];
+      for (const name of inputNames) {
+        if (name === 'resid.in') feeds[name] = new ort.Tensor('float32', carry.resid, dims);
+        else if (name === 'branch.in') feeds[name] = new ort.Tensor('float32', carry.branch!, dims);
+        else {
+          const t = runFeeds.get(name) ?? this.weightTensors.get(name);
+          if (!t) throw new Error(`no value for graph input ${name}`);
+          feeds[name] = t;
+        }
+      }
+      const out = await session.run(feeds);
+      for (const [name, value] of Object.entries(out)) {
+        if (name.startsWith('present.')) {
+          const [, layer, which] = name.split('.');
+          (which === 'key' ? kv.keys : kv.values)[Number(layer)] = value as ort.Tensor;
+        } else if (name.startsWith('blocks.')) {
+          captures.set(name, activation(value.data as Float32Array));
+        }
+      }
+      if (out.logits) logits = out.logits.data as Float32Array;
+      if (plan.breakAtEnd) {
+        carry = { resid: out['resid.out'].data as Float32Array, branch: out['branch.out']?.data as Float32Array | undefined };
+        this.runEdits(hooks, plan.end, carry, activation, captures);
+      }
+    }
+
+    if (head !== 'none') {
+      kv.appendSlots(seq, pad);
+      if (past === 0) kv.promptLengths = promptLengths.slice();
+    }
+    return { batch, seq, pad, logits, captures, positions };
+  }
+
+  /** JS edits at a break point, then captures of the edited value. */
+  private runEdits(
+    hooks: readonly ResolvedHook[],
+    index: number,
+    carry: { resid: Float32Array; branch?: Float32Array },
+    activation: (d: Float32Array) => Activation,
+    captures: Map<string, Activation>,
+  ): void {
+    const point: HookPoint = pointAt(index);
+    const value = carry.branch ?? carry.resid;
+    const act = activation(value);
+    for (const h of hooks) if (h.index === index && h.hook.kind === 'edit') h.hook.fn(act, point);
+    if (hooks.some((h) => h.index === index && h.hook.kind === 'capture')) {
+      captures.set(hookName(point), activation(value.slice()));
+    }
+  }
+
+  /** [batch, 1, seq, total] additive mask: causal, no padding slots; padded query rows see themselves. */
+  private attentionMask(kv: KvCache, pad: readonly number[], seq: number, total: number): Float32Array {
+    const past = kv.length;
+    const mask = new Float32Array(pad.length * seq * total).fill(NEG);
+    for (let b = 0; b < pad.length; b++) {
+      for (let i = 0; i < seq; i++) {
+        const row = (b * seq + i) * total;
+        if (i < pad[b]) {
+          mask[row + past + i] = 0;
+          continue;
+        }
+        for (let j = 0; j < past; j++) if (kv.isValid(b, j)) mask[row + j] = 0;
+        for (let j = pad[b]; j <= i; j++) mask[row + past + j] = 0;
+      }
+    }
+    return mask;
+  }
+
+  /** Token (+ learned position) embeddings, gathered in JS: a row copy per token. */
+  private embed(tokens: readonly (readonly number[])[], pad: readonly number[], positions: Int32Array, seq: number): Float32Array {
+    const D = this.spec.hiddenSize;
+    const out = new Float32Array(tokens.length * seq * D);
+    const table = this.loaded.weights.get('token_embd');
+    const tied = this.loaded.weights.get('output.weight');
+    const posTable = this.loaded.weights.get('pos_embd');
+    const V = this.spec.vocabSize;
+    for (let b = 0; b < tokens.length; b++) {
+      for (let i = pad[b]; i < seq; i++) {
+        const id = tokens[b][i - pad[b]];
+        const o = (b * seq + i) * D;
+        if (table) out.set(table.data.subarray(id * D, id * D + D), o);
+        else if (tied) for (let d = 0; d < D; d++) out[o + d] = tied.data[d * V + id];
+        else throw new Error('model has neither token_embd nor output.weight');
+        if (posTable) {
+          const p = positions[b * seq + i];
+          for (let d = 0; d < D; d++) out[o + d] += posTable.data[p * D + d];
+        }
+      }
+    }
+    return out;
+  }
+
+  private ropeTablesFor(needed: number): { cos: ort.Tensor; sin: ort.Tensor } {
+    const rope = this.spec.rope!;
+    if (!this.rope || this.rope.length < needed) {
+      const length = Math.max(needed, Math.min(this.spec.maxPositions, 4096), (this.rope?.length ?? 0) * 2);
+      const { cos, sin } = ropeTables(rope, length);
+      this.rope = {
+        length,
+        cos: new ort.Tensor('float32', cos, [length, rope.dim / 2]),
+        sin: new ort.Tensor('float32', sin, [length, rope.dim / 2]),
+      };
+    }
+    return this.rope;
+  }
+
+  private session(plan: SegmentPlan): Promise<{ session: ort.InferenceSession; inputNames: readonly string[] }> {
+    const key = planKey(plan);
+    let s = this.sessions.get(key);
+    if (!s) {
+      const compiled = compileSegment(this.spec, (n) => this.weightShapes.get(n), plan);
+      s = ort.InferenceSession.create(compiled.bytes, {
+        intraOpNumThreads: this.threads,
+        interOpNumThreads: 1,
+        executionMode: 'sequential',
+        graphOptimizationLevel: 'all',
+        logSeverityLevel: 3,
+        // Several sessions run back to back when JS hooks split the pass; spinning threads
+        // of one would starve the next, so only single-segment plans spin.
+        extra: { session: { 'intra_op.allow_spinning': plan.start === -1 && !plan.breakAtEnd ? '1' : '0' } },
+      }).then((session) => ({ session, inputNames: compiled.inputNames }));
+      this.sessions.set(key, s);
+      s.catch(() => this.sessions.delete(key));
+    }
+    return s;
+  }
+
+  /** Releases ORT sessions. */
+  async dispose(): Promise<void> {
+    const all = [...this.sessions.values()];
+    this.sessions.clear();
+    for (const s of all) await (await s).session.release();
+  }
+}
