@@ -404,6 +404,7 @@ class ByteSink {
   private buf = Buffer.allocUnsafe(1 << 12);
   len = 0;
 
+  /** Grows the buffer (replacing this.buf) and returns the offset to write at: call it before reading this.buf. */
   private reserve(n: number): number {
     if (this.len + n > this.buf.length) {
       const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.len + n));
@@ -415,23 +416,23 @@ class ByteSink {
     return at;
   }
 
-  u8(v: number): void { this.buf.writeUInt8(v, this.reserve(1)); }
-  i8(v: number): void { this.buf.writeInt8(v, this.reserve(1)); }
-  u16(v: number): void { this.buf.writeUInt16LE(v, this.reserve(2)); }
-  i16(v: number): void { this.buf.writeInt16LE(v, this.reserve(2)); }
-  u32(v: number): void { this.buf.writeUInt32LE(v, this.reserve(4)); }
-  i32(v: number): void { this.buf.writeInt32LE(v, this.reserve(4)); }
-  u64(v: bigint): void { this.buf.writeBigUInt64LE(v, this.reserve(8)); }
-  i64(v: bigint): void { this.buf.writeBigInt64LE(v, this.reserve(8)); }
-  f32(v: number): void { this.buf.writeFloatLE(v, this.reserve(4)); }
-  f64(v: number): void { this.buf.writeDoubleLE(v, this.reserve(8)); }
-  bytes(b: Uint8Array): void { this.buf.set(b, this.reserve(b.length)); }
+  u8(v: number): void { const at = this.reserve(1); this.buf.writeUInt8(v, at); }
+  i8(v: number): void { const at = this.reserve(1); this.buf.writeInt8(v, at); }
+  u16(v: number): void { const at = this.reserve(2); this.buf.writeUInt16LE(v, at); }
+  i16(v: number): void { const at = this.reserve(2); this.buf.writeInt16LE(v, at); }
+  u32(v: number): void { const at = this.reserve(4); this.buf.writeUInt32LE(v, at); }
+  i32(v: number): void { const at = this.reserve(4); this.buf.writeInt32LE(v, at); }
+  u64(v: bigint): void { const at = this.reserve(8); this.buf.writeBigUInt64LE(v, at); }
+  i64(v: bigint): void { const at = this.reserve(8); this.buf.writeBigInt64LE(v, at); }
+  f32(v: number): void { const at = this.reserve(4); this.buf.writeFloatLE(v, at); }
+  f64(v: number): void { const at = this.reserve(8); this.buf.writeDoubleLE(v, at); }
+  bytes(b: Uint8Array): void { const at = this.reserve(b.length); this.buf.set(b, at); }
   string(s: string): void {
     const b = Buffer.from(s, 'utf8');
     this.u64(BigInt(b.length));
     this.bytes(b);
   }
-  zeros(n: number): void { this.buf.fill(0, this.reserve(n), this.len); }
+  zeros(n: number): void { const at = this.reserve(n); this.buf.fill(0, at, this.len); }
   result(): Buffer { return this.buf.subarray(0, this.len); }
 }
 

@@ -238,7 +238,9 @@ export class SafetensorsFile {
       try {
         json = JSON.parse(text);
       } catch (err) {
-        return fail(`header is not valid JSON (${(err as Error).message})`);
+        // JSON.parse quotes the offending text; keep the problem to one short line.
+        const why = (err as Error).message.replace(/\s+/g, ' ').slice(0, 160);
+        return fail(`header is not valid JSON (${why})`);
       }
       const dataStart = 8 + n;
       const { entries, metadata } = parseHeader(path, json, dataStart, size - dataStart);
