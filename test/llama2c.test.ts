@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { ModelFileError } from '../src/io/errors.js';
-import { interleavedToHalfSplitRows, loadLlama2c } from '../src/io/llama2c.js';
+import { loadLlama2c } from '../src/io/llama2c.js';
+import { halfSplitToInterleavedRows, interleavedToHalfSplitRows } from '../src/model/rope-permute.js';
 import { readLlama2cTokenizer } from '../src/model/tokenizers/llama2c-tokenizer.js';
 import { sharedPath } from '../src/util/shared-path.js';
 
@@ -142,6 +143,8 @@ describe('interleaved → half-split RoPE permutation', () => {
     const hd = 4;
     const w = Float32Array.from({ length: 2 * hd }, (_, i) => i); // 2 heads, inDim 1
     assert.deepEqual(Array.from(interleavedToHalfSplitRows(w, 2, hd, 1)), [0, 2, 1, 3, 4, 6, 5, 7]);
+    // ... and the GGUF export direction undoes it.
+    assert.deepEqual(Array.from(halfSplitToInterleavedRows(interleavedToHalfSplitRows(w, 2, hd, 1), 2, hd, 1)), Array.from(w));
   });
 });
 

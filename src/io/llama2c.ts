@@ -1,6 +1,7 @@
 import { closeSync, existsSync, fstatSync, openSync, readdirSync, readSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { basename, dirname, extname, join } from 'node:path';
+import { interleavedToHalfSplitRows } from '../model/rope-permute.js';
 import { ModelFileError } from './errors.js';
 import type { LoadedModel, ModelSpec, WeightMap } from '../model/spec.js';
 import { tensor, transpose2d } from '../model/tensor.js';
@@ -22,32 +23,6 @@ interface Llama2cHeader {
   readonly seqLen: number;
   readonly shared: boolean;
   readonly headerBytes: number;
-}
-
-/**
- * Permute the output rows of a q or k projection stored [out, in] (out = heads * headDim) from
- * the interleaved RoPE layout (pairs 2j, 2j+1) to the half-split layout (pairs j, j + headDim/2):
- * half-split row j takes interleaved row 2j, row j + headDim/2 takes row 2j + 1, per head.
- */
-export function interleavedToHalfSplitRows(
-  w: Float32Array,
-  numHeads: number,
-  headDim: number,
-  inDim: number,
-): Float32Array {
-  if (w.length !== numHeads * headDim * inDim) {
-    throw new Error(`expected ${numHeads * headDim * inDim} values, got ${w.length}`);
-  }
-  const half = headDim / 2;
-  const out = new Float32Array(w.length);
-  for (let h = 0; h < numHeads; h++) {
-    const base = h * headDim;
-    for (let j = 0; j < half; j++) {
-      out.set(w.subarray((base + 2 * j) * inDim, (base + 2 * j + 1) * inDim), (base + j) * inDim);
-      out.set(w.subarray((base + 2 * j + 1) * inDim, (base + 2 * j + 2) * inDim), (base + half + j) * inDim);
-    }
-  }
-  return out;
 }
 
 function readHeader(path: string, fd: number, fileSize: number): Llama2cHeader {
