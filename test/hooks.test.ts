@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { InvalidInputError } from '../src/io/errors.js';
 import { loadModel } from '../src/model/load.js';
-import { addVector, type Activation, type Hook } from '../src/runtime/hooks.js';
+import type { Activation, Hook } from '../src/runtime/hooks.js';
+import { addVector } from '../src/steering/operators.js';
 import { HookedModel } from '../src/runtime/model.js';
 import { sharedPath } from '../src/util/shared-path.js';
 import { maxAbsDiff } from './helpers/reference-forward.js';
@@ -146,5 +147,6 @@ describe('hook semantics on the real TinyStories model', () => {
     assert.throws(() => addVector(Float32Array.from([1, Number.NaN])), /non-finite/);
     await assert.rejects(model.forward({ tokens: [[5000]] }), /outside the vocabulary/);
     await assert.rejects(model.forward({ tokens: [Array(600).fill(5)] }), /exceeds the model's context/);
+    await assert.rejects(model.forward({ tokens: Array.from({ length: 400 }, () => Array(500).fill(5)), logits: 'all' }), /float limit/);
   });
 });

@@ -1,7 +1,6 @@
 import { InvalidInputError } from '../io/errors.js';
 import { checkPoint, parseHookName, pointIndex, type HookPoint } from '../graph/hook-points.js';
 import type { GraphIntervention } from '../graph/segment.js';
-import { positionMask, validatePositions, type PositionSelector } from './positions.js';
 
 /** An activation as a hook sees it: [batch, seq, dim] row-major, with each row's absolute position (-1 = padding). */
 export interface Activation {
@@ -67,41 +66,4 @@ export function resolveHooks(hooks: readonly Hook[], numLayers: number, hiddenSi
     }
     return { hook, point, index: pointIndex(point) };
   });
-}
-
-function checkVector(vector: Float32Array, what: string): void {
-  for (let i = 0; i < vector.length; i++) {
-    if (!Number.isFinite(vector[i])) throw new InvalidInputError(`${what} has a non-finite value at index ${i}`);
-  }
-}
-
-/**
- * x + scale·v at the selected positions: the basic steering intervention (CAA, repeng and
- * llama.cpp control vectors all add a vector to the residual stream).
- */
-export function addVector(vector: Float32Array, opts: { scale?: number; positions?: PositionSelector } = {}): Intervention {
-  const scale = opts.scale ?? 1;
-  if (!Number.isFinite(scale)) throw new InvalidInputError(`steering coefficient must be a finite number, got ${scale}`);
-  checkVector(vector, 'steering vector');
-  const positions = validatePositions(opts.positions ?? 'all');
-  const scaled = new Float32Array(vector.length);
-  for (let i = 0; i < vector.length; i++) scaled[i] = vector[i] * scale;
-  const everywhere = positions === 'all';
-  return {
-    key: everywhere ? 'add' : 'add_masked',
-    dim: vector.length,
-    emit(g, x, param) {
-      const v = param('vector', [vector.length]);
-      if (everywhere) return g.node('Add', [x, v], {}, 'steer.add');
-      const mask = param('mask', ['batch', 'seq', 1]);
-      return g.node('Add', [x, g.node('Mul', [mask, v], {}, 'steer.masked')], {}, 'steer.add');
-    },
-    params(step) {
-      const out: Record<string, ParamValue> = { vector: { data: scaled, dims: [scaled.length] } };
-      if (!everywhere) {
-        out.mask = { data: positionMask(positions, step.positions, step.seq, step.promptLengths), dims: [step.batch, step.seq, 1] };
-      }
-      return out;
-    },
-  };
 }

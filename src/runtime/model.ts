@@ -39,6 +39,8 @@ export interface ForwardOutput {
 }
 
 const NEG = -1e30;
+/** Largest single buffer a forward may need (1 GiB of float32). */
+const MAX_BUFFER_FLOATS = 2 ** 28;
 
 /**
  * A model whose forward pass runs as ORT graphs compiled from its spec, with hook points
@@ -124,6 +126,15 @@ export class HookedModel {
       if (longest > spec.maxPositions) {
         throw new InvalidInputError(`sequence length ${longest} exceeds the model's context of ${spec.maxPositions} tokens`);
       }
+    }
+
+    // Refuse requests whose buffers alone would exhaust memory, before allocating any.
+    const rows = head === 'all' ? batch * seq : batch;
+    if (head !== 'none' && rows * spec.vocabSize > MAX_BUFFER_FLOATS) {
+      throw new InvalidInputError(`${rows} rows of ${spec.vocabSize} logits exceed the ${MAX_BUFFER_FLOATS} float limit: use a smaller batch or window`);
+    }
+    if (batch * seq * total > MAX_BUFFER_FLOATS || batch * seq * Math.max(spec.intermediateSize, spec.numHeads * total) > MAX_BUFFER_FLOATS) {
+      throw new InvalidInputError(`a batch of ${batch} × ${seq} tokens over ${total} positions is too large for one forward: split it`);
     }
 
     const positions = new Int32Array(batch * seq);

@@ -1,0 +1,27 @@
+import { existsSync, readFileSync, renameSync, statSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { GgmlType, writeModelGguf, type LoadedModel } from './steerer.js';
+
+/**
+ * Writes `loaded` (a Hugging Face directory loaded by Steerer) as an F32 GGUF with Steerer's
+ * writeModelGguf, embedding the directory's tokenizer.json. Returns the file's size.
+ */
+export function exportF32Gguf(loaded: LoadedModel, modelDir: string, outFile: string): number {
+  const tokenizerJson = JSON.parse(readFileSync(join(modelDir, 'tokenizer.json'), 'utf8')) as object;
+  const tmp = `${outFile}.tmp`;
+  writeModelGguf(tmp, loaded.spec, loaded.weights, {
+    type: GgmlType.F32,
+    name: basename(modelDir),
+    tokenizerJson,
+    chatTemplate: loaded.chatTemplate,
+  });
+  renameSync(tmp, outFile);
+  return statSync(outFile).size;
+}
+
+/** Whether `file` exists and is newer than every `inputs` file. */
+export function upToDate(file: string, inputs: readonly string[]): boolean {
+  if (!existsSync(file)) return false;
+  const t = statSync(file).mtimeMs;
+  return inputs.every((i) => statSync(i).mtimeMs <= t);
+}
