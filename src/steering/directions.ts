@@ -1,0 +1,194 @@
+import { InvalidInputError } from '../io/errors.js';
+import type { ExtractionMethod, LayerDiagnostics } from './vector.js';
+
+/**
+ * Direction-finding methods over paired activation rows of one layer. P and N are
+ * [n, D] row-major (row i of P pairs with row i of N). Every method returns a direction
+ * scaled so that its length is the mean difference projected on it: coefficient 1 then
+ * moves an activation from the negative mean to the positive mean along the direction,
+ * whatever the method.
+ *
+ * These run on [n, D] matrices of a few hundred rows: small vector work, done in JS.
+ */
+
+export interface ProbeOptions {
+  /** L2 penalty on standardized weights (default 1e-2). */
+  readonly l2?: number;
+  readonly iterations?: number;
+}
+
+export function meanRow(X: Float32Array, n: number, D: number): Float64Array {
+  const m = new Float64Array(D);
+  for (let i = 0; i < n; i++) for (let d = 0; d < D; d++) m[d] += X[i * D + d];
+  for (let d = 0; d < D; d++) m[d] /= n;
+  return m;
+}
+
+function dot(a: ArrayLike<number>, b: ArrayLike<number>, bOffset = 0): number {
+  let s = 0;
+  for (let d = 0; d < a.length; d++) s += a[d] * b[bOffset + d];
+  return s;
+}
+
+function unit(v: Float64Array): Float64Array {
+  const n = Math.sqrt(dot(v, v));
+  if (n === 0 || !Number.isFinite(n)) throw new InvalidInputError('the two sets have identical activations along every direction: no direction to extract');
+  return v.map((x) => x / n);
+}
+
+/**
+ * First principal component of the rows of X (centred first, as sklearn's PCA does),
+ * by power iteration on XᵀX without forming it.
+ */
+export function firstPrincipalComponent(X: Float64Array, n: number, D: number, iterations = 200): Float64Array {
+  const mean = new Float64Array(D);
+  for (let i = 0; i < n; i++) for (let d = 0; d < D; d++) mean[d] += X[i * D + d] / n;
+  const C = new Float64Array(n * D);
+  for (let i = 0; i < n; i++) for (let d = 0; d < D; d++) C[i * D + d] = X[i * D + d] - mean[d];
+  // Deterministic start: the row of largest norm (never orthogonal to the top component in practice).
+  let best = 0;
+  let bestNorm = -1;
+  for (let i = 0; i < n; i++) {
+    const r = dot(C.subarray(i * D, (i + 1) * D), C, i * D);
+    if (r > bestNorm) {
+      bestNorm = r;
+      best = i;
+    }
+  }
+  if (bestNorm <= 0) throw new InvalidInputError('all differences are identical: PCA has no direction');
+  let v = unit(Float64Array.from(C.subarray(best * D, (best + 1) * D)));
+  const proj = new Float64Array(n);
+  for (let it = 0; it < iterations; it++) {
+    for (let i = 0; i < n; i++) proj[i] = dot(v, C, i * D);
+    const next = new Float64Array(D);
+    for (let i = 0; i < n; i++) {
+      const p = proj[i];
+      for (let d = 0; d < D; d++) next[d] += p * C[i * D + d];
+    }
+    const nv = unit(next);
+    const change = 1 - Math.abs(dot(nv, v));
+    v = nv;
+    if (change < 1e-12) break;
+  }
+  return v;
+}
+
+/** L2-regularised logistic regression (positives = 1) on standardized features, by Adam. */
+export function logisticDirection(P: Float32Array, N: Float32Array, n: number, D: number, opts: ProbeOptions = {}): Float64Array {
+  const l2 = opts.l2 ?? 1e-2;
+  const iterations = opts.iterations ?? 300;
+  const rows = 2 * n;
+  const mu = new Float64Array(D);
+  const sd = new Float64Array(D);
+  for (const X of [P, N]) for (let i = 0; i < n; i++) for (let d = 0; d < D; d++) mu[d] += X[i * D + d] / rows;
+  for (const X of [P, N]) for (let i = 0; i < n; i++) for (let d = 0; d < D; d++) sd[d] += (X[i * D + d] - mu[d]) ** 2 / rows;
+  for (let d = 0; d < D; d++) sd[d] = Math.sqrt(sd[d]) || 1;
+  const Z = new Float64Array(rows * D);
+  for (let i = 0; i < rows; i++) {
+    const X = i < n ? P : N;
+    const r = i % n;
+    for (let d = 0; d < D; d++) Z[i * D + d] = (X[r * D + d] - mu[d]) / sd[d];
+  }
+  const w = new Float64Array(D);
+  let b = 0;
+  const m = new Float64Array(D + 1);
+  const v = new Float64Array(D + 1);
+  const lr = 0.05;
+  for (let t = 1; t <= iterations; t++) {
+    const g = new Float64Array(D + 1);
+    for (let i = 0; i < rows; i++) {
+      const z = dot(w, Z, i * D) + b;
+      const err = 1 / (1 + Math.exp(-z)) - (i < n ? 1 : 0);
+      for (let d = 0; d < D; d++) g[d] += (err * Z[i * D + d]) / rows;
+      g[D] += err / rows;
+    }
+    for (let d = 0; d < D; d++) g[d] += l2 * w[d];
+    for (let k = 0; k <= D; k++) {
+      m[k] = 0.9 * m[k] + 0.1 * g[k];
+      v[k] = 0.999 * v[k] + 0.001 * g[k] * g[k];
+      const step = (lr * (m[k] / (1 - 0.9 ** t))) / (Math.sqrt(v[k] / (1 - 0.999 ** t)) + 1e-8);
+      if (k < D) w[k] -= step;
+      else b -= step;
+    }
+  }
+  // Back to the original feature space: logit = Σ w_d (x_d − μ_d)/σ_d.
+  return w.map((x, d) => x / sd[d]);
+}
+
+/** A direction for one layer, scaled to the mean difference projected on it. */
+export function directionFor(method: ExtractionMethod, P: Float32Array, N: Float32Array, n: number, D: number, probe?: ProbeOptions): Float32Array {
+  if (n < 1) throw new InvalidInputError('extraction needs at least one training pair');
+  const negMean = meanRow(N, n, D);
+  const meanDiff = meanRow(P, n, D).map((x, d) => x - negMean[d]);
+  if (method === 'diffmean') return Float32Array.from(meanDiff);
+  let u: Float64Array;
+  if (method === 'probe') {
+    u = unit(logisticDirection(P, N, n, D, probe));
+  } else {
+    if (n < 2) throw new InvalidInputError(`${method} needs at least two training pairs`);
+    const X = new Float64Array((method === 'pca_diff' ? n : 2 * n) * D);
+    for (let i = 0; i < n; i++) {
+      for (let d = 0; d < D; d++) {
+        const p = P[i * D + d];
+        const q = N[i * D + d];
+        if (method === 'pca_diff') X[i * D + d] = p - q;
+        else {
+          // pca_center: each pair centred on its own midpoint.
+          X[i * D + d] = (p - q) / 2;
+          X[(n + i) * D + d] = (q - p) / 2;
+        }
+      }
+    }
+    u = firstPrincipalComponent(X, method === 'pca_diff' ? n : 2 * n, D);
+    // Sign: positives should project above their negatives for most pairs.
+    let above = 0;
+    for (let i = 0; i < n; i++) if (dot(u, P, i * D) > dot(u, N, i * D)) above++;
+    if (above < n / 2) u = u.map((x) => -x);
+  }
+  const length = Math.abs(dot(u, meanDiff));
+  return Float32Array.from(u, (x) => x * length);
+}
+
+/** Separability of held-out data along a direction, and its size relative to activations. */
+export function diagnose(
+  layer: number,
+  direction: Float32Array,
+  train: { P: Float32Array; N: Float32Array; n: number },
+  held: { P: Float32Array; N: Float32Array; n: number },
+  D: number,
+): LayerDiagnostics {
+  const len = Math.sqrt(dot(direction, direction));
+  const u = len > 0 ? Array.from(direction, (x) => x / len) : Array.from(direction);
+  const proj = (X: Float32Array, n: number): number[] => Array.from({ length: n }, (_, i) => dot(u, X, i * D));
+  const threshold = (mean(proj(train.P, train.n)) + mean(proj(train.N, train.n))) / 2;
+  const sp = proj(held.P, held.n);
+  const sn = proj(held.N, held.n);
+  const correct = sp.filter((s) => s > threshold).length + sn.filter((s) => s <= threshold).length;
+  let norms = 0;
+  for (const X of [train.P, train.N]) for (let i = 0; i < train.n; i++) norms += Math.sqrt(dot(X.subarray(i * D, (i + 1) * D), X, i * D));
+  const meanNorm = norms / (2 * train.n);
+  return {
+    layer,
+    accuracy: held.n > 0 ? correct / (2 * held.n) : Number.NaN,
+    auroc: held.n > 0 ? auroc(sp, sn) : Number.NaN,
+    fisher: held.n > 1 ? (mean(sp) - mean(sn)) ** 2 / (variance(sp) + variance(sn) || Number.EPSILON) : Number.NaN,
+    relativeNorm: meanNorm > 0 ? len / meanNorm : Number.NaN,
+    heldOut: held.n,
+  };
+}
+
+/** P(score of a random positive > score of a random negative), ties counting half. */
+export function auroc(pos: readonly number[], neg: readonly number[]): number {
+  let wins = 0;
+  for (const p of pos) for (const q of neg) wins += p > q ? 1 : p === q ? 0.5 : 0;
+  return wins / (pos.length * neg.length);
+}
+
+function mean(xs: readonly number[]): number {
+  return xs.reduce((a, b) => a + b, 0) / xs.length;
+}
+
+function variance(xs: readonly number[]): number {
+  const m = mean(xs);
+  return xs.reduce((a, b) => a + (b - m) ** 2, 0) / xs.length;
+}

@@ -1,0 +1,156 @@
+import { z } from 'zod/v4';
+import { InvalidInputError } from '../io/errors.js';
+import { HOOK_SITES } from '../graph/hook-points.js';
+import type { Hook } from '../runtime/hooks.js';
+import type { PositionSelector } from '../runtime/positions.js';
+import { OPERATORS, steeringIntervention } from './operators.js';
+import type { SteeringVector } from './vector.js';
+
+/**
+ * The steering spec: one validated JSON shape for "which vectors, where, how strongly",
+ * shared by the library, the CLI (--steer / --steer-spec), saved presets and the server.
+ *
+ * {
+ *   "version": 1,
+ *   "interventions": [
+ *     { "vector": "sad.safetensors", "layers": "recommended", "site": "resid_post",
+ *       "operator": "add", "coefficient": 4, "positions": "all", "preserveNorm": false }
+ *   ]
+ * }
+ *
+ * Interventions apply in the forward pass's order; several at the same hook point apply
+ * in the order listed.
+ */
+
+const int = z.number().int().nonnegative();
+
+export const PositionsSchema = z.union([
+  z.enum(['all', 'prompt', 'generated']),
+  z.object({ last: int }).strict(),
+  z.object({ indices: z.array(int).min(1) }).strict(),
+  z.object({ from: int, to: int.optional() }).strict(),
+]);
+
+export const LayersSchema = z.union([
+  z.literal('all'),
+  z.literal('recommended'),
+  int,
+  z.array(int).min(1),
+  z.object({ from: int, to: int }).strict().describe('inclusive range'),
+]);
+
+export const VectorRefSchema = z.union([
+  z.string().min(1).describe('a vector file path (relative to the spec) or a registry name'),
+  z.object({ file: z.string().min(1) }).strict(),
+  z.object({ inline: z.array(z.number()).min(1) }).strict().describe('one direction used at every listed layer'),
+  z.object({ inlineLayers: z.record(z.string().regex(/^\d+$/), z.array(z.number()).min(1)) }).strict().describe('a direction per layer'),
+]);
+
+export const InterventionSchema = z
+  .object({
+    vector: VectorRefSchema,
+    layers: LayersSchema.default('recommended'),
+    site: z.enum(HOOK_SITES).default('resid_post'),
+    operator: z.enum(OPERATORS).default('add'),
+    coefficient: z.union([z.number(), z.literal('recommended')]).default(1),
+    positions: PositionsSchema.default('all'),
+    preserveNorm: z.boolean().default(false),
+  })
+  .strict();
+
+export const SteeringSpecSchema = z
+  .object({
+    version: z.literal(1).default(1),
+    interventions: z.array(InterventionSchema).max(256),
+  })
+  .strict();
+
+export type SteeringSpec = z.output<typeof SteeringSpecSchema>;
+export type SteeringSpecInput = z.input<typeof SteeringSpecSchema>;
+export type InterventionSpec = z.output<typeof InterventionSchema>;
+export type VectorRef = z.output<typeof VectorRefSchema>;
+
+/** Validates a spec; errors name the JSON path of every problem. */
+export function parseSteeringSpec(value: unknown, source = 'steering spec'): SteeringSpec {
+  const r = SteeringSpecSchema.safeParse(value);
+  if (!r.success) {
+    const problems = r.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`);
+    throw new InvalidInputError(`${source} is invalid: ${problems.join('; ')}`);
+  }
+  return r.data;
+}
+
+/** JSON Schema of the spec, for editors, the server's docs and other languages. */
+export function steeringSpecJsonSchema(): Record<string, unknown> {
+  return z.toJSONSchema(SteeringSpecSchema, { io: 'input' }) as Record<string, unknown>;
+}
+
+export interface ModelShape {
+  readonly hiddenSize: number;
+  readonly numLayers: number;
+}
+
+/**
+ * Resolves a spec into hooks for HookedModel.forward / generate. `resolve` turns file and
+ * registry references into vectors (inline vectors need none).
+ */
+export function compileSteeringSpec(spec: SteeringSpec, model: ModelShape, resolve: (ref: string) => SteeringVector): Hook[] {
+  const hooks: Hook[] = [];
+  spec.interventions.forEach((iv, k) => {
+    const where = `interventions.${k}`;
+    const vector = typeof iv.vector === 'string' ? resolve(iv.vector) : 'file' in iv.vector ? resolve(iv.vector.file) : undefined;
+    if (vector && vector.meta.model.hiddenSize !== model.hiddenSize) {
+      throw new InvalidInputError(`${where}: vector has hidden size ${vector.meta.model.hiddenSize} but the model's is ${model.hiddenSize}`);
+    }
+    const layers = resolveLayers(iv, vector, model.numLayers, where);
+    const coefficient = iv.coefficient === 'recommended' ? vector?.meta.recommended?.coefficient : iv.coefficient;
+    if (coefficient === undefined) throw new InvalidInputError(`${where}: coefficient "recommended" but the vector records none`);
+    for (const layer of layers) {
+      const direction = directionAt(iv.vector, vector, layer, model.hiddenSize, where);
+      hooks.push({
+        kind: 'intervene',
+        at: { layer, site: iv.site },
+        intervention: steeringIntervention({
+          operator: iv.operator,
+          vector: direction,
+          coefficient,
+          positions: iv.positions as PositionSelector,
+          preserveNorm: iv.preserveNorm,
+          mean: vector?.means?.get(layer),
+        }),
+      });
+    }
+  });
+  return hooks;
+}
+
+function resolveLayers(iv: InterventionSpec, vector: SteeringVector | undefined, numLayers: number, where: string): number[] {
+  const available = vector ? [...vector.directions.keys()] : 'inlineLayers' in (iv.vector as object) ? Object.keys((iv.vector as { inlineLayers: object }).inlineLayers).map(Number) : undefined;
+  let layers: number[];
+  const L = iv.layers;
+  if (L === 'all') layers = available ?? Array.from({ length: numLayers }, (_, l) => l);
+  else if (L === 'recommended') {
+    const rec = vector?.meta.recommended?.layers;
+    if (!rec || rec.length === 0) throw new InvalidInputError(`${where}: layers "recommended" but the vector records no recommended layers; give layers explicitly`);
+    layers = [...rec];
+  } else if (typeof L === 'number') layers = [L];
+  else if (Array.isArray(L)) layers = [...L];
+  else {
+    if (L.to < L.from) throw new InvalidInputError(`${where}.layers: "to" (${L.to}) is below "from" (${L.from})`);
+    layers = Array.from({ length: L.to - L.from + 1 }, (_, i) => L.from + i);
+  }
+  for (const l of layers) {
+    if (l >= numLayers) throw new InvalidInputError(`${where}: layer ${l} does not exist: the model has layers 0..${numLayers - 1}`);
+  }
+  return [...new Set(layers)].sort((a, b) => a - b);
+}
+
+function directionAt(ref: VectorRef, vector: SteeringVector | undefined, layer: number, hidden: number, where: string): Float32Array {
+  let d: Float32Array | undefined;
+  if (vector) d = vector.directions.get(layer);
+  else if (typeof ref === 'object' && 'inline' in ref) d = Float32Array.from(ref.inline);
+  else if (typeof ref === 'object' && 'inlineLayers' in ref) d = ref.inlineLayers[String(layer)] ? Float32Array.from(ref.inlineLayers[String(layer)]) : undefined;
+  if (!d) throw new InvalidInputError(`${where}: the vector has no direction for layer ${layer}`);
+  if (d.length !== hidden) throw new InvalidInputError(`${where}: direction for layer ${layer} has size ${d.length} but the model's hidden size is ${hidden}`);
+  return d;
+}
