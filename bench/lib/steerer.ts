@@ -17,3 +17,4 @@ export {
 export { writeModelGguf } from '../../src/model/export-gguf.js';
 export { GgmlType } from '../../src/io/gguf.js';
 export { sharedPath } from '../../src/util/shared-path.js';
+export { tokenizerFromHfJson } from '../../src/model/tokenizers/hf-tokenizer.js';

@@ -73,21 +73,25 @@ export function firstPrincipalComponent(X: Float64Array, n: number, D: number, i
   return v;
 }
 
-/** L2-regularised logistic regression (positives = 1) on standardized features, by Adam. */
+/**
+ * L2-regularised logistic regression (positives = 1), by Adam. Features are centred and
+ * divided by one global scale, not standardized per feature: per-feature scaling would bend
+ * the geometry, and the probe would stop finding the separating direction of the original space.
+ */
 export function logisticDirection(P: Float32Array, N: Float32Array, n: number, D: number, opts: ProbeOptions = {}): Float64Array {
   const l2 = opts.l2 ?? 1e-2;
   const iterations = opts.iterations ?? 300;
   const rows = 2 * n;
   const mu = new Float64Array(D);
-  const sd = new Float64Array(D);
   for (const X of [P, N]) for (let i = 0; i < n; i++) for (let d = 0; d < D; d++) mu[d] += X[i * D + d] / rows;
-  for (const X of [P, N]) for (let i = 0; i < n; i++) for (let d = 0; d < D; d++) sd[d] += (X[i * D + d] - mu[d]) ** 2 / rows;
-  for (let d = 0; d < D; d++) sd[d] = Math.sqrt(sd[d]) || 1;
+  let ss = 0;
+  for (const X of [P, N]) for (let i = 0; i < n; i++) for (let d = 0; d < D; d++) ss += (X[i * D + d] - mu[d]) ** 2;
+  const scale = Math.sqrt(ss / rows) || 1;
   const Z = new Float64Array(rows * D);
   for (let i = 0; i < rows; i++) {
     const X = i < n ? P : N;
     const r = i % n;
-    for (let d = 0; d < D; d++) Z[i * D + d] = (X[r * D + d] - mu[d]) / sd[d];
+    for (let d = 0; d < D; d++) Z[i * D + d] = (X[r * D + d] - mu[d]) / scale;
   }
   const w = new Float64Array(D);
   let b = 0;
@@ -111,8 +115,8 @@ export function logisticDirection(P: Float32Array, N: Float32Array, n: number, D
       else b -= step;
     }
   }
-  // Back to the original feature space: logit = Σ w_d (x_d − μ_d)/σ_d.
-  return w.map((x, d) => x / sd[d]);
+  // A global scale does not change the direction.
+  return w;
 }
 
 /** A direction for one layer, scaled to the mean difference projected on it. */
@@ -169,10 +173,11 @@ export function diagnose(
   const meanNorm = norms / (2 * train.n);
   return {
     layer,
-    accuracy: held.n > 0 ? correct / (2 * held.n) : Number.NaN,
-    auroc: held.n > 0 ? auroc(sp, sn) : Number.NaN,
-    fisher: held.n > 1 ? (mean(sp) - mean(sn)) ** 2 / (variance(sp) + variance(sn) || Number.EPSILON) : Number.NaN,
-    relativeNorm: meanNorm > 0 ? len / meanNorm : Number.NaN,
+    accuracy: held.n > 0 ? correct / (2 * held.n) : null,
+    auroc: held.n > 0 ? auroc(sp, sn) : null,
+    // Zero spread gives a huge but finite ratio (JSON cannot hold Infinity).
+    fisher: held.n > 0 ? Math.min((mean(sp) - mean(sn)) ** 2 / (variance(sp) + variance(sn) || Number.EPSILON), 1e12) : null,
+    relativeNorm: meanNorm > 0 ? len / meanNorm : null,
     heldOut: held.n,
   };
 }

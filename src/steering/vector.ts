@@ -24,16 +24,19 @@ export interface ModelIdentity {
   readonly numLayers: number;
 }
 
-/** How well one layer's direction separates the held-out positive and negative examples. */
+/**
+ * How well one layer's direction separates the held-out positive and negative examples.
+ * A number is null when there is too little held-out data to compute it.
+ */
 export interface LayerDiagnostics {
   readonly layer: number;
   /** Threshold accuracy of the projection on held-out pairs (threshold from training data). */
-  readonly accuracy: number;
-  readonly auroc: number;
+  readonly accuracy: number | null;
+  readonly auroc: number | null;
   /** (μ₊ − μ₋)² / (σ₊² + σ₋²) of held-out projections. */
-  readonly fisher: number;
+  readonly fisher: number | null;
   /** |direction| / mean residual norm at this layer. */
-  readonly relativeNorm: number;
+  readonly relativeNorm: number | null;
   /** Number of held-out examples per side the numbers come from. */
   readonly heldOut: number;
 }
