@@ -67,6 +67,10 @@ interface GreedyResult {
   readonly promptIds: number;
   readonly n: number;
   readonly matched: number;
+  /** Distinct ids in the continuation (a degenerate repeat-one-token loop would be a weak test). */
+  readonly distinct: number;
+  /** Smallest top-1 − top-2 logit gap along Steerer's continuation. */
+  readonly minMargin: number;
   readonly note: string;
   readonly pass: boolean;
 }
@@ -241,7 +245,17 @@ async function runModel(mc: ModelCase): Promise<{ logits: LogitResult[]; greedy:
         const k = matched;
         note = `first difference at new token ${k}: steerer ${sGen[k]} vs llama.cpp ${lGen[k]}; steerer top-2 margin there ${fmt(margin(sDec[k]), 5)}`;
       }
-      greedy.push({ model: mc.label, prompt: p.label, promptIds: ids.length, n: N, matched, note, pass: matched === N && lGen.length === N });
+      greedy.push({
+        model: mc.label,
+        prompt: p.label,
+        promptIds: ids.length,
+        n: N,
+        matched,
+        distinct: new Set(sGen).size,
+        minMargin: Math.min(...sDec.map(margin)),
+        note,
+        pass: matched === N && lGen.length === N,
+      });
     }
   } finally {
     await session?.context.dispose();
@@ -294,8 +308,8 @@ async function main(): Promise<void> {
   console.log(`\nGreedy continuations (Steerer generate() at temperature 0 vs llama.cpp greedy), token for token`);
   console.log(
     formatTable(
-      ['model', 'prompt', 'prompt ids', 'new tokens', 'identical', 'result'],
-      greedy.map((g) => [g.model, g.prompt, String(g.promptIds), String(g.n), `${g.matched}/${g.n}`, mark(g.pass)]),
+      ['model', 'prompt', 'prompt ids', 'new tokens', 'distinct', 'min top-2 gap', 'identical', 'result'],
+      greedy.map((g) => [g.model, g.prompt, String(g.promptIds), String(g.n), String(g.distinct), fmt(g.minMargin), `${g.matched}/${g.n}`, mark(g.pass)]),
     ),
   );
   for (const g of greedy) if (g.note) console.log(`  ${g.model}/${g.prompt}: ${g.note}`);

@@ -18,6 +18,8 @@ export interface WorkerConfig {
   readonly decodePromptIds: readonly number[];
   /** Single-token forwards timed after the prompt's prefill. */
   readonly decodeTokens: number;
+  /** Repetitions of each decode measurement (main mode); the fastest counts. */
+  readonly decodeReps: number;
   readonly contextSize: number;
   readonly batchSize: number;
   /** KV-cache bytes per token position (F32 keys and values, all layers). */

@@ -4,6 +4,13 @@ import { activationsCommand } from './commands/activations.js';
 import { generateCommand } from './commands/generate.js';
 import { inspectCommand } from './commands/inspect.js';
 import { perplexityCommand } from './commands/perplexity.js';
+import { vectorCommand } from './commands/vector.js';
+
+// A closed pipe (e.g. `steerer ... | head`) ends the program quietly.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(0);
+  throw e;
+});
 
 const program = new Command('steerer')
   .description('Look inside local language models and steer them through their activations.')
@@ -14,5 +21,6 @@ program.addCommand(generateCommand());
 program.addCommand(perplexityCommand());
 program.addCommand(activationsCommand());
 program.addCommand(inspectCommand());
+program.addCommand(vectorCommand());
 
 await program.parseAsync(process.argv);

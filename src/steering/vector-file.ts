@@ -338,7 +338,7 @@ export function exportControlVectorGguf(path: string, v: SteeringVector, modelHi
   if (v.directions.has(0)) {
     if (!opts?.dropLayer0) {
       throw new InvalidInputError(
-        'the vector has a direction for layer 0, which a llama.cpp control vector cannot hold (llama.cpp rejects direction.0); pass dropLayer0 to leave it out',
+        'the vector has a direction for layer 0, which a llama.cpp control vector cannot hold (llama.cpp rejects direction.0); pass dropLayer0 (CLI: --drop-layer0) to leave it out',
       );
     }
     entries = entries.filter(([layer]) => layer !== 0);

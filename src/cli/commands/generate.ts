@@ -1,7 +1,12 @@
 
 import { Command, Option } from 'commander';
 import { encodeChat } from '../../runtime/chat.js';
-import { generate } from '../../runtime/generate.js';
+import { generate, type GenerateOptions } from '../../runtime/generate.js';
+import type { Hook } from '../../runtime/hooks.js';
+import type { HookedModel } from '../../runtime/model.js';
+import { parseSteerShorthand, readSteeringSpecFile, steeringHooks } from '../../steering/resolve.js';
+import { parseSteeringSpec } from '../../steering/spec.js';
+import { InvalidInputError } from '../../io/errors.js';
 import { jsonOption, modelOption, openFromOptions, parseIntStrict, parseNumber, readTextFile, runAction, threadsOption } from '../common.js';
 
 interface GenerateFlags {
@@ -19,7 +24,24 @@ interface GenerateFlags {
   repetitionPenalty?: string;
   seed?: string;
   stop?: string[];
+  steer?: string[];
+  steerSpec?: string;
+  compare?: boolean;
   json?: boolean;
+}
+
+/** Hooks from --steer shorthands (paths relative to the working directory) and --steer-spec. */
+function steeringFromFlags(model: HookedModel, flags: GenerateFlags): Hook[] {
+  const hooks: Hook[] = [];
+  if (flags.steer?.length) {
+    const spec = parseSteeringSpec({ interventions: flags.steer.map(parseSteerShorthand) }, '--steer');
+    hooks.push(...steeringHooks(model, spec, process.cwd()));
+  }
+  if (flags.steerSpec) {
+    const { spec, baseDir } = readSteeringSpecFile(flags.steerSpec);
+    hooks.push(...steeringHooks(model, spec, baseDir));
+  }
+  return hooks;
 }
 
 export function generateCommand(): Command {
@@ -38,6 +60,9 @@ export function generateCommand(): Command {
     .option('--repetition-penalty <r>', 'penalize tokens already seen (1 = off)')
     .option('--seed <s>', 'random seed (same seed, same text)')
     .addOption(new Option('--stop <strings...>', 'stop strings'))
+    .addOption(new Option('--steer <vector...>', 'steer with FILE[:coefficient][@layers] (add operator; layers default to the recommended ones)'))
+    .option('--steer-spec <file>', 'steer with a steering spec (JSON)')
+    .option('--compare', 'also generate without steering (same seed) and show both')
     .addOption(threadsOption)
     .addOption(jsonOption)
     .action(
@@ -47,20 +72,34 @@ export function generateCommand(): Command {
         const prompt = flags.chat
           ? encodeChat(model, [...(flags.system ? [{ role: 'system' as const, content: flags.system }] : []), { role: 'user' as const, content: promptText }])
           : model.encode(promptText);
-        // Like llama.cpp, a plain prompt is echoed before its continuation.
-        if (!flags.json && !flags.chat) process.stdout.write(promptText);
         const opt = (v: string | undefined, name: string): number | undefined => (v === undefined ? undefined : parseNumber(v, name));
-        const result = await generate(model, prompt, {
+        const hooks = steeringFromFlags(model, flags);
+        if (flags.compare && hooks.length === 0) throw new InvalidInputError('--compare needs --steer or --steer-spec');
+        const base: GenerateOptions = {
           maxTokens: parseIntStrict(flags.maxTokens, '--max-tokens'),
           temperature: parseNumber(flags.temperature, '--temperature'),
           topK: flags.topK === undefined ? undefined : parseIntStrict(flags.topK, '--top-k'),
           topP: opt(flags.topP, '--top-p'),
           minP: opt(flags.minP, '--min-p'),
           repetitionPenalty: opt(flags.repetitionPenalty, '--repetition-penalty'),
-          seed: flags.seed === undefined ? undefined : parseIntStrict(flags.seed, '--seed'),
+          // --compare runs both with one seed so only the steering differs.
+          seed: flags.seed === undefined ? (flags.compare ? 0 : undefined) : parseIntStrict(flags.seed, '--seed'),
           stop: flags.stop,
-          onText: flags.json ? undefined : (delta) => process.stdout.write(delta),
-        });
+        };
+        if (flags.compare) {
+          const unsteered = await generate(model, prompt, base);
+          const steered = await generate(model, prompt, { ...base, hooks });
+          if (flags.json) {
+            process.stdout.write(`${JSON.stringify({ base: unsteered.text, steered: steered.text, seed: base.seed })}\n`);
+          } else {
+            process.stdout.write(sideBySide(promptText + unsteered.text, promptText + steered.text, process.stdout.columns ?? 100));
+          }
+          await model.dispose();
+          return;
+        }
+        // Like llama.cpp, a plain prompt is echoed before its continuation.
+        if (!flags.json && !flags.chat) process.stdout.write(promptText);
+        const result = await generate(model, prompt, { ...base, hooks, onText: flags.json ? undefined : (delta) => process.stdout.write(delta) });
         if (flags.json) {
           process.stdout.write(
             `${JSON.stringify({ text: result.text, tokens: result.tokens, promptTokens: result.promptTokens.length, finishReason: result.finishReason })}\n`,
@@ -71,4 +110,26 @@ export function generateCommand(): Command {
         await model.dispose();
       }),
     );
+}
+
+/** Two texts in columns (or one after the other on a narrow terminal). */
+function sideBySide(left: string, right: string, columns: number): string {
+  const width = Math.floor((columns - 3) / 2);
+  if (width < 30) return `--- base ---\n${left}\n--- steered ---\n${right}\n`;
+  const wrap = (text: string): string[] =>
+    text.split('\n').flatMap((line) => {
+      const out: string[] = [];
+      let rest = line;
+      while (rest.length > width) {
+        const cut = rest.lastIndexOf(' ', width) > width / 2 ? rest.lastIndexOf(' ', width) : width;
+        out.push(rest.slice(0, cut));
+        rest = rest.slice(cut).trimStart();
+      }
+      out.push(rest);
+      return out;
+    });
+  const a = ['base', ...wrap(left)];
+  const b = ['steered', ...wrap(right)];
+  const rows = Math.max(a.length, b.length);
+  return `${Array.from({ length: rows }, (_, i) => `${(a[i] ?? '').padEnd(width)} | ${b[i] ?? ''}`).join('\n')}\n`;
 }

@@ -1,0 +1,212 @@
+import fs from 'node:fs';
+import { Command, Option } from 'commander';
+import { HOOK_SITES, type HookSite } from '../../graph/hook-points.js';
+import { InvalidInputError } from '../../io/errors.js';
+import { lineChartSvg } from '../../report/plot.js';
+import { readContrastFile, readSetFiles } from '../../steering/datasets.js';
+import { extractVector } from '../../steering/extract.js';
+import { steeringSpecJsonSchema } from '../../steering/spec.js';
+import type { ExtractionMethod, ReadPosition, SteeringVector } from '../../steering/vector.js';
+import { exportControlVectorGguf, loadVector, saveVector } from '../../steering/vector-file.js';
+import { combineWeighted, cosineMatrix, normalizeVector } from '../../steering/vector-math.js';
+import { jsonOption, modelOption, openFromOptions, parseIntStrict, parseLayers, parseNumber, progressBar, runAction, threadsOption } from '../common.js';
+
+interface CreateFlags {
+  model: string;
+  threads?: string;
+  out: string;
+  pairs?: string;
+  positive?: string;
+  negative?: string;
+  method: ExtractionMethod;
+  layers: string;
+  site: HookSite;
+  read?: ReadPosition;
+  chat?: boolean;
+  validation: string;
+  seed: string;
+  batchSize: string;
+  description?: string;
+  json?: boolean;
+}
+
+function createCommand(): Command {
+  return new Command('create')
+    .description('extract a steering vector from contrastive data (all layers in one batched sweep)')
+    .addOption(modelOption)
+    .requiredOption('-o, --out <file>', 'output vector file (.safetensors)')
+    .option('--pairs <file>', 'JSON/JSONL of {positive, negative}, {prompt, positive, negative}, or CAA A/B items')
+    .option('--positive <file>', 'positive set (one text per line or a JSON array), with --negative')
+    .option('--negative <file>', 'neutral/negative set, with --positive')
+    .addOption(new Option('--method <method>', 'extraction method').choices(['diffmean', 'pca_diff', 'pca_center', 'probe']).default('diffmean'))
+    .option('--layers <layers>', 'layers: N, N-M, comma list or "all"', 'all')
+    .addOption(new Option('--site <site>', 'hook site').choices([...HOOK_SITES]).default('resid_post'))
+    .addOption(new Option('--read <position>', "token read per example (default: 'answer' for CAA, else 'last')").choices(['last', 'mean', 'answer']))
+    .option('--chat', "wrap texts with the model's chat template")
+    .option('--validation <fraction>', 'share of pairs held out for diagnostics', '0.2')
+    .option('--seed <n>', 'seed of the train/validation split', '0')
+    .option('--batch-size <n>', 'sequences per forward', '16')
+    .option('--description <text>', 'stored in the vector metadata')
+    .addOption(threadsOption)
+    .addOption(jsonOption)
+    .action(
+      runAction(async (flags: CreateFlags) => {
+        if (!flags.pairs === !(flags.positive && flags.negative)) throw new InvalidInputError('give either --pairs FILE or --positive FILE --negative FILE');
+        const model = openFromOptions(flags);
+        const opts = { chat: flags.chat, tooLong: 'skip' as const };
+        const dataset = flags.pairs ? readContrastFile(model, flags.pairs, opts) : readSetFiles(model, flags.positive!, flags.negative!, opts);
+        const bar = progressBar('activations', 2 * dataset.pairs.length, flags.json);
+        const vector = await extractVector(model, dataset, {
+          method: flags.method,
+          layers: parseLayers(flags.layers, model.spec.numLayers),
+          site: flags.site,
+          read: flags.read ?? dataset.suggestedRead ?? 'last',
+          validationFraction: parseNumber(flags.validation, '--validation'),
+          seed: parseIntStrict(flags.seed, '--seed'),
+          batchSize: parseIntStrict(flags.batchSize, '--batch-size', 1),
+          description: flags.description,
+          onProgress: (done) => bar.update(done),
+        });
+        bar.stop();
+        saveVector(flags.out, vector);
+        if (flags.json) process.stdout.write(`${JSON.stringify({ out: flags.out, pairs: dataset.pairs.length, skipped: dataset.skipped?.length ?? 0, meta: vector.meta })}\n`);
+        else {
+          process.stdout.write(`wrote ${flags.out}: ${flags.method} over ${dataset.pairs.length} pairs${dataset.skipped?.length ? ` (${dataset.skipped.length} too long, skipped)` : ''}\n`);
+          process.stdout.write(diagnosticsTable(vector));
+        }
+        await model.dispose();
+      }),
+    );
+}
+
+function diagnosticsTable(v: SteeringVector): string {
+  const fmt = (x: number | null, digits = 3): string => (x === null ? '-' : x.toFixed(digits));
+  const rec = new Set(v.meta.recommended?.layers ?? []);
+  const lines = ['layer  accuracy  AUROC   Fisher    |v|/|x|  held-out', ...(v.meta.diagnostics ?? []).map((d) =>
+    `${String(d.layer).padStart(5)}${rec.has(d.layer) ? '*' : ' '} ${fmt(d.accuracy).padStart(8)}  ${fmt(d.auroc).padStart(5)}  ${fmt(d.fisher, 2).padStart(8)}  ${fmt(d.relativeNorm).padStart(8)}  ${String(d.heldOut).padStart(8)}`)];
+  if (!v.meta.diagnostics?.length) lines.push('  (no diagnostics stored)');
+  if (rec.size) lines.push(`* recommended layer${rec.size > 1 ? 's' : ''}${v.meta.recommended?.coefficient !== undefined ? `, coefficient ${v.meta.recommended.coefficient}` : ''}`);
+  return `${lines.join('\n')}\n`;
+}
+
+function infoCommand(): Command {
+  return new Command('info')
+    .description('metadata and per-layer diagnostics of a vector (table, optional SVG plot)')
+    .argument('<file>', 'vector file (.safetensors or control-vector .gguf)')
+    .option('--svg <file>', 'write a plot of the per-layer diagnostics')
+    .addOption(jsonOption)
+    .action(
+      runAction(async (file: string, flags: { svg?: string; json?: boolean }) => {
+        const v = loadVector(file);
+        const layers = [...v.directions.keys()].sort((a, b) => a - b);
+        const norms = layers.map((l) => Math.hypot(...v.directions.get(l)!));
+        if (flags.svg) {
+          const diag = v.meta.diagnostics ?? [];
+          const series = [
+            { name: 'held-out accuracy', points: diag.filter((d) => d.accuracy !== null).map((d) => [d.layer, d.accuracy!] as const) },
+            { name: 'held-out AUROC', points: diag.filter((d) => d.auroc !== null).map((d) => [d.layer, d.auroc!] as const) },
+            { name: '|v| / mean |x|', points: diag.filter((d) => d.relativeNorm !== null).map((d) => [d.layer, d.relativeNorm!] as const) },
+          ].filter((s) => s.points.length > 0);
+          if (series.length === 0) series.push({ name: '|v|', points: layers.map((l, i) => [l, norms[i]] as const) });
+          const svg = await lineChartSvg({ title: `${file}: separation by layer`, xLabel: 'layer', yLabel: 'value', series });
+          fs.writeFileSync(flags.svg, svg);
+        }
+        if (flags.json) {
+          process.stdout.write(`${JSON.stringify({ meta: v.meta, layers, norms, hasMeans: (v.means?.size ?? 0) > 0 }, null, 2)}\n`);
+          return;
+        }
+        const m = v.meta;
+        process.stdout.write(
+          [
+            `${file}`,
+            `model        ${m.model.name} (${m.model.architecture}, hidden ${m.model.hiddenSize}, ${m.model.numLayers} layers)`,
+            `method       ${m.method}${m.readPosition ? `, read ${m.readPosition}` : ''}, site ${m.site}`,
+            ...(m.dataset ? [`data         ${m.dataset.source} (${m.dataset.size} pairs, sha256 ${m.dataset.hash.slice(0, 12)})`] : []),
+            ...(m.description ? [`description  ${m.description}`] : []),
+            `layers       ${layers.join(', ')}`,
+            `norms        ${norms.map((n) => n.toFixed(3)).join(', ')}`,
+            '',
+          ].join('\n'),
+        );
+        process.stdout.write(diagnosticsTable(v));
+        if (flags.svg) process.stdout.write(`plot written to ${flags.svg}\n`);
+      }),
+    );
+}
+
+function exportCommand(): Command {
+  return new Command('export')
+    .description("convert a vector: GGUF control vector (llama.cpp's --control-vector) or native safetensors")
+    .argument('<file>', 'vector file')
+    .addOption(new Option('--format <format>', 'output format').choices(['gguf', 'safetensors']).makeOptionMandatory())
+    .requiredOption('-o, --out <file>', 'output file')
+    .option('--model-hint <arch>', "GGUF controlvector.model_hint (default: the vector's architecture)")
+    .option('--drop-layer0', 'GGUF cannot hold layer 0 (llama.cpp rejects it): leave it out')
+    .action(
+      runAction(async (file: string, flags: { format: 'gguf' | 'safetensors'; out: string; modelHint?: string; dropLayer0?: boolean }) => {
+        const v = loadVector(file);
+        if (flags.format === 'gguf') exportControlVectorGguf(flags.out, v, flags.modelHint ?? v.meta.model.architecture, { dropLayer0: flags.dropLayer0 });
+        else saveVector(flags.out, v);
+        process.stdout.write(`wrote ${flags.out}\n`);
+      }),
+    );
+}
+
+function combineCommand(): Command {
+  return new Command('combine')
+    .description('weighted sum of vectors: FILE[:weight] ... (e.g. happy.safetensors:1 sad.safetensors:-1)')
+    .argument('<vectors...>', 'FILE[:weight] terms')
+    .requiredOption('-o, --out <file>', 'output vector file')
+    .addOption(new Option('--normalize <target>', 'rescale each layer to unit norm ("unit") or to a given norm'))
+    .action(
+      runAction(async (terms: string[], flags: { out: string; normalize?: string }) => {
+        const pairs = terms.map((t) => {
+          const m = /^(.+?)(?::(-?[\d.]+(?:e-?\d+)?))?$/i.exec(t)!;
+          return { vector: loadVector(m[1]), weight: m[2] === undefined ? 1 : parseNumber(m[2], `weight of ${m[1]}`) };
+        });
+        let v = combineWeighted(pairs);
+        if (flags.normalize) v = normalizeVector(v, flags.normalize === 'unit' ? 'unit' : parseNumber(flags.normalize, '--normalize'));
+        saveVector(flags.out, v);
+        process.stdout.write(`wrote ${flags.out}\n`);
+      }),
+    );
+}
+
+function compareCommand(): Command {
+  return new Command('compare')
+    .description('cosine similarity matrix between vectors at one layer')
+    .argument('<vectors...>', 'vector files')
+    .requiredOption('-l, --layer <n>', 'layer')
+    .addOption(jsonOption)
+    .action(
+      runAction(async (files: string[], flags: { layer: string; json?: boolean }) => {
+        const vectors = files.map((f) => loadVector(f));
+        const matrix = cosineMatrix(vectors, parseIntStrict(flags.layer, '--layer'));
+        if (flags.json) {
+          process.stdout.write(`${JSON.stringify({ files, matrix })}\n`);
+          return;
+        }
+        const names = files.map((_, i) => `[${i}]`);
+        process.stdout.write(`${files.map((f, i) => `${names[i]} ${f}`).join('\n')}\n\n`);
+        process.stdout.write(`      ${names.map((n) => n.padStart(7)).join('')}\n`);
+        matrix.forEach((row, i) => process.stdout.write(`${names[i].padEnd(6)}${row.map((c) => c.toFixed(3).padStart(7)).join('')}\n`));
+      }),
+    );
+}
+
+export function vectorCommand(): Command {
+  return new Command('vector')
+    .description('steering vectors: create, inspect, export, combine, compare')
+    .addCommand(createCommand())
+    .addCommand(infoCommand())
+    .addCommand(exportCommand())
+    .addCommand(combineCommand())
+    .addCommand(compareCommand())
+    .addCommand(
+      new Command('schema').description('print the JSON Schema of steering specs (--steer-spec files)').action(
+        runAction(async () => {
+          process.stdout.write(`${JSON.stringify(steeringSpecJsonSchema(), null, 2)}\n`);
+        }),
+      ),
+    );
+}

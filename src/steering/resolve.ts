@@ -1,0 +1,63 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { InvalidInputError } from '../io/errors.js';
+import type { Hook } from '../runtime/hooks.js';
+import type { HookedModel } from '../runtime/model.js';
+import { compileSteeringSpec, parseSteeringSpec, type InterventionSpec, type SteeringSpec } from './spec.js';
+import type { SteeringVector } from './vector.js';
+import { loadVector } from './vector-file.js';
+
+/** Resolves vector references of a spec as files relative to `baseDir`, loading each once. */
+export function fileVectorResolver(baseDir: string): (ref: string) => SteeringVector {
+  const cache = new Map<string, SteeringVector>();
+  return (ref) => {
+    const file = path.resolve(baseDir, ref);
+    let v = cache.get(file);
+    if (!v) {
+      if (!fs.existsSync(file)) throw new InvalidInputError(`vector file ${ref} not found (looked in ${baseDir})`);
+      v = loadVector(file);
+      cache.set(file, v);
+    }
+    return v;
+  };
+}
+
+/** Reads a spec file (JSON); its vector paths are relative to the spec's folder. */
+export function readSteeringSpecFile(file: string): { spec: SteeringSpec; baseDir: string } {
+  let json: unknown;
+  try {
+    json = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new InvalidInputError(`steering spec ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : `not valid JSON (${(e as Error).message})`}`);
+  }
+  return { spec: parseSteeringSpec(json, `steering spec ${file}`), baseDir: path.dirname(path.resolve(file)) };
+}
+
+/**
+ * The CLI shorthand FILE[:coefficient][@layers] (layers: N, N-M, comma lists, "all" or
+ * "recommended"; default recommended) as one spec intervention with the add operator.
+ */
+export function parseSteerShorthand(arg: string): InterventionSpec {
+  const m = /^(.+?)(?::(-?(?:\d+\.?\d*|\.\d+)(?:e-?\d+)?))?(?:@([\d,\s-]+|all|recommended))?$/i.exec(arg);
+  if (!m) throw new InvalidInputError(`--steer expects FILE[:coefficient][@layers], got "${arg}"`);
+  let layers: InterventionSpec['layers'] = 'recommended';
+  if (m[3] === 'all' || m[3] === 'recommended') layers = m[3];
+  else if (m[3]) {
+    const list: number[] = [];
+    for (const part of m[3].split(',')) {
+      const r = /^\s*(\d+)(?:-(\d+))?\s*$/.exec(part);
+      if (!r) throw new InvalidInputError(`--steer layers "${m[3]}" are not N, N-M or a comma list`);
+      const a = Number(r[1]);
+      const b = r[2] === undefined ? a : Number(r[2]);
+      for (let l = Math.min(a, b); l <= Math.max(a, b); l++) list.push(l);
+    }
+    layers = list;
+  }
+  const spec = parseSteeringSpec({ interventions: [{ vector: m[1], coefficient: m[2] === undefined ? 1 : Number(m[2]), layers }] }, `--steer ${arg}`);
+  return spec.interventions[0];
+}
+
+/** Hooks for a model from a spec whose file references resolve against `baseDir`. */
+export function steeringHooks(model: HookedModel, spec: SteeringSpec, baseDir: string): Hook[] {
+  return compileSteeringSpec(spec, model.spec, fileVectorResolver(baseDir));
+}
