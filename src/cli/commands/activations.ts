@@ -3,9 +3,10 @@ import { HOOK_SITES, hookName, type HookSite } from '../../graph/hook-points.js'
 import { InvalidInputError } from '../../io/errors.js';
 import { writeSafetensors } from '../../io/safetensors.js';
 import { collectActivations, type ReadPositions } from '../../runtime/activations.js';
+import { addSteerOptions, steeringFromFlags, type SteerFlags } from '../steer-flags.js';
 import { jsonOption, modelOption, openFromOptions, parseIntStrict, parseLayers, progressBar, readTextFile, runAction, threadsOption } from '../common.js';
 
-interface ActivationFlags {
+interface ActivationFlags extends SteerFlags {
   model: string;
   threads?: string;
   layer: string;
@@ -44,7 +45,7 @@ export function readPrompts(file: string): string[] {
 }
 
 export function activationsCommand(): Command {
-  return new Command('activations')
+  return addSteerOptions(new Command('activations'))
     .description('capture activations at hook points for a set of prompts into a safetensors file')
     .addOption(modelOption)
     .requiredOption('-l, --layer <layers>', 'layer(s): N, N-M, comma list, or "all"')
@@ -65,6 +66,7 @@ export function activationsCommand(): Command {
         const points = layers.map((layer) => ({ layer, site: flags.site }));
         const acts = await collectActivations(model, prompts, {
           points,
+          hooks: steeringFromFlags(model, flags),
           positions: flags.positions,
           batchSize: parseIntStrict(flags.batchSize, '--batch-size', 1),
           onProgress: (done) => bar.update(done),

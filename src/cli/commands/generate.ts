@@ -2,14 +2,11 @@
 import { Command, Option } from 'commander';
 import { encodeChat } from '../../runtime/chat.js';
 import { generate, type GenerateOptions } from '../../runtime/generate.js';
-import type { Hook } from '../../runtime/hooks.js';
-import type { HookedModel } from '../../runtime/model.js';
-import { parseSteerShorthand, readSteeringSpecFile, steeringHooks } from '../../steering/resolve.js';
-import { parseSteeringSpec } from '../../steering/spec.js';
+import { addSteerOptions, steeringFromFlags, type SteerFlags } from '../steer-flags.js';
 import { InvalidInputError } from '../../io/errors.js';
 import { jsonOption, modelOption, openFromOptions, parseIntStrict, parseNumber, readTextFile, runAction, threadsOption } from '../common.js';
 
-interface GenerateFlags {
+interface GenerateFlags extends SteerFlags {
   model: string;
   threads?: string;
   prompt?: string;
@@ -24,28 +21,12 @@ interface GenerateFlags {
   repetitionPenalty?: string;
   seed?: string;
   stop?: string[];
-  steer?: string[];
-  steerSpec?: string;
   compare?: boolean;
   json?: boolean;
 }
 
-/** Hooks from --steer shorthands (paths relative to the working directory) and --steer-spec. */
-function steeringFromFlags(model: HookedModel, flags: GenerateFlags): Hook[] {
-  const hooks: Hook[] = [];
-  if (flags.steer?.length) {
-    const spec = parseSteeringSpec({ interventions: flags.steer.map(parseSteerShorthand) }, '--steer');
-    hooks.push(...steeringHooks(model, spec, process.cwd()));
-  }
-  if (flags.steerSpec) {
-    const { spec, baseDir } = readSteeringSpecFile(flags.steerSpec);
-    hooks.push(...steeringHooks(model, spec, baseDir));
-  }
-  return hooks;
-}
-
 export function generateCommand(): Command {
-  return new Command('generate')
+  return addSteerOptions(new Command('generate'))
     .description('generate text from a prompt (streams to stdout)')
     .addOption(modelOption)
     .option('-p, --prompt <text>', 'prompt text (default: empty, i.e. start from BOS)')
@@ -60,8 +41,6 @@ export function generateCommand(): Command {
     .option('--repetition-penalty <r>', 'penalize tokens already seen (1 = off)')
     .option('--seed <s>', 'random seed (same seed, same text)')
     .addOption(new Option('--stop <strings...>', 'stop strings'))
-    .addOption(new Option('--steer <vector...>', 'steer with FILE[:coefficient][@layers] (add operator; layers default to the recommended ones)'))
-    .option('--steer-spec <file>', 'steer with a steering spec (JSON)')
     .option('--compare', 'also generate without steering (same seed) and show both')
     .addOption(threadsOption)
     .addOption(jsonOption)

@@ -1,8 +1,9 @@
 import { Command } from 'commander';
 import { perplexity } from '../../runtime/score.js';
+import { addSteerOptions, steeringFromFlags, type SteerFlags } from '../steer-flags.js';
 import { jsonOption, modelOption, openFromOptions, parseIntStrict, progressBar, readTextFile, runAction, threadsOption } from '../common.js';
 
-interface PerplexityFlags {
+interface PerplexityFlags extends SteerFlags {
   model: string;
   threads?: string;
   file: string;
@@ -13,8 +14,8 @@ interface PerplexityFlags {
 }
 
 export function perplexityCommand(): Command {
-  return new Command('perplexity')
-    .description('perplexity of a text file under the model (sliding window)')
+  return addSteerOptions(new Command('perplexity'))
+    .description('perplexity of a text file under the model (sliding window), optionally steered')
     .addOption(modelOption)
     .requiredOption('-f, --file <file>', 'text file')
     .option('--window <n>', 'tokens per window (default: min(context, 512))')
@@ -30,6 +31,7 @@ export function perplexityCommand(): Command {
         let bar: ReturnType<typeof progressBar> | undefined;
         const started = performance.now();
         const r = await perplexity(model, text, {
+          hooks: steeringFromFlags(model, flags),
           window: flags.window === undefined ? undefined : parseIntStrict(flags.window, '--window', 2),
           stride: flags.stride === undefined ? undefined : parseIntStrict(flags.stride, '--stride', 1),
           onProgress: (done, total) => {
