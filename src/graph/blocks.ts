@@ -27,8 +27,11 @@ export interface LayerContext {
   weight(name: string): string;
   /** Same, or undefined when the model has no such tensor (optional biases). */
   maybeWeight(name: string): string | undefined;
-  /** Declares this layer's KV cache input pair and output pair. */
-  kvCache(): { pastKey: string; pastValue: string; presentKey: string; presentValue: string };
+  /**
+   * Joins this layer's cached keys/values (graph inputs, token-major) with the new ones and
+   * returns the new ones as graph outputs, so the runtime can append them to its cache.
+   */
+  kvCache(key: string, value: string): { keys: string; values: string };
 }
 
 /** `blk.{l}.{name}` */
@@ -77,7 +80,8 @@ function rope(c: LayerContext, x: string, heads: number, name: string): string {
 
 /**
  * Causal self-attention with grouped-query heads and a KV cache, using the standard
- * ONNX Attention op (opset 23) on 3-D [batch, seq, heads*headDim] tensors.
+ * ONNX Attention op (opset 23) on 3-D [batch, seq, heads*headDim] tensors; the mask input
+ * carries causality and padding.
  */
 export function selfAttention(c: LayerContext, x: string): string {
   const { g, spec } = c;
@@ -92,12 +96,12 @@ export function selfAttention(c: LayerContext, x: string): string {
     q = rope(c, q, spec.numHeads, blk(c, 'attn_q_rope'));
     k = rope(c, k, spec.numKvHeads, blk(c, 'attn_k_rope'));
   }
-  const kv = c.kvCache();
-  const [y] = g.nodeMulti(
+  const all = c.kvCache(k, v);
+  const y = g.node(
     'Attention',
-    [q, k, v, c.run.attnMask, kv.pastKey, kv.pastValue],
+    [q, all.keys, all.values, c.run.attnMask],
     { q_num_heads: int(spec.numHeads), kv_num_heads: int(spec.numKvHeads), scale: float(1 / Math.sqrt(spec.headDim)) },
-    [blk(c, 'attn_heads'), kv.presentKey, kv.presentValue],
+    blk(c, 'attn_heads'),
   );
   return linear(c, y, blk(c, 'attn_output'));
 }

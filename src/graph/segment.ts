@@ -13,8 +13,9 @@ import { GraphBuilder, type Dim } from './onnx-builder.js';
  *
  * Value names seen by the runtime:
  *   inputs   resid.in [+ branch.in], attn_mask, position_ids, rope.cos, rope.sin,
- *            past.{l}.key/value, canonical weight names, iv.{point}.{k}.{param}
- *   outputs  present.{l}.key/value, blocks.{l}.hook_{site} (captures),
+ *            past.{l}.key/value [past, batch, kvHeads*headDim] (token-major),
+ *            canonical weight names, iv.{point}.{k}.{param}
+ *   outputs  new.{l}.key/value [batch, seq, kvHeads*headDim], blocks.{l}.hook_{site} (captures),
  *            resid.out [+ branch.out] (break), logits
  */
 
@@ -72,11 +73,15 @@ export function compileSegment(
     run,
     weight,
     maybeWeight: (name) => (weightShape(name) ? weight(name) : undefined),
-    kvCache: () => {
-      const kvDims: Dim[] = ['batch', spec.numKvHeads, 'past', spec.headDim];
-      const pastKey = g.input(`past.${layer}.key`, 'float32', kvDims);
-      const pastValue = g.input(`past.${layer}.value`, 'float32', kvDims);
-      return { pastKey, pastValue, presentKey: `present.${layer}.key`, presentValue: `present.${layer}.value` };
+    kvCache: (key, value) => {
+      const width = spec.numKvHeads * spec.headDim;
+      const join = (kind: 'key' | 'value', fresh: string): string => {
+        const past = g.input(`past.${layer}.${kind}`, 'float32', ['past', 'batch', width]);
+        const batchMajor = g.node('Transpose', [past], { perm: { ints: [1, 0, 2] } }, `blk.${layer}.past_${kind}`);
+        g.output(fresh, 'float32', ['batch', 'seq', width], `new.${layer}.${kind}`);
+        return g.node('Concat', [batchMajor, fresh], { axis: { i: 1 } }, `blk.${layer}.all_${kind}s`);
+      };
+      return { keys: join('key', key), values: join('value', value) };
     },
   });
 
@@ -117,15 +122,6 @@ export function compileSegment(
     if (isResidualSite(site)) resid = value;
     else branch = value;
     if (plan.captures.has(idx)) g.output(value, 'float32', act, hookName({ layer, site }));
-  }
-
-  // KV presents are produced by the Attention nodes; expose them.
-  for (let idx = plan.start + 1; idx <= plan.end; idx++) {
-    const { layer, site } = pointAt(idx);
-    if (site !== 'attn_out') continue;
-    const kvDims: Dim[] = ['batch', spec.numKvHeads, 'total', spec.headDim];
-    g.output(`present.${layer}.key`, 'float32', kvDims);
-    g.output(`present.${layer}.value`, 'float32', kvDims);
   }
 
   if (plan.breakAtEnd) {

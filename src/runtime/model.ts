@@ -160,8 +160,8 @@ export class HookedModel {
       runFeeds.set('rope.sin', tables.sin);
     }
     for (let l = 0; l < spec.numLayers; l++) {
-      runFeeds.set(`past.${l}.key`, kv.keys[l]);
-      runFeeds.set(`past.${l}.value`, kv.values[l]);
+      runFeeds.set(`past.${l}.key`, kv.past(l, 'key'));
+      runFeeds.set(`past.${l}.value`, kv.past(l, 'value'));
     }
     for (const h of hooks) {
       if (h.hook.kind !== 'intervene') continue;
@@ -175,6 +175,7 @@ export class HookedModel {
     const activation = (data: Float32Array): Activation => ({ data, batch, seq, dim: spec.hiddenSize, positions });
     let carry: { resid: Float32Array; branch?: Float32Array } = { resid: this.embed(input.tokens, pad, positions, seq) };
     let logits: Float32Array | undefined;
+    const newKv = new Map<number, { key: Float32Array; value: Float32Array }>();
 
     for (const plan of planSegments(hooks, spec.numLayers, head)) {
       const { session, inputNames } = await this.session(plan);
@@ -191,9 +192,11 @@ export class HookedModel {
       }
       const out = await session.run(feeds);
       for (const [name, value] of Object.entries(out)) {
-        if (name.startsWith('present.')) {
+        if (name.startsWith('new.')) {
           const [, layer, which] = name.split('.');
-          (which === 'key' ? kv.keys : kv.values)[Number(layer)] = value as ort.Tensor;
+          const entry = newKv.get(Number(layer)) ?? { key: new Float32Array(0), value: new Float32Array(0) };
+          entry[which as 'key' | 'value'] = value.data as Float32Array;
+          newKv.set(Number(layer), entry);
         } else if (name.startsWith('blocks.')) {
           captures.set(name, activation(value.data as Float32Array));
         }
@@ -205,8 +208,9 @@ export class HookedModel {
       }
     }
 
-    if (head !== 'none') {
-      kv.appendSlots(seq, pad);
+    // A one-shot pass (no cache given) keeps nothing.
+    if (head !== 'none' && cache) {
+      kv.append(seq, pad, newKv);
       if (past === 0) kv.promptLengths = promptLengths.slice();
     }
     return { batch, seq, pad, logits, captures, positions };
