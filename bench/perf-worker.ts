@@ -150,6 +150,12 @@ async function runSteerer(cfg: WorkerConfig): Promise<WorkerResult> {
     prefill: prefillResult(cfg.prefillIds.length, prefillSeconds),
     decode: base,
     variants: { compiledAddVector, jsEdit, generateApi: generateApiResult },
+    decodeReps: {
+      none: reps.base.map((d) => d.tokensPerSecond),
+      compiledAddVector: reps.compiled.map((d) => d.tokensPerSecond),
+      jsEdit: reps.edit.map((d) => d.tokensPerSecond),
+      generateApi: reps.api.map((d) => d.tokensPerSecond),
+    },
     memory,
     info: { format: 'Hugging Face safetensors (F32)', threads: model.threads, kvCache: 'F32, grows with the sequence' },
   };
@@ -230,6 +236,7 @@ async function runLlama(cfg: WorkerConfig): Promise<WorkerResult> {
     firstForwardSeconds,
     prefill: cfg.mode === 'main' ? prefillResult(cfg.prefillIds.length, prefillSeconds) : undefined,
     decode: fastest(decodeRuns),
+    decodeReps: { none: decodeRuns.map((d) => d.tokensPerSecond) },
     memory: { peakRssBytes: peakRssBytes(), peakRssAfterLoadBytes, rssAfterLoadBytes, weightBytes, kvBytes },
     info,
   };

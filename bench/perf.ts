@@ -7,7 +7,7 @@
  * CPU time that neither it nor this process used is reported as background load. Each engine
  * runs `--rounds` times (alternating order); the round with the least background load counts.
  *
- * Usage: npm run perf [-- --threads 2 --prefill 256 --reps 5 --decode 128 --decode-reps 2 --long 2048 --long-decode 32 --rounds 2]
+ * Usage: npm run perf [-- --threads 2 --prefill 256 --reps 5 --decode 128 --decode-reps 3 --long 2048 --long-decode 32 --rounds 2]
  *        (--long 0 skips the long-context decode)
  */
 import { fork } from 'node:child_process';
@@ -91,7 +91,7 @@ async function main(): Promise<void> {
   const longTokens = flag('long', 2048, 0);
   const longDecode = flag('long-decode', 32);
   const rounds = flag('rounds', 2);
-  const decodeReps = flag('decode-reps', 2);
+  const decodeReps = flag('decode-reps', 3);
 
   const model = ensureSmolRandomModel(log);
   const gguf = join(MODELS_DIR, 'smollm2-random.f32.gguf');
@@ -206,7 +206,7 @@ async function main(): Promise<void> {
   console.log(`greedy decode tokens identical across engines: ${greedyAgree ? 'yes' : 'NO'} (${sDec.generated.length} tokens)`);
 
   const row = (label: string, d: DecodeResult): string[] => [label, fmt(d.tokensPerSecond, 2), fmt(d.medianStepMs, 1), fmt(d.tokensPerSecond / sDec.tokensPerSecond)];
-  console.log(`\nSteerer decode with a hook at every layer (${layers} × blocks.{l}.hook_resid_post), same run`);
+  console.log(`\nSteerer decode with a hook at every layer (${layers} × blocks.{l}.hook_resid_post), same process, best of ${decodeReps}`);
   console.log(
     formatTable(
       ['Steerer decode', 'tok/s', 'median step ms', 'vs unhooked'],

@@ -38,9 +38,9 @@ describe('direction methods on hand-made data', () => {
   test('diffmean is the difference of means; every method is scaled to it', () => {
     const P = Float32Array.from([2, 1, 4, 1, 3, 1]);
     const N = Float32Array.from([0, 1, 1, 1, 2, 1]);
-    assert.deepEqual(Array.from(directionFor('diffmean', P, N, 3, 2)), [2, 0]);
+    assert.deepEqual(Array.from(directionFor('diffmean', P, N, 2)), [2, 0]);
     for (const m of ['pca_diff', 'pca_center', 'probe'] as const) {
-      const d = directionFor(m, P, N, 3, 2);
+      const d = directionFor(m, P, N, 2);
       assert.ok(Math.abs(d[0] - 2) < 1e-3 && Math.abs(d[1]) < 1e-3, `${m}: ${Array.from(d)}`);
     }
   });
@@ -99,6 +99,38 @@ describe('planted direction', () => {
     const deep = await extractVector(model, dataset, { layers: [0, 1], site: 'resid_post' });
     assert.deepEqual([...deep.directions.keys()], [0, 1]);
     assert.ok(deep.meta.diagnostics!.every((d) => (d.auroc ?? 0) > 0.9));
+    await model.dispose();
+  });
+});
+
+describe('read positions', () => {
+  test("'all' reads every completion token: diffmean is the difference of the token means", async () => {
+    const { loadModel } = await import('../src/model/load.js');
+    const { sharedPath } = await import('../src/util/shared-path.js');
+    const model = new HookedModel(loadModel(sharedPath('models', 'tinystories-656k')), { threads: 1 });
+    const ex = (text: string): ContrastPair['positive'] => {
+      const ids = model.encode(text);
+      return { ids, completionStart: 1, answerIndex: ids.length - 1, text };
+    };
+    const pairs: ContrastPair[] = [
+      { positive: ex('Tom was sad and cried.'), negative: ex('Tom was happy and smiled.') },
+      { positive: ex('The dog felt alone.'), negative: ex('The dog felt loved by everyone.') },
+    ];
+    const v = await extractVector(model, { pairs, source: 'inline', hash: 'x' }, { read: 'all', layers: [1], validationFraction: 0 });
+    const D = 128;
+    const sideMean = async (side: 'positive' | 'negative'): Promise<Float64Array> => {
+      const m = new Float64Array(D);
+      let rows = 0;
+      for (const p of pairs) {
+        const out = await model.forward({ tokens: [p[side].ids], hooks: [{ kind: 'capture', at: 'blocks.1.hook_resid_post' }], logits: 'none' });
+        const data = out.captures.get('blocks.1.hook_resid_post')!.data;
+        for (let t = 1; t < p[side].ids.length; t++, rows++) for (let d = 0; d < D; d++) m[d] += data[t * D + d];
+      }
+      return m.map((x) => x / rows);
+    };
+    const [mp, mn] = [await sideMean('positive'), await sideMean('negative')];
+    v.directions.get(1)!.forEach((x, d) => assert.ok(Math.abs(x - (mp[d] - mn[d])) < 1e-3, `dim ${d}`));
+    await assert.rejects(extractVector(model, { pairs, source: 'inline', hash: 'x' }, { read: 'all', method: 'pca_diff' }), /paired reads/);
     await model.dispose();
   });
 });

@@ -72,6 +72,8 @@ export interface WorkerResult {
     readonly jsEdit: DecodeResult;
     readonly generateApi: DecodeResult;
   };
+  /** tok/s of every decode repetition, by variant (the fastest is the one reported). */
+  readonly decodeReps?: Readonly<Record<string, readonly number[]>>;
   readonly memory: MemoryResult;
   readonly info: Readonly<Record<string, string | number | boolean>>;
 }

@@ -2,8 +2,9 @@ import { InvalidInputError } from '../io/errors.js';
 import type { ExtractionMethod, LayerDiagnostics } from './vector.js';
 
 /**
- * Direction-finding methods over paired activation rows of one layer. P and N are
- * [n, D] row-major (row i of P pairs with row i of N). Every method returns a direction
+ * Direction-finding methods over activation rows of one layer. P and N are [rows, D]
+ * row-major; the PCA methods need them paired (row i of P with row i of N), diffmean and the
+ * probe also take unpaired sets (e.g. every token of each text). Every method returns a direction
  * scaled so that its length is the mean difference projected on it: coefficient 1 then
  * moves an activation from the negative mean to the positive mean along the direction,
  * whatever the method.
@@ -78,21 +79,20 @@ export function firstPrincipalComponent(X: Float64Array, n: number, D: number, i
  * divided by one global scale, not standardized per feature: per-feature scaling would bend
  * the geometry, and the probe would stop finding the separating direction of the original space.
  */
-export function logisticDirection(P: Float32Array, N: Float32Array, n: number, D: number, opts: ProbeOptions = {}): Float64Array {
+export function logisticDirection(P: Float32Array, N: Float32Array, D: number, opts: ProbeOptions = {}): Float64Array {
   const l2 = opts.l2 ?? 1e-2;
   const iterations = opts.iterations ?? 300;
-  const rows = 2 * n;
-  const mu = new Float64Array(D);
-  for (const X of [P, N]) for (let i = 0; i < n; i++) for (let d = 0; d < D; d++) mu[d] += X[i * D + d] / rows;
+  const n = P.length / D;
+  const rows = n + N.length / D;
+  const all = new Float32Array(rows * D);
+  all.set(P);
+  all.set(N, P.length);
+  const mu = meanRow(all, rows, D);
   let ss = 0;
-  for (const X of [P, N]) for (let i = 0; i < n; i++) for (let d = 0; d < D; d++) ss += (X[i * D + d] - mu[d]) ** 2;
+  for (let i = 0; i < rows * D; i++) ss += (all[i] - mu[i % D]) ** 2;
   const scale = Math.sqrt(ss / rows) || 1;
   const Z = new Float64Array(rows * D);
-  for (let i = 0; i < rows; i++) {
-    const X = i < n ? P : N;
-    const r = i % n;
-    for (let d = 0; d < D; d++) Z[i * D + d] = (X[r * D + d] - mu[d]) / scale;
-  }
+  for (let i = 0; i < rows * D; i++) Z[i] = (all[i] - mu[i % D]) / scale;
   const w = new Float64Array(D);
   let b = 0;
   const m = new Float64Array(D + 1);
@@ -120,15 +120,17 @@ export function logisticDirection(P: Float32Array, N: Float32Array, n: number, D
 }
 
 /** A direction for one layer, scaled to the mean difference projected on it. */
-export function directionFor(method: ExtractionMethod, P: Float32Array, N: Float32Array, n: number, D: number, probe?: ProbeOptions): Float32Array {
-  if (n < 1) throw new InvalidInputError('extraction needs at least one training pair');
-  const negMean = meanRow(N, n, D);
+export function directionFor(method: ExtractionMethod, P: Float32Array, N: Float32Array, D: number, probe?: ProbeOptions): Float32Array {
+  const n = P.length / D;
+  if (n < 1 || N.length < D) throw new InvalidInputError('extraction needs at least one training example on each side');
+  const negMean = meanRow(N, N.length / D, D);
   const meanDiff = meanRow(P, n, D).map((x, d) => x - negMean[d]);
   if (method === 'diffmean') return Float32Array.from(meanDiff);
   let u: Float64Array;
   if (method === 'probe') {
-    u = unit(logisticDirection(P, N, n, D, probe));
+    u = unit(logisticDirection(P, N, D, probe));
   } else {
+    if (N.length !== P.length) throw new InvalidInputError(`${method} needs paired examples (read 'last', 'mean' or 'answer', not 'all')`);
     if (n < 2) throw new InvalidInputError(`${method} needs at least two training pairs`);
     const X = new Float64Array((method === 'pca_diff' ? n : 2 * n) * D);
     for (let i = 0; i < n; i++) {
@@ -157,28 +159,32 @@ export function directionFor(method: ExtractionMethod, P: Float32Array, N: Float
 export function diagnose(
   layer: number,
   direction: Float32Array,
-  train: { P: Float32Array; N: Float32Array; n: number },
-  held: { P: Float32Array; N: Float32Array; n: number },
+  train: { P: Float32Array; N: Float32Array },
+  held: { P: Float32Array; N: Float32Array },
   D: number,
 ): LayerDiagnostics {
   const len = Math.sqrt(dot(direction, direction));
   const u = len > 0 ? Array.from(direction, (x) => x / len) : Array.from(direction);
-  const proj = (X: Float32Array, n: number): number[] => Array.from({ length: n }, (_, i) => dot(u, X, i * D));
-  const threshold = (mean(proj(train.P, train.n)) + mean(proj(train.N, train.n))) / 2;
-  const sp = proj(held.P, held.n);
-  const sn = proj(held.N, held.n);
+  const proj = (X: Float32Array): number[] => Array.from({ length: X.length / D }, (_, i) => dot(u, X, i * D));
+  const threshold = (mean(proj(train.P)) + mean(proj(train.N))) / 2;
+  const sp = proj(held.P);
+  const sn = proj(held.N);
+  const some = sp.length > 0 && sn.length > 0;
   const correct = sp.filter((s) => s > threshold).length + sn.filter((s) => s <= threshold).length;
   let norms = 0;
-  for (const X of [train.P, train.N]) for (let i = 0; i < train.n; i++) norms += Math.sqrt(dot(X.subarray(i * D, (i + 1) * D), X, i * D));
-  const meanNorm = norms / (2 * train.n);
+  let rows = 0;
+  for (const X of [train.P, train.N]) {
+    for (let i = 0; i < X.length / D; i++, rows++) norms += Math.sqrt(dot(X.subarray(i * D, (i + 1) * D), X, i * D));
+  }
+  const meanNorm = norms / rows;
   return {
     layer,
-    accuracy: held.n > 0 ? correct / (2 * held.n) : null,
-    auroc: held.n > 0 ? auroc(sp, sn) : null,
+    accuracy: some ? correct / (sp.length + sn.length) : null,
+    auroc: some ? auroc(sp, sn) : null,
     // Zero spread gives a huge but finite ratio (JSON cannot hold Infinity).
-    fisher: held.n > 0 ? Math.min((mean(sp) - mean(sn)) ** 2 / (variance(sp) + variance(sn) || Number.EPSILON), 1e12) : null,
+    fisher: some ? Math.min((mean(sp) - mean(sn)) ** 2 / (variance(sp) + variance(sn) || Number.EPSILON), 1e12) : null,
     relativeNorm: meanNorm > 0 ? len / meanNorm : null,
-    heldOut: held.n,
+    heldOut: sp.length,
   };
 }
 

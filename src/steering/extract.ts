@@ -23,19 +23,31 @@ export interface ExtractOptions {
   readonly onProgress?: (done: number, total: number) => void;
 }
 
-/** Reduced activations: per layer, one row per example (paired rows share an index). */
+/**
+ * Reduced activations, per layer: positive and negative rows [rows, D]. With paired reads
+ * (last/answer/mean) row i of each side belongs to pair i; with 'all' every completion token
+ * is a row and `owner` says which pair each row came from.
+ */
 export interface ContrastActivations {
   readonly layers: readonly number[];
   readonly dim: number;
-  /** layer → positives [n, D] */
   readonly positive: ReadonlyMap<number, Float32Array>;
   readonly negative: ReadonlyMap<number, Float32Array>;
-  readonly count: number;
+  readonly positiveOwner: Int32Array;
+  readonly negativeOwner: Int32Array;
+}
+
+/** Token positions an example contributes under a read mode. */
+function readTokens(e: ContrastExample, read: ReadPosition): number[] {
+  if (read === 'last') return [e.ids.length - 1];
+  if (read === 'answer') return [e.answerIndex];
+  const from = Math.min(e.completionStart, e.ids.length - 1);
+  return Array.from({ length: e.ids.length - from }, (_, i) => from + i);
 }
 
 /**
  * Runs every example once through the model, all requested layers captured in the same
- * forward (which stops after the deepest one), and keeps only the read position of each.
+ * forward (which stops after the deepest one), and keeps only the read positions of each.
  * Examples are batched by length so padding wastes little.
  */
 export async function collectContrastActivations(
@@ -43,10 +55,17 @@ export async function collectContrastActivations(
   pairs: readonly ContrastPair[],
   opts: { layers: readonly number[]; site: HookSite; read: ReadPosition; batchSize?: number; onProgress?: (done: number, total: number) => void },
 ): Promise<ContrastActivations> {
-  if (opts.read === 'all') throw new InvalidInputError("read position 'all' keeps every token and breaks pairing: use 'last', 'answer' or 'mean'");
   const D = model.spec.hiddenSize;
   const examples: ContrastExample[] = pairs.flatMap((p) => [p.positive, p.negative]);
-  const rows = new Map(opts.layers.map((l) => [l, new Float32Array(examples.length * D)]));
+  // Row layout: example k's rows start at rowStart[k] (one row unless read is 'all').
+  const rowsOf = examples.map((e) => (opts.read === 'all' ? readTokens(e, 'all').length : 1));
+  const rowStart: number[] = [];
+  let total = 0;
+  for (const r of rowsOf) {
+    rowStart.push(total);
+    total += r;
+  }
+  const rows = new Map(opts.layers.map((l) => [l, new Float32Array(total * D)]));
   const order = examples.map((_, i) => i).sort((a, b) => examples[a].ids.length - examples[b].ids.length);
   const batchSize = opts.batchSize ?? 16;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new InvalidInputError(`batchSize must be a positive integer, got ${batchSize}`);
@@ -59,45 +78,61 @@ export async function collectContrastActivations(
       const act = out.captures.get(`blocks.${layer}.hook_${opts.site}`)!.data;
       const target = rows.get(layer)!;
       idx.forEach((ex, b) => {
-        const e = examples[ex];
-        const rowAt = (t: number): number => (b * out.seq + out.pad[b] + t) * D;
-        const dst = ex * D;
+        const at = (t: number): number => (b * out.seq + out.pad[b] + t) * D;
+        const tokens = readTokens(examples[ex], opts.read);
+        const dst = rowStart[ex] * D;
         if (opts.read === 'mean') {
-          const from = Math.min(e.completionStart, e.ids.length - 1);
-          const count = e.ids.length - from;
-          for (let t = from; t < e.ids.length; t++) {
-            const o = rowAt(t);
-            for (let d = 0; d < D; d++) target[dst + d] += act[o + d] / count;
-          }
+          for (const t of tokens) for (let d = 0; d < D; d++) target[dst + d] += act[at(t) + d] / tokens.length;
         } else {
-          const t = opts.read === 'answer' ? e.answerIndex : e.ids.length - 1;
-          target.set(act.subarray(rowAt(t), rowAt(t) + D), dst);
+          tokens.forEach((t, k) => target.set(act.subarray(at(t), at(t) + D), dst + k * D));
         }
       });
     }
     opts.onProgress?.(Math.min(start + batchSize, order.length), order.length);
   }
 
-  const n = pairs.length;
-  const positive = new Map<number, Float32Array>();
-  const negative = new Map<number, Float32Array>();
-  for (const [layer, all] of rows) {
-    const P = new Float32Array(n * D);
-    const N = new Float32Array(n * D);
-    for (let i = 0; i < n; i++) {
-      P.set(all.subarray(2 * i * D, (2 * i + 1) * D), i * D);
-      N.set(all.subarray((2 * i + 1) * D, (2 * i + 2) * D), i * D);
+  // Split the interleaved examples (pair i → examples 2i, 2i+1) into the two sides.
+  const side = (parity: 0 | 1): { owner: Int32Array; take: (all: Float32Array) => Float32Array } => {
+    const owner: number[] = [];
+    const spans: [number, number][] = [];
+    for (let i = 0; i < pairs.length; i++) {
+      const k = 2 * i + parity;
+      for (let r = 0; r < rowsOf[k]; r++) owner.push(i);
+      spans.push([rowStart[k], rowsOf[k]]);
     }
-    positive.set(layer, P);
-    negative.set(layer, N);
-  }
-  return { layers: opts.layers, dim: D, positive, negative, count: n };
+    return {
+      owner: Int32Array.from(owner),
+      take: (all) => {
+        const out = new Float32Array(owner.length * D);
+        let o = 0;
+        for (const [from, n] of spans) {
+          out.set(all.subarray(from * D, (from + n) * D), o * D);
+          o += n;
+        }
+        return out;
+      },
+    };
+  };
+  const pos = side(0);
+  const neg = side(1);
+  return {
+    layers: opts.layers,
+    dim: D,
+    positive: new Map([...rows].map(([l, all]) => [l, pos.take(all)])),
+    negative: new Map([...rows].map(([l, all]) => [l, neg.take(all)])),
+    positiveOwner: pos.owner,
+    negativeOwner: neg.owner,
+  };
 }
 
-/** Picks rows [indices] of an [n, D] matrix. */
-function pick(X: Float32Array, indices: readonly number[], D: number): Float32Array {
-  const out = new Float32Array(indices.length * D);
-  indices.forEach((i, k) => out.set(X.subarray(i * D, (i + 1) * D), k * D));
+/** Rows of X [rows, D] whose owner pair is in `pairs`. */
+function rowsOwnedBy(X: Float32Array, owner: Int32Array, pairs: ReadonlySet<number>, D: number): Float32Array {
+  const keep: number[] = [];
+  owner.forEach((o, i) => {
+    if (pairs.has(o)) keep.push(i);
+  });
+  const out = new Float32Array(keep.length * D);
+  keep.forEach((i, k) => out.set(X.subarray(i * D, (i + 1) * D), k * D));
   return out;
 }
 
@@ -110,6 +145,9 @@ export async function extractVector(model: HookedModel, dataset: ContrastDataset
   const method = opts.method ?? 'diffmean';
   const site = opts.site ?? 'resid_post';
   const read = opts.read ?? 'last';
+  if (read === 'all' && (method === 'pca_diff' || method === 'pca_center')) {
+    throw new InvalidInputError(`${method} needs paired reads: use read 'last', 'mean' or 'answer' (or method diffmean/probe with 'all')`);
+  }
   const layers = opts.layers ?? Array.from({ length: spec.numLayers }, (_, l) => l);
   for (const l of layers) {
     if (!Number.isInteger(l) || l < 0 || l >= spec.numLayers) throw new InvalidInputError(`layer ${l} does not exist: the model has layers 0..${spec.numLayers - 1}`);
@@ -119,29 +157,24 @@ export async function extractVector(model: HookedModel, dataset: ContrastDataset
   const acts = await collectContrastActivations(model, [...train, ...validation], { layers, site, read, batchSize: opts.batchSize, onProgress: opts.onProgress });
 
   const D = spec.hiddenSize;
-  const trainIdx = train.map((_, i) => i);
-  const valIdx = validation.map((_, i) => train.length + i);
+  const trainSet = new Set(train.map((_, i) => i));
+  const valSet = new Set(validation.map((_, i) => train.length + i));
   const directions = new Map<number, Float32Array>();
   const means = new Map<number, Float32Array>();
   const diagnostics: LayerDiagnostics[] = [];
   for (const layer of layers) {
-    const Pt = pick(acts.positive.get(layer)!, trainIdx, D);
-    const Nt = pick(acts.negative.get(layer)!, trainIdx, D);
-    const dir = directionFor(method, Pt, Nt, train.length, D, opts.probe);
+    const part = (set: ReadonlySet<number>): { P: Float32Array; N: Float32Array } => ({
+      P: rowsOwnedBy(acts.positive.get(layer)!, acts.positiveOwner, set, D),
+      N: rowsOwnedBy(acts.negative.get(layer)!, acts.negativeOwner, set, D),
+    });
+    const t = part(trainSet);
+    const dir = directionFor(method, t.P, t.N, D, opts.probe);
     directions.set(layer, dir);
-    const both = new Float32Array(2 * train.length * D);
-    both.set(Pt);
-    both.set(Nt, Pt.length);
-    means.set(layer, Float32Array.from(meanRow(both, 2 * train.length, D)));
-    diagnostics.push(
-      diagnose(
-        layer,
-        dir,
-        { P: Pt, N: Nt, n: train.length },
-        { P: pick(acts.positive.get(layer)!, valIdx, D), N: pick(acts.negative.get(layer)!, valIdx, D), n: validation.length },
-        D,
-      ),
-    );
+    const both = new Float32Array(t.P.length + t.N.length);
+    both.set(t.P);
+    both.set(t.N, t.P.length);
+    means.set(layer, Float32Array.from(meanRow(both, both.length / D, D)));
+    diagnostics.push(diagnose(layer, dir, t, part(valSet), D));
   }
 
   return {

@@ -41,7 +41,7 @@ function createCommand(): Command {
     .addOption(new Option('--method <method>', 'extraction method').choices(['diffmean', 'pca_diff', 'pca_center', 'probe']).default('diffmean'))
     .option('--layers <layers>', 'layers: N, N-M, comma list or "all"', 'all')
     .addOption(new Option('--site <site>', 'hook site').choices([...HOOK_SITES]).default('resid_post'))
-    .addOption(new Option('--read <position>', "token read per example (default: 'answer' for CAA, else 'last')").choices(['last', 'mean', 'answer']))
+    .addOption(new Option('--read <position>', "token read per example (default: 'answer' for CAA, else 'last'); 'all' = every completion token (diffmean, probe)").choices(['last', 'mean', 'answer', 'all']))
     .option('--chat', "wrap texts with the model's chat template")
     .option('--validation <fraction>', 'share of pairs held out for diagnostics', '0.2')
     .option('--seed <n>', 'seed of the train/validation split', '0')
