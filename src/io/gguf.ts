@@ -376,6 +376,31 @@ export class GgufFile {
     return dequantize(t.type, this.readRaw(name), numel);
   }
 
+  /**
+   * Rows [start, start+count) of a tensor in numpy order ([rows, ..., ne0]: quant blocks run
+   * along ne0, so a row range is a byte range), dequantized to float32.
+   */
+  readF32Rows(name: string, start: number, count: number): Float32Array {
+    const t = this.tensor(name);
+    const info = ggmlTypeInfo(t.type)!;
+    if (!info.readable) throw new ModelFileError(this.path, `tensor ${quote(name)} has type ${info.name}, which steerer cannot dequantize`);
+    const rows = t.shape[0] ?? 1;
+    if (!Number.isInteger(start) || !Number.isInteger(count) || start < 0 || count < 0 || start + count > rows) {
+      throw new RangeError(`rows ${start}..${start + count} are outside tensor ${name} with ${rows} rows`);
+    }
+    const rowElems = t.dims.reduce((a, b) => a * b, 1) / rows;
+    const rowBytes = t.byteLength / rows;
+    const bytes = Buffer.alloc(count * rowBytes);
+    readFully(this.handle(), bytes, t.offset + start * rowBytes, this.path);
+    if (t.type === GgmlType.F32) {
+      const out = new Float32Array(count * rowElems);
+      new Uint8Array(out.buffer).set(bytes);
+      if (!HOST_IS_LITTLE_ENDIAN) swap32InPlace(new Uint8Array(out.buffer));
+      return out;
+    }
+    return dequantize(t.type, bytes, count * rowElems);
+  }
+
   close(): void {
     if (this.fd !== undefined) {
       const fd = this.fd;

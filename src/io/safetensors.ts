@@ -290,6 +290,20 @@ export class SafetensorsFile {
     return decodeToF32(this.readRaw(name), info.kind, count);
   }
 
+  /** Rows [start, start+count) of a tensor read as [rows, rest] (first dimension = rows), as float32. */
+  readF32Rows(name: string, start: number, count: number): Float32Array {
+    const e = this.entry(name);
+    const rows = e.shape[0] ?? 1;
+    if (!Number.isInteger(start) || !Number.isInteger(count) || start < 0 || count < 0 || start + count > rows) {
+      throw new RangeError(`rows ${start}..${start + count} are outside tensor ${name} with ${rows} rows`);
+    }
+    const info = DTYPES[e.dtype];
+    const rowBytes = e.byteLength / rows;
+    const bytes = Buffer.alloc(count * rowBytes);
+    readFully(this.handle(), bytes, e.byteOffset + start * rowBytes, this.path);
+    return decodeToF32(bytes, info.kind, bytes.byteLength / info.size);
+  }
+
   close(): void {
     if (this.fd !== undefined) {
       const fd = this.fd;
@@ -430,6 +444,10 @@ export class SafetensorsCollection {
 
   readRaw(name: string): Buffer {
     return this.fileFor(name).readRaw(name);
+  }
+
+  readF32Rows(name: string, start: number, count: number): Float32Array {
+    return this.fileFor(name).readF32Rows(name, start, count);
   }
 
   close(): void {

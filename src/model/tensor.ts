@@ -33,3 +33,26 @@ export function transpose2d(src: Float32Array, rows: number, cols: number): Floa
   }
   return out;
 }
+
+/** Something that can read a 2-D tensor a block of rows at a time. */
+export interface RowReader {
+  readF32Rows(name: string, start: number, count: number): Float32Array;
+}
+
+/**
+ * Reads a [rows, cols] tensor transposed into [cols, rows], a block of rows at a time, so
+ * loading a big matrix never holds a second full copy of it.
+ */
+export function readTransposed(reader: RowReader, name: string, rows: number, cols: number, blockBytes = 8 << 20): Float32Array {
+  const out = new Float32Array(rows * cols);
+  const block = Math.max(1, Math.floor(blockBytes / (4 * cols)));
+  for (let r0 = 0; r0 < rows; r0 += block) {
+    const n = Math.min(block, rows - r0);
+    const part = reader.readF32Rows(name, r0, n);
+    for (let r = 0; r < n; r++) {
+      const src = r * cols;
+      for (let c = 0; c < cols; c++) out[c * rows + r0 + r] = part[src + c];
+    }
+  }
+  return out;
+}

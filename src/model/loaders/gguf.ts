@@ -3,7 +3,7 @@ import { ModelFileError } from '../../io/errors.js';
 import { GgufFile, ggmlTypeName } from '../../io/gguf.js';
 import { interleavedToHalfSplitRows } from '../rope-permute.js';
 import type { ArchFamily, LoadedModel, ModelSpec, RopeScaling, WeightMap } from '../spec.js';
-import { transpose2d, type HostTensor } from '../tensor.js';
+import { readTransposed, transpose2d, type HostTensor } from '../tensor.js';
 import { tokenizerFromGgufVocab } from '../tokenizers/gguf-vocab.js';
 
 /**
@@ -122,19 +122,26 @@ export function loadGguf(file: string): LoadedModel {
 
 function readWeights(gguf: GgufFile, spec: ModelSpec, interleavedQk: boolean, file: string): WeightMap {
   const { hiddenSize: D, vocabSize: V, intermediateSize: F, headDim: hd, numHeads: H, numKvHeads: Hkv } = spec;
-  const read = (name: string, shape: readonly number[]): Float32Array => {
+  const check = (name: string, shape: readonly number[]): void => {
     const t = gguf.tensors.get(name);
     if (!t) throw new ModelFileError(file, `tensor ${name} is missing`);
     if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
       throw new ModelFileError(file, `tensor ${name} has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}]`);
     }
+  };
+  const read = (name: string, shape: readonly number[]): Float32Array => {
+    check(name, shape);
     return gguf.readF32(name);
   };
   /** GGUF stores linear weights [out, in] (numpy order); canonical is [in, out]. */
   const linear = (name: string, out: number, inp: number, heads?: number): HostTensor => {
-    let w = read(name, [out, inp]);
-    if (heads !== undefined && interleavedQk) w = interleavedToHalfSplitRows(w, heads, hd, inp);
-    return { data: transpose2d(w, out, inp), shape: [inp, out] };
+    if (heads !== undefined && interleavedQk) {
+      const w = interleavedToHalfSplitRows(read(name, [out, inp]), heads, hd, inp);
+      return { data: transpose2d(w, out, inp), shape: [inp, out] };
+    }
+    // Dequantized and transposed a block of rows at a time: no second full copy.
+    check(name, [out, inp]);
+    return { data: readTransposed(gguf, name, out, inp), shape: [inp, out] };
   };
   const vector = (name: string, n: number, heads?: number): HostTensor => {
     let v = read(name, [n]);
@@ -144,12 +151,11 @@ function readWeights(gguf: GgufFile, spec: ModelSpec, interleavedQk: boolean, fi
   const has = (name: string): boolean => gguf.tensors.has(name);
 
   const w: WeightMap = new Map();
-  const embed = read('token_embd.weight', [V, D]);
   if (has('output.weight')) {
-    w.set('token_embd', { data: embed, shape: [V, D] });
+    w.set('token_embd', { data: read('token_embd.weight', [V, D]), shape: [V, D] });
     w.set('output.weight', linear('output.weight', V, D));
   } else {
-    w.set('output.weight', { data: transpose2d(embed, V, D), shape: [D, V] });
+    w.set('output.weight', linear('token_embd.weight', V, D));
   }
   w.set('output_norm.weight', vector('output_norm.weight', D));
   if (has('output_norm.bias')) w.set('output_norm.bias', vector('output_norm.bias', D));

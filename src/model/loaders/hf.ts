@@ -4,7 +4,7 @@ import { ModelFileError } from '../../io/errors.js';
 import { SafetensorsCollection } from '../../io/safetensors.js';
 import { specFromHfConfig } from '../hf-config.js';
 import type { LoadedModel, ModelSpec, WeightMap } from '../spec.js';
-import { transpose2d, type HostTensor } from '../tensor.js';
+import { readTransposed, type HostTensor } from '../tensor.js';
 import { tokenizerFromHfJson } from '../tokenizers/hf-tokenizer.js';
 
 type Json = Record<string, unknown>;
@@ -63,18 +63,23 @@ class TensorReader {
     return this.st.has(name);
   }
 
-  read(name: string, shape: readonly number[]): Float32Array {
+  check(name: string, shape: readonly number[]): void {
     const e = this.st.entries.get(name);
     if (!e) throw new ModelFileError(this.dir, `tensor ${name} is missing`);
     if (e.shape.length !== shape.length || e.shape.some((d, i) => d !== shape[i])) {
       throw new ModelFileError(e.file, `tensor ${name} has shape [${e.shape.join(', ')}], expected [${shape.join(', ')}]`);
     }
+  }
+
+  read(name: string, shape: readonly number[]): Float32Array {
+    this.check(name, shape);
     return this.st.readF32(name);
   }
 
-  /** An [out, in] linear weight, stored canonically as [in, out]. */
+  /** An [out, in] linear weight, stored canonically as [in, out] (transposed while reading, block by block). */
   linear(name: string, out: number, inp: number): HostTensor {
-    return { data: transpose2d(this.read(name, [out, inp]), out, inp), shape: [inp, out] };
+    this.check(name, [out, inp]);
+    return { data: readTransposed(this.st, name, out, inp), shape: [inp, out] };
   }
 
   vector(name: string, n: number): HostTensor {
@@ -92,9 +97,8 @@ function llamaWeights(spec: ModelSpec, st: SafetensorsCollection, dir: string): 
   if (r.has(headName)) w.set('output.weight', r.linear(headName, V, D));
   if (!spec.tiedEmbeddings || !r.has(headName)) {
     if (!r.has(embedName)) throw new ModelFileError(dir, `neither ${embedName} nor ${headName} is present`);
-    const embed = r.read(embedName, [V, D]);
-    if (!r.has(headName)) w.set('output.weight', { data: transpose2d(embed, V, D), shape: [D, V] });
-    else w.set('token_embd', { data: embed, shape: [V, D] });
+    if (!r.has(headName)) w.set('output.weight', r.linear(embedName, V, D));
+    else w.set('token_embd', { data: r.read(embedName, [V, D]), shape: [V, D] });
   }
   w.set('output_norm.weight', r.vector('model.norm.weight', D));
   for (let l = 0; l < spec.numLayers; l++) {
@@ -127,11 +131,10 @@ function gpt2Weights(spec: ModelSpec, st: SafetensorsCollection, dir: string): W
   const pre = r.has('transformer.wte.weight') ? 'transformer.' : '';
   const { hiddenSize: D, vocabSize: V, intermediateSize: F } = spec;
   const w: WeightMap = new Map();
-  const wte = r.read(`${pre}wte.weight`, [V, D]);
   if (spec.tiedEmbeddings || !r.has('lm_head.weight')) {
-    w.set('output.weight', { data: transpose2d(wte, V, D), shape: [D, V] });
+    w.set('output.weight', r.linear(`${pre}wte.weight`, V, D));
   } else {
-    w.set('token_embd', { data: wte, shape: [V, D] });
+    w.set('token_embd', { data: r.read(`${pre}wte.weight`, [V, D]), shape: [V, D] });
     w.set('output.weight', r.linear('lm_head.weight', V, D));
   }
   w.set('pos_embd', { data: r.read(`${pre}wpe.weight`, [spec.maxPositions, D]), shape: [spec.maxPositions, D] });
