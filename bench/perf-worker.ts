@@ -87,6 +87,7 @@ async function runSteerer(cfg: WorkerConfig): Promise<WorkerResult> {
     };
   }
   await decode(2);
+  const phases: Record<string, number> = { afterWarmup: peakRssBytes() };
 
   const prefillSeconds: number[] = [];
   for (let r = 0; r < cfg.prefillReps; r++) {
@@ -97,6 +98,7 @@ async function runSteerer(cfg: WorkerConfig): Promise<WorkerResult> {
     kvBytes = Math.max(kvBytes, cache.bytes());
   }
 
+  phases.afterPrefill = peakRssBytes();
   // Hooks at every layer's resid_post: a compiled addVector, and the same addition as a JS edit.
   const D = model.spec.hiddenSize;
   const rng = new Rng(7);
@@ -125,6 +127,7 @@ async function runSteerer(cfg: WorkerConfig): Promise<WorkerResult> {
     return { promptSeconds: NaN, tokens: gen.tokens.length, seconds, tokensPerSecond: gen.tokens.length / seconds, medianStepMs: NaN, generated: gen.tokens };
   };
 
+  phases.afterHookWarmup = peakRssBytes();
   // Variants interleaved, `decodeReps` times each; the fastest repetition of each counts
   // (interference from other processes only ever slows a run down).
   const reps: { base: DecodeResult[]; compiled: DecodeResult[]; edit: DecodeResult[]; api: DecodeResult[] } = { base: [], compiled: [], edit: [], api: [] };
@@ -140,7 +143,7 @@ async function runSteerer(cfg: WorkerConfig): Promise<WorkerResult> {
   const generateApiResult = fastest(reps.api);
 
   await model.dispose();
-  const memory: MemoryResult = { peakRssBytes: peakRssBytes(), peakRssAfterLoadBytes, rssAfterLoadBytes, weightBytes, kvBytes };
+  const memory: MemoryResult = { peakRssBytes: peakRssBytes(), peakRssAfterLoadBytes, rssAfterLoadBytes, weightBytes, kvBytes, phases };
   return {
     engine: 'steerer',
     mode: cfg.mode,

@@ -146,13 +146,18 @@ async function main(): Promise<void> {
       runs[engine].push(run);
     }
   }
-  const long: Partial<Record<'steerer' | 'llama', Run>> = {};
-  if (longTokens > 0) {
-    for (const engine of ['llama', 'steerer'] as const) {
-      log(`long context: ${engine} (${longTokens}-token prompt, decode ${longDecode})`);
-      long[engine] = await runWorker(cfg(engine, 'long'));
+  const longRuns: Record<'steerer' | 'llama', Run[]> = { steerer: [], llama: [] };
+  for (let r = 0; longTokens > 0 && r < rounds; r++) {
+    const order: ('steerer' | 'llama')[] = r % 2 === 0 ? ['llama', 'steerer'] : ['steerer', 'llama'];
+    for (const engine of order) {
+      log(`long context, round ${r + 1}/${rounds}: ${engine} (${longTokens}-token prompt, decode ${longDecode})`);
+      const run = await runWorker(cfg(engine, 'long'));
+      log(`  ${run.wallSeconds.toFixed(1)} s, background load ${(run.backgroundLoad * 100).toFixed(0)}%`);
+      longRuns[engine].push(run);
     }
   }
+  const long: Partial<Record<'steerer' | 'llama', Run>> =
+    longTokens > 0 ? { steerer: quietest(longRuns.steerer), llama: quietest(longRuns.llama) } : {};
 
   const sRun = quietest(runs.steerer);
   const lRun = quietest(runs.llama);
@@ -203,6 +208,13 @@ async function main(): Promise<void> {
     `node + tsx baseline peak RSS ${mib(baseline.result.memory.peakRssBytes)} MiB (inside both peaks). ` +
       `Steerer's KV: the largest cache it held (${decodePromptIds.length}+${decodeTokens + 1} or ${prefillTokens} positions); llama.cpp's: allocated for its ${String(llama.info.contextSize)}-token context.`,
   );
+  const ph = steerer.memory.phases;
+  if (ph) {
+    console.log(
+      `Steerer peak RSS by phase, MiB: load ${mib(steerer.memory.peakRssAfterLoadBytes)}, first forwards ${mib(ph.afterWarmup)}, ` +
+        `${prefillReps}× prefill ${mib(ph.afterPrefill)}, hook plans compiled ${mib(ph.afterHookWarmup)}, decode variants ${mib(steerer.memory.peakRssBytes)}`,
+    );
+  }
   console.log(`greedy decode tokens identical across engines: ${greedyAgree ? 'yes' : 'NO'} (${sDec.generated.length} tokens)`);
 
   const row = (label: string, d: DecodeResult): string[] => [label, fmt(d.tokensPerSecond, 2), fmt(d.medianStepMs, 1), fmt(d.tokensPerSecond / sDec.tokensPerSecond)];
@@ -257,11 +269,12 @@ async function main(): Promise<void> {
     };
   }
 
-  const disturbed = [...runs.steerer, ...runs.llama, ...Object.values(long)].filter((r) => r.backgroundLoad > DISTURBED);
-  if (sRun.backgroundLoad > DISTURBED || lRun.backgroundLoad > DISTURBED) {
-    console.log(`\nWARNING: other processes used > ${pct(DISTURBED)} of the CPU during the counted runs; timings are disturbed.`);
-  } else if (disturbed.length > 0) {
-    console.log(`\n(${disturbed.length} run(s) saw > ${pct(DISTURBED)} background CPU load; the counted rounds did not.)`);
+  const counted = [sRun, lRun, ...Object.values(long)];
+  const all = [...runs.steerer, ...runs.llama, ...longRuns.steerer, ...longRuns.llama];
+  if (counted.some((r) => r.backgroundLoad > DISTURBED)) {
+    console.log(`\nWARNING: other processes used > ${pct(DISTURBED)} of the CPU during some counted runs (see the background rows); those timings are disturbed.`);
+  } else if (all.some((r) => r.backgroundLoad > DISTURBED)) {
+    console.log(`\n(${all.filter((r) => r.backgroundLoad > DISTURBED).length} run(s) saw > ${pct(DISTURBED)} background CPU load; the counted runs did not.)`);
   }
 
   mkdirSync(RESULTS_DIR, { recursive: true });
@@ -290,10 +303,15 @@ async function main(): Promise<void> {
         longContext: longSummary,
         greedyTokensIdenticalAcrossEngines: greedyAgree,
         compiledAndJsEditTokensIdentical: hookAgree,
-        counted: { steererRound: runs.steerer.indexOf(sRun) + 1, llamaRound: runs.llama.indexOf(lRun) + 1 },
+        counted: {
+          steererRound: runs.steerer.indexOf(sRun) + 1,
+          llamaRound: runs.llama.indexOf(lRun) + 1,
+          longSteererRound: long.steerer ? longRuns.steerer.indexOf(long.steerer) + 1 : undefined,
+          longLlamaRound: long.llama ? longRuns.llama.indexOf(long.llama) + 1 : undefined,
+        },
         baseline: runInfo(baseline),
         rounds: { steerer: runs.steerer.map(runInfo), llama: runs.llama.map(runInfo) },
-        long: { steerer: long.steerer && runInfo(long.steerer), llama: long.llama && runInfo(long.llama) },
+        long: { steerer: longRuns.steerer.map(runInfo), llama: longRuns.llama.map(runInfo) },
       },
       null,
       2,

@@ -52,6 +52,8 @@ export interface MemoryResult {
   readonly peakRssAfterLoadBytes: number;
   readonly rssAfterLoadBytes: number;
   readonly weightBytes: number;
+  /** Steerer: VmHWM after each phase (warm-up, prefill repetitions, hook-plan warm-up), bytes. */
+  readonly phases?: Readonly<Record<string, number>>;
   /** KV cache held at the end of the run (Steerer: largest cache used; llama.cpp: allocated for the context). */
   readonly kvBytes: number;
 }

@@ -28,7 +28,7 @@ export interface LayerContext {
   /** Same, or undefined when the model has no such tensor (optional biases). */
   maybeWeight(name: string): string | undefined;
   /**
-   * Joins this layer's cached keys/values (graph inputs, token-major) with the new ones and
+   * Joins this layer's cached keys/values (graph inputs [batch, past, width]) with the new ones and
    * returns the new ones as graph outputs, so the runtime can append them to its cache.
    */
   kvCache(key: string, value: string): { keys: string; values: string };

@@ -13,7 +13,7 @@ import { GraphBuilder, type Dim } from './onnx-builder.js';
  *
  * Value names seen by the runtime:
  *   inputs   resid.in [+ branch.in], attn_mask, position_ids, rope.cos, rope.sin,
- *            past.{l}.key/value [past, batch, kvHeads*headDim] (token-major),
+ *            past.{l}.key/value [batch, past, kvHeads*headDim],
  *            canonical weight names, iv.{point}.{k}.{param}
  *   outputs  new.{l}.key/value [batch, seq, kvHeads*headDim], blocks.{l}.hook_{site} (captures),
  *            resid.out [+ branch.out] (break), logits
@@ -76,10 +76,9 @@ export function compileSegment(
     kvCache: (key, value) => {
       const width = spec.numKvHeads * spec.headDim;
       const join = (kind: 'key' | 'value', fresh: string): string => {
-        const past = g.input(`past.${layer}.${kind}`, 'float32', ['past', 'batch', width]);
-        const batchMajor = g.node('Transpose', [past], { perm: { ints: [1, 0, 2] } }, `blk.${layer}.past_${kind}`);
+        const past = g.input(`past.${layer}.${kind}`, 'float32', ['batch', 'past', width]);
         g.output(fresh, 'float32', ['batch', 'seq', width], `new.${layer}.${kind}`);
-        return g.node('Concat', [batchMajor, fresh], { axis: { i: 1 } }, `blk.${layer}.all_${kind}s`);
+        return g.node('Concat', [past, fresh], { axis: { i: 1 } }, `blk.${layer}.all_${kind}s`);
       };
       return { keys: join('key', key), values: join('value', value) };
     },

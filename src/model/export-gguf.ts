@@ -27,6 +27,12 @@ export interface GgufExportOptions {
   readonly name?: string;
   /** The Hugging Face tokenizer.json object to embed as tokenizer.ggml.* metadata. */
   readonly tokenizerJson: object;
+  /**
+   * Write a SentencePiece-style vocabulary that lacks the 256 <0xNN> byte tokens anyway.
+   * llama.cpp's tokenizer aborts on characters outside such a vocabulary (Steerer's maps them
+   * to <unk>), so this is for files used with token ids, e.g. parity checks.
+   */
+  readonly allowMissingByteTokens?: boolean;
   readonly chatTemplate?: string;
 }
 
@@ -68,7 +74,7 @@ export function writeModelGguf(file: string, spec: ModelSpec, weights: WeightMap
       u32(`${arch}.attention.value_length`, spec.headDim),
     );
   }
-  meta.push(...tokenizerMetadata(opts.tokenizerJson, spec));
+  meta.push(...tokenizerMetadata(opts.tokenizerJson, spec, opts.allowMissingByteTokens === true));
   if (opts.chatTemplate) meta.push({ key: 'tokenizer.chat_template', type: 'string', value: opts.chatTemplate });
 
   writeGguf(file, meta, exportTensors(spec, weights, type, arch === 'llama'));
@@ -131,7 +137,7 @@ function fuseQkv(spec: ModelSpec, tensors: GgufTensorToWrite[]): GgufTensorToWri
  * with merges; SentencePiece-style BPE (▁ pieces, byte fallback) becomes its "llama" model,
  * with scores that reproduce the merge order (earlier merge, higher score).
  */
-export function tokenizerMetadata(tokenizerJson: object, spec: ModelSpec): GgufMetaEntry[] {
+export function tokenizerMetadata(tokenizerJson: object, spec: ModelSpec, allowMissingByteTokens = false): GgufMetaEntry[] {
   const tj = tokenizerJson as Json;
   const model = tj.model as Json | undefined;
   if (!model || model.type !== 'BPE' || typeof model.vocab !== 'object' || model.vocab === null) {
@@ -158,6 +164,12 @@ export function tokenizerMetadata(tokenizerJson: object, spec: ModelSpec): GgufM
     if (id !== undefined) meta.push({ key, type: 'u32', value: id });
   };
   if (spm) {
+    const byteTokens = tokens.filter((t) => /^<0x[0-9A-F]{2}>$/.test(t)).length;
+    if (byteTokens < 256 && !allowMissingByteTokens) {
+      throw new InvalidInputError(
+        `this SentencePiece-style vocabulary has ${byteTokens} of the 256 <0xNN> byte tokens; llama.cpp aborts on text it cannot cover, so the GGUF would only be safe with token ids (pass allowMissingByteTokens to write it anyway)`,
+      );
+    }
     const rank = new Map<string, number>();
     merges.forEach((m: string, i: number) => {
       const merged = m.replace(' ', '');

@@ -2,11 +2,11 @@ import * as ort from 'onnxruntime-node';
 import type { ModelSpec } from '../model/spec.js';
 
 /**
- * Keys and values of past tokens for a batch of sequences, kept in JS memory token-major:
- * one [capacity, batch, kvHeads*headDim] buffer per layer and kind. The filled prefix is
- * contiguous, so it is fed to the graph without copying; each step the graph returns only
- * the new tokens' keys and values, appended here. (Returning the whole cache as a graph
- * output would copy it out of ORT on every token.)
+ * Keys and values of past tokens for a batch of sequences, kept in JS memory: one
+ * [batch, capacity, kvHeads*headDim] buffer per layer and kind. Each step the graph returns
+ * only the new tokens' keys and values, appended here (returning the whole cache as a graph
+ * output would copy it out of ORT on every token). For a single sequence the filled prefix is
+ * contiguous and is fed to the graph without any copy; a batch is packed row by row.
  * Left padding leaves invalid slots, tracked per row so masks never attend to them.
  */
 export class KvCache {
@@ -20,24 +20,32 @@ export class KvCache {
   private keys: Float32Array[];
   private values: Float32Array[];
   private validSlots: Uint8Array[];
-  private readonly rowSize: number;
+  /** kvHeads * headDim */
+  private readonly width: number;
 
   constructor(
     readonly spec: ModelSpec,
     readonly batch: number,
   ) {
-    this.rowSize = batch * spec.numKvHeads * spec.headDim;
+    this.width = spec.numKvHeads * spec.headDim;
     this.keys = Array.from({ length: spec.numLayers }, () => new Float32Array(0));
     this.values = Array.from({ length: spec.numLayers }, () => new Float32Array(0));
     this.validSlots = Array.from({ length: batch }, () => new Uint8Array(0));
     this.nextPosition = new Array<number>(batch).fill(0);
   }
 
-  /** The filled part of layer l's keys or values as a graph input [slots, batch, kvHeads*headDim]. */
+  /** The filled part of layer l's keys or values as a graph input [batch, slots, kvHeads*headDim]. */
   past(layer: number, kind: 'key' | 'value'): ort.Tensor {
     const buf = kind === 'key' ? this.keys[layer] : this.values[layer];
-    const width = this.spec.numKvHeads * this.spec.headDim;
-    return new ort.Tensor('float32', buf.subarray(0, this.length * this.rowSize), [this.length, this.batch, width]);
+    const width = this.width;
+    const dims = [this.batch, this.length, width];
+    if (this.batch === 1) return new ort.Tensor('float32', buf.subarray(0, this.length * width), dims);
+    const packed = new Float32Array(this.batch * this.length * width);
+    for (let b = 0; b < this.batch; b++) {
+      const from = b * this.capacity * width;
+      packed.set(buf.subarray(from, from + this.length * width), b * this.length * width);
+    }
+    return new ort.Tensor('float32', packed, dims);
   }
 
   isValid(row: number, slot: number): boolean {
@@ -51,17 +59,15 @@ export class KvCache {
   append(seq: number, pad: readonly number[], newKv: ReadonlyMap<number, { key: Float32Array; value: Float32Array }>): void {
     const need = this.length + seq;
     if (need > this.capacity) this.grow(Math.max(need, this.capacity * 2, 64));
-    const width = this.spec.numKvHeads * this.spec.headDim;
+    const width = this.width;
     for (const [layer, kv] of newKv) {
       for (const [src, dst] of [
         [kv.key, this.keys[layer]],
         [kv.value, this.values[layer]],
       ] as const) {
+        // new rows [batch, seq, width] → row b, slots length..length+seq
         for (let b = 0; b < this.batch; b++) {
-          for (let i = 0; i < seq; i++) {
-            const from = (b * seq + i) * width;
-            dst.set(src.subarray(from, from + width), (this.length + i) * this.rowSize + b * width);
-          }
+          dst.set(src.subarray(b * seq * width, (b + 1) * seq * width), (b * this.capacity + this.length) * width);
         }
       }
     }
@@ -73,9 +79,12 @@ export class KvCache {
   }
 
   private grow(capacity: number): void {
+    const width = this.width;
     const resize = (a: Float32Array): Float32Array => {
-      const next = new Float32Array(capacity * this.rowSize);
-      next.set(a.subarray(0, this.length * this.rowSize));
+      const next = new Float32Array(this.batch * capacity * width);
+      for (let b = 0; b < this.batch; b++) {
+        next.set(a.subarray(b * this.capacity * width, (b * this.capacity + this.length) * width), b * capacity * width);
+      }
       return next;
     };
     this.keys = this.keys.map(resize);
@@ -90,6 +99,6 @@ export class KvCache {
 
   /** Bytes held by keys and values (allocated capacity). */
   bytes(): number {
-    return 2 * this.spec.numLayers * this.capacity * this.rowSize * 4;
+    return 2 * this.spec.numLayers * this.batch * this.capacity * this.width * 4;
   }
 }
