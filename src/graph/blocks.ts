@@ -42,7 +42,9 @@ export function blk(c: LayerContext, name: string): string {
 export function norm(c: LayerContext, x: string, prefix: string): string {
   const { g, spec } = c;
   if (spec.norm === 'rms') {
-    return g.node('RMSNormalization', [x, c.weight(`${prefix}.weight`)], { axis: int(-1), epsilon: float(spec.normEps) }, prefix);
+    // ORT's SimplifiedLayerNormalization is RMSNorm; unlike opset 23's RMSNormalization, ORT fuses
+    // it with the residual Add before it into one SkipSimplifiedLayerNormalization kernel.
+    return g.node('SimplifiedLayerNormalization', [x, c.weight(`${prefix}.weight`)], { axis: int(-1), epsilon: float(spec.normEps) }, prefix);
   }
   const bias = c.maybeWeight(`${prefix}.bias`);
   return g.node(

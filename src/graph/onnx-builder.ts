@@ -79,6 +79,22 @@ export class GraphBuilder {
     return name;
   }
 
+  /**
+   * Renames a value produced by a node, so it can be a graph output under a fixed name without
+   * an Identity node (each extra op costs a kernel launch per layer per token).
+   */
+  rename(value: string, to: string): string {
+    if (this.used.has(to)) throw new Error(`graph value ${to} already exists`);
+    const producer = this.nodes.find((n) => n.output?.includes(value));
+    if (!producer || this.nodes.some((n) => n.input?.includes(value)) || this.outputs.some((o) => o.name === value)) {
+      throw new Error(`cannot rename ${value}: it is not a fresh node output`);
+    }
+    producer.output = producer.output!.map((o) => (o === value ? to : o));
+    this.used.delete(value);
+    this.used.add(to);
+    return to;
+  }
+
   /** A fresh value name derived from `base`. */
   fresh(base: string): string {
     if (!this.used.has(base)) {

@@ -77,8 +77,8 @@ export function compileSegment(
       const width = spec.numKvHeads * spec.headDim;
       const join = (kind: 'key' | 'value', fresh: string): string => {
         const past = g.input(`past.${layer}.${kind}`, 'float32', ['batch', 'past', width]);
-        g.output(fresh, 'float32', ['batch', 'seq', width], `new.${layer}.${kind}`);
-        return g.node('Concat', [past, fresh], { axis: { i: 1 } }, `blk.${layer}.all_${kind}s`);
+        const out = g.output(g.rename(fresh, `new.${layer}.${kind}`), 'float32', ['batch', 'seq', width]);
+        return g.node('Concat', [past, out], { axis: { i: 1 } }, `blk.${layer}.all_${kind}s`);
       };
       return { keys: join('key', key), values: join('value', value) };
     },
