@@ -18,6 +18,8 @@ export interface LineChart {
   readonly series: readonly Series[];
   readonly width?: number;
   readonly height?: number;
+  /** Integer ticks only on x (layers, steps). */
+  readonly integerX?: boolean;
 }
 
 export async function lineChartSvg(chart: LineChart): Promise<string> {
@@ -30,7 +32,7 @@ export async function lineChartSvg(chart: LineChart): Promise<string> {
     data: { values },
     mark: { type: 'line', point: true },
     encoding: {
-      x: { field: 'x', type: 'quantitative', title: chart.xLabel },
+      x: { field: 'x', type: 'quantitative', title: chart.xLabel, ...(chart.integerX ? { axis: { tickMinStep: 1, format: 'd' } } : {}) },
       y: { field: 'y', type: 'quantitative', title: chart.yLabel, scale: { zero: false } },
       color: { field: 'series', type: 'nominal', title: null },
     },

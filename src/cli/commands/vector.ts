@@ -108,7 +108,7 @@ function infoCommand(): Command {
             { name: '|v| / mean |x|', points: diag.filter((d) => d.relativeNorm !== null).map((d) => [d.layer, d.relativeNorm!] as const) },
           ].filter((s) => s.points.length > 0);
           if (series.length === 0) series.push({ name: '|v|', points: layers.map((l, i) => [l, norms[i]] as const) });
-          const svg = await lineChartSvg({ title: `${file}: separation by layer`, xLabel: 'layer', yLabel: 'value', series });
+          const svg = await lineChartSvg({ title: `${file}: separation by layer`, xLabel: 'layer', yLabel: 'value', series, integerX: true });
           fs.writeFileSync(flags.svg, svg);
         }
         if (flags.json) {
