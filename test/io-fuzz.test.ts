@@ -11,22 +11,12 @@ import { join } from 'node:path';
 import { ModelFileError } from '../src/io/errors.js';
 import { SafetensorsFile, writeSafetensors } from '../src/io/safetensors.js';
 import { GgmlType, GgufFile, writeGguf } from '../src/io/gguf.js';
+import { rng } from './helpers/prng.js';
 
 let dir: string;
 before(() => { dir = mkdtempSync(join(tmpdir(), 'steerer-fuzz-')); });
 after(() => { rmSync(dir, { recursive: true, force: true }); });
 
-/** mulberry32: small, seeded, reproducible. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 const values = (n: number, seed: number): Float32Array => {
   const r = rng(seed);

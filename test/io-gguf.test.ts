@@ -7,6 +7,7 @@ import { InvalidInputError, ModelFileError } from '../src/io/errors.js';
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../src/io/dtype.js';
 import { GgmlType, GgufFile, writeGguf, type GgufMetaEntry } from '../src/io/gguf.js';
 import { dequantize, quantizeQ4_0, quantizeQ8_0 } from '../src/io/ggml-quants.js';
+import { rng } from './helpers/prng.js';
 
 let dir: string;
 before(() => { dir = mkdtempSync(join(tmpdir(), 'steerer-gguf-')); });
@@ -18,16 +19,6 @@ const fresh = (): string => {
   return join(d, 'm.gguf');
 };
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 // ---------------------------------------------------------------------------------------------
 // An independent GGUF builder (does not use the library's writer), for hand-built files.

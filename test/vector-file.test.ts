@@ -11,6 +11,7 @@ import {
   checkVectorFits, exportControlVectorGguf, importControlVectorGguf, loadVector, saveVector, VECTOR_FORMAT,
 } from '../src/steering/vector-file.js';
 import type { SteeringVector, VectorMeta } from '../src/steering/vector.js';
+import { rng } from './helpers/prng.js';
 
 let root: string;
 before(() => { root = mkdtempSync(join(tmpdir(), 'steerer-vecfile-')); });
@@ -23,16 +24,6 @@ function freshDir(): string {
   return d;
 }
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 function randomDir(n: number, seed: number): Float32Array {
   const r = rng(seed);
