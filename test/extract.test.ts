@@ -25,22 +25,22 @@ const cos = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
 };
 
 describe('direction methods on hand-made data', () => {
-  test('PCA finds the axis of largest variance', () => {
+  test('PCA finds the axis of largest variance', async () => {
     // Points along (3, 4)/5 with alternating small noise on the orthogonal axis.
     const rows = [-2, -1, 0, 1, 2].flatMap((t, i) => {
       const e = i % 2 === 0 ? 0.01 : -0.01;
       return [0.6 * t - 0.8 * e, 0.8 * t + 0.6 * e];
     });
-    const pc = firstPrincipalComponent(Float64Array.from(rows), 5, 2);
+    const pc = await firstPrincipalComponent(Float64Array.from(rows), 5, 2);
     assert.ok(Math.abs(Math.abs(cos(pc, [0.6, 0.8])) - 1) < 1e-6);
   });
 
-  test('diffmean is the difference of means; every method is scaled to it', () => {
+  test('diffmean is the difference of means; every method is scaled to it', async () => {
     const P = Float32Array.from([2, 1, 4, 1, 3, 1]);
     const N = Float32Array.from([0, 1, 1, 1, 2, 1]);
-    assert.deepEqual(Array.from(directionFor('diffmean', P, N, 2)), [2, 0]);
+    assert.deepEqual(Array.from(await directionFor('diffmean', P, N, 2)), [2, 0]);
     for (const m of ['pca_diff', 'pca_center', 'probe'] as const) {
-      const d = directionFor(m, P, N, 2);
+      const d = await directionFor(m, P, N, 2);
       assert.ok(Math.abs(d[0] - 2) < 1e-3 && Math.abs(d[1]) < 1e-3, `${m}: ${Array.from(d)}`);
     }
   });

@@ -1,7 +1,7 @@
 import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { MODELS_DIR } from './paths.js';
-import { sharedPath } from './steerer.js';
+import { createRng, sharedPath } from './steerer.js';
 
 /**
  * A random-initialised model at SmolLM2-135M's shape (config.json and tokenizer.json of
@@ -20,7 +20,7 @@ import { sharedPath } from './steerer.js';
  */
 
 /** Bump when the generator changes, so cached files are rewritten. */
-const GENERATOR_VERSION = 2;
+const GENERATOR_VERSION = 3;
 export const SMOL_RANDOM_SEED = 20240611;
 /** Std of the (tied) embedding matrix. */
 const EMBED_STD = 0.25;
@@ -36,44 +36,18 @@ interface TensorSpec {
   readonly mean: number;
 }
 
-/** xoshiro128** seeded through splitmix32: fast, seedable, identical on every platform. */
+/** Steerer's seeded generator (src/runtime/rng.ts) plus normal draws for weight init. */
 export class Rng {
-  private s0: number;
-  private s1: number;
-  private s2: number;
-  private s3: number;
+  private readonly base: ReturnType<typeof createRng>;
   private spare: number | undefined;
 
   constructor(seed: number) {
-    let x = seed >>> 0;
-    const next = (): number => {
-      x = (x + 0x9e3779b9) >>> 0;
-      let z = x;
-      z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
-      z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
-      return (z ^ (z >>> 16)) >>> 0;
-    };
-    this.s0 = next();
-    this.s1 = next();
-    this.s2 = next();
-    this.s3 = next();
+    this.base = createRng(seed);
   }
 
-  nextU32(): number {
-    const result = Math.imul(rotl(Math.imul(this.s1, 5), 7), 9) >>> 0;
-    const t = (this.s1 << 9) >>> 0;
-    this.s2 ^= this.s0;
-    this.s3 ^= this.s1;
-    this.s1 ^= this.s2;
-    this.s0 ^= this.s3;
-    this.s2 ^= t;
-    this.s3 = rotl(this.s3, 11);
-    return result;
-  }
-
-  /** Uniform in (0, 1). */
+  /** Uniform in (0, 1): log() below must never see 0. */
   nextFloat(): number {
-    return (this.nextU32() + 0.5) / 4294967296;
+    return this.base.nextFloat() || Number.MIN_VALUE;
   }
 
   /** Standard normal (Box-Muller, both outputs used). */
@@ -90,12 +64,8 @@ export class Rng {
   }
 
   int(lo: number, hi: number): number {
-    return lo + (this.nextU32() % (hi - lo));
+    return lo + Math.floor(this.base.nextFloat() * (hi - lo));
   }
-}
-
-function rotl(x: number, k: number): number {
-  return ((x << k) | (x >>> (32 - k))) >>> 0;
 }
 
 function num(config: Json, key: string): number {

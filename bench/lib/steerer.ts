@@ -17,4 +17,5 @@ export {
 export { writeModelGguf } from '../../src/model/export-gguf.js';
 export { GgmlType } from '../../src/io/gguf.js';
 export { sharedPath } from '../../src/util/shared-path.js';
+export { createRng } from '../../src/runtime/rng.js';
 export { tokenizerFromHfJson } from '../../src/model/tokenizers/hf-tokenizer.js';

@@ -1,4 +1,5 @@
 import { InvalidInputError } from '../io/errors.js';
+import { gramVec, logisticGradient, matrix } from '../linalg/ort-linalg.js';
 import type { ExtractionMethod, LayerDiagnostics } from './vector.js';
 
 /**
@@ -9,7 +10,8 @@ import type { ExtractionMethod, LayerDiagnostics } from './vector.js';
  * moves an activation from the negative mean to the positive mean along the direction,
  * whatever the method.
  *
- * These run on [n, D] matrices of a few hundred rows: small vector work, done in JS.
+ * The iterative parts (power iteration, the probe's gradient) run as small ORT graphs over the
+ * [n, D] data (../linalg/ort-linalg.ts); one-pass means and D-sized updates stay in JS.
  */
 
 export interface ProbeOptions {
@@ -38,13 +40,13 @@ function unit(v: Float64Array): Float64Array {
 }
 
 /**
- * First principal component of the rows of X (centred first, as sklearn's PCA does),
- * by power iteration on XᵀX without forming it.
+ * First principal component of the rows of X (centred first, as sklearn's PCA does), by power
+ * iteration on XᵀX without forming it; each step's two products run in ORT.
  */
-export function firstPrincipalComponent(X: Float64Array, n: number, D: number, iterations = 200): Float64Array {
+export async function firstPrincipalComponent(X: Float64Array, n: number, D: number, iterations = 200): Promise<Float64Array> {
   const mean = new Float64Array(D);
   for (let i = 0; i < n; i++) for (let d = 0; d < D; d++) mean[d] += X[i * D + d] / n;
-  const C = new Float64Array(n * D);
+  const C = new Float32Array(n * D);
   for (let i = 0; i < n; i++) for (let d = 0; d < D; d++) C[i * D + d] = X[i * D + d] - mean[d];
   // Deterministic start: the row of largest norm (never orthogonal to the top component in practice).
   let best = 0;
@@ -57,19 +59,13 @@ export function firstPrincipalComponent(X: Float64Array, n: number, D: number, i
     }
   }
   if (bestNorm <= 0) throw new InvalidInputError('all differences are identical: PCA has no direction');
+  const Ct = matrix(C, n, D);
   let v = unit(Float64Array.from(C.subarray(best * D, (best + 1) * D)));
-  const proj = new Float64Array(n);
   for (let it = 0; it < iterations; it++) {
-    for (let i = 0; i < n; i++) proj[i] = dot(v, C, i * D);
-    const next = new Float64Array(D);
-    for (let i = 0; i < n; i++) {
-      const p = proj[i];
-      for (let d = 0; d < D; d++) next[d] += p * C[i * D + d];
-    }
-    const nv = unit(next);
+    const nv = unit(Float64Array.from(await gramVec(Ct, Float32Array.from(v))));
     const change = 1 - Math.abs(dot(nv, v));
     v = nv;
-    if (change < 1e-12) break;
+    if (change < 1e-10) break;
   }
   return v;
 }
@@ -79,7 +75,7 @@ export function firstPrincipalComponent(X: Float64Array, n: number, D: number, i
  * divided by one global scale, not standardized per feature: per-feature scaling would bend
  * the geometry, and the probe would stop finding the separating direction of the original space.
  */
-export function logisticDirection(P: Float32Array, N: Float32Array, D: number, opts: ProbeOptions = {}): Float64Array {
+export async function logisticDirection(P: Float32Array, N: Float32Array, D: number, opts: ProbeOptions = {}): Promise<Float64Array> {
   const l2 = opts.l2 ?? 1e-2;
   const iterations = opts.iterations ?? 300;
   const n = P.length / D;
@@ -91,22 +87,20 @@ export function logisticDirection(P: Float32Array, N: Float32Array, D: number, o
   let ss = 0;
   for (let i = 0; i < rows * D; i++) ss += (all[i] - mu[i % D]) ** 2;
   const scale = Math.sqrt(ss / rows) || 1;
-  const Z = new Float64Array(rows * D);
-  for (let i = 0; i < rows * D; i++) Z[i] = (all[i] - mu[i % D]) / scale;
+  for (let i = 0; i < rows * D; i++) all[i] = (all[i] - mu[i % D]) / scale;
+  const Z = matrix(all, rows, D);
+  const y = Float32Array.from({ length: rows }, (_, i) => (i < n ? 1 : 0));
   const w = new Float64Array(D);
   let b = 0;
   const m = new Float64Array(D + 1);
   const v = new Float64Array(D + 1);
   const lr = 0.05;
   for (let t = 1; t <= iterations; t++) {
+    // The data pass (rows × dim) runs in ORT; the Adam update is a dim-sized vector step.
+    const grad = await logisticGradient(Z, y, Float32Array.from(w), b);
     const g = new Float64Array(D + 1);
-    for (let i = 0; i < rows; i++) {
-      const z = dot(w, Z, i * D) + b;
-      const err = 1 / (1 + Math.exp(-z)) - (i < n ? 1 : 0);
-      for (let d = 0; d < D; d++) g[d] += (err * Z[i * D + d]) / rows;
-      g[D] += err / rows;
-    }
-    for (let d = 0; d < D; d++) g[d] += l2 * w[d];
+    for (let d = 0; d < D; d++) g[d] = grad.w[d] + l2 * w[d];
+    g[D] = grad.b;
     for (let k = 0; k <= D; k++) {
       m[k] = 0.9 * m[k] + 0.1 * g[k];
       v[k] = 0.999 * v[k] + 0.001 * g[k] * g[k];
@@ -120,7 +114,7 @@ export function logisticDirection(P: Float32Array, N: Float32Array, D: number, o
 }
 
 /** A direction for one layer, scaled to the mean difference projected on it. */
-export function directionFor(method: ExtractionMethod, P: Float32Array, N: Float32Array, D: number, probe?: ProbeOptions): Float32Array {
+export async function directionFor(method: ExtractionMethod, P: Float32Array, N: Float32Array, D: number, probe?: ProbeOptions): Promise<Float32Array> {
   const n = P.length / D;
   if (n < 1 || N.length < D) throw new InvalidInputError('extraction needs at least one training example on each side');
   const negMean = meanRow(N, N.length / D, D);
@@ -128,7 +122,7 @@ export function directionFor(method: ExtractionMethod, P: Float32Array, N: Float
   if (method === 'diffmean') return Float32Array.from(meanDiff);
   let u: Float64Array;
   if (method === 'probe') {
-    u = unit(logisticDirection(P, N, D, probe));
+    u = unit(await logisticDirection(P, N, D, probe));
   } else {
     if (N.length !== P.length) throw new InvalidInputError(`${method} needs paired examples (read 'last', 'mean' or 'answer', not 'all')`);
     if (n < 2) throw new InvalidInputError(`${method} needs at least two training pairs`);
@@ -145,7 +139,7 @@ export function directionFor(method: ExtractionMethod, P: Float32Array, N: Float
         }
       }
     }
-    u = firstPrincipalComponent(X, method === 'pca_diff' ? n : 2 * n, D);
+    u = await firstPrincipalComponent(X, method === 'pca_diff' ? n : 2 * n, D);
     // Sign: positives should project above their negatives for most pairs.
     let above = 0;
     for (let i = 0; i < n; i++) if (dot(u, P, i * D) > dot(u, N, i * D)) above++;

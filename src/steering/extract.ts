@@ -168,7 +168,7 @@ export async function extractVector(model: HookedModel, dataset: ContrastDataset
       N: rowsOwnedBy(acts.negative.get(layer)!, acts.negativeOwner, set, D),
     });
     const t = part(trainSet);
-    const dir = directionFor(method, t.P, t.N, D, opts.probe);
+    const dir = await directionFor(method, t.P, t.N, D, opts.probe);
     directions.set(layer, dir);
     const both = new Float32Array(t.P.length + t.N.length);
     both.set(t.P);

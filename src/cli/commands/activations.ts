@@ -23,7 +23,12 @@ export function readPrompts(file: string): string[] {
   const text = readTextFile(file, '--prompts');
   const trimmed = text.trim();
   if (trimmed.startsWith('[')) {
-    const arr: unknown = JSON.parse(trimmed);
+    let arr: unknown;
+    try {
+      arr = JSON.parse(trimmed);
+    } catch (e) {
+      throw new InvalidInputError(`${file}: not valid JSON (${(e as Error).message})`);
+    }
     if (!Array.isArray(arr) || !arr.every((x) => typeof x === 'string')) throw new InvalidInputError(`${file}: expected a JSON array of strings`);
     return arr;
   }
