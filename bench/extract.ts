@@ -22,7 +22,7 @@ function flag(name: string, fallback: string): string {
 
 const threads = Number(flag('threads', '2'));
 const count = Number(flag('pairs', '256'));
-const methods = flag('method', 'diffmean,pca_diff').split(',') as ExtractionMethod[];
+const methods = flag('method', 'diffmean,pca_diff,probe').split(',') as ExtractionMethod[];
 
 const info = ensureSmolRandomModel((m) => console.error(`[extract] ${m}`));
 const model = new HookedModel(loadModel(info.dir), { threads });
