@@ -22,3 +22,20 @@ export { SteererError, ModelFileError, InvalidInputError } from './io/errors.js'
 export function openModel(modelPath: string, opts: RuntimeOptions = {}): HookedModel {
   return new HookedModel(loadModel(modelPath), opts);
 }
+export { GeneratorError, type GenerationRequest, type TextGenerator } from './generators/text-generator.js';
+export { localGenerator, type LocalGeneratorOptions } from './generators/local-generator.js';
+export { openAiGenerator, type OpenAiGeneratorOptions } from './generators/openai-generator.js';
+export { judgeResponses, judgePrompts, parseRating, harmonicScore, type JudgeItem, type JudgeScores, type JudgeResult, type JudgeOptions } from './evals/judge.js';
+export {
+  requestConceptItems,
+  filterItems,
+  parseNumberedList,
+  type ConceptItemKind,
+  type ConceptItemsOptions,
+  type GeneratedConceptItems,
+  type ItemScorer,
+  type ItemDropReason,
+  type DroppedListItem,
+  type FilterItemsOptions,
+  type FilteredItems,
+} from './concept/self-generated.js';

@@ -477,6 +477,38 @@ export function pairsFromSets(model: DatasetModel, positives: readonly string[],
 }
 
 /**
+ * Pairs whose two sides have their own prompt (a concept persona vs a neutral one) and their own
+ * completion (what the model wrote under it). The prompt is the user turn for chat models (the
+ * default when the model has a template) or a plain prefix joined with a space; the completion is
+ * what gets read, so the vector sees how the persona changes the text, not the persona's words.
+ */
+export function pairsFromPrompted(
+  model: DatasetModel,
+  items: readonly { positive: { prompt: string; completion: string }; negative: { prompt: string; completion: string } }[],
+  opts: DatasetOptions = {},
+): ContrastDataset {
+  const ctx = context(opts, 'prompted');
+  const chat = opts.chat ?? model.chatTemplate !== undefined;
+  const b = builder(opts, ctx);
+  const enc = new Encoder(model, chat, opts.system, ctx, (p, c) => (p === '' ? c : c === '' ? p : `${p} ${c}`));
+  const pairs: ContrastPair[] = [];
+  items.forEach((item, i) => {
+    const where = `item ${i}`;
+    const side = (s: { prompt: string; completion: string } | undefined, name: string): Piece => {
+      if (typeof s?.prompt !== 'string' || typeof s.completion !== 'string') fail(ctx, where, `${name} needs a prompt and a completion string`);
+      if (s.completion.trim() === '') fail(ctx, where, `${name} completion is empty`);
+      return { user: s.prompt, completion: s.completion };
+    };
+    const pos = side(item.positive, 'positive');
+    const neg = side(item.negative, 'negative');
+    if (pos.user === neg.user && pos.completion === neg.completion) fail(ctx, where, 'both sides are the same text');
+    const pair = pairOf(b, where, enc.example(pos, where), enc.example(neg, where));
+    if (pair) pairs.push(pair);
+  });
+  return finish(b, pairs, 'mean');
+}
+
+/**
  * repeng's persona pairs: (template(positive) + " " + suffix, template(negative) + " " + suffix)
  * for every suffix, read from the suffix on (an empty suffix: the last token). For chat models
  * (default when the model has a template) the persona sentence is the user turn (or add it to

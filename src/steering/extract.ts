@@ -15,6 +15,8 @@ export interface ExtractOptions {
   readonly read?: ReadPosition;
   /** Share of pairs held out for diagnostics (default 0.2). */
   readonly validationFraction?: number;
+  /** Held-out pairs given explicitly (then every dataset pair trains and no split is drawn). */
+  readonly heldOut?: readonly ContrastPair[];
   readonly seed?: number;
   /** Sequences per forward (default 16). */
   readonly batchSize?: number;
@@ -153,7 +155,9 @@ export async function extractVector(model: HookedModel, dataset: ContrastDataset
     if (!Number.isInteger(l) || l < 0 || l >= spec.numLayers) throw new InvalidInputError(`layer ${l} does not exist: the model has layers 0..${spec.numLayers - 1}`);
   }
   if (dataset.pairs.length === 0) throw new InvalidInputError(`${dataset.source}: no contrastive pairs`);
-  const { train, validation } = splitTrainValidation(dataset.pairs, opts.validationFraction ?? 0.2, opts.seed ?? 0);
+  const { train, validation } = opts.heldOut
+    ? { train: [...dataset.pairs], validation: [...opts.heldOut] }
+    : splitTrainValidation(dataset.pairs, opts.validationFraction ?? 0.2, opts.seed ?? 0);
   const acts = await collectContrastActivations(model, [...train, ...validation], { layers, site, read, batchSize: opts.batchSize, onProgress: opts.onProgress });
 
   const D = spec.hiddenSize;
@@ -186,7 +190,7 @@ export async function extractVector(model: HookedModel, dataset: ContrastDataset
       method,
       site,
       readPosition: read,
-      dataset: { source: dataset.source, size: dataset.pairs.length, hash: dataset.hash },
+      dataset: { source: dataset.source, size: dataset.pairs.length + (opts.heldOut?.length ?? 0), hash: dataset.hash },
       diagnostics,
       recommended: { layers: [bestLayer(diagnostics)] },
       createdAt: new Date().toISOString(),
