@@ -74,3 +74,20 @@ describe('strength search', () => {
     await assert.rejects(searchStrength(curve(() => Number.NaN).evaluate, { budget: 1 }), /non-finite/);
   });
 });
+
+describe('strength search with noisy scores and vetoes', () => {
+  test('a score within the standard error of the best counts as a tie and the stronger one wins', async () => {
+    // Boundary at 4; the score at 2 beats 4 by less than the error.
+    const concept = (c: number): number => (c === 2 ? 1.05 : Math.min(c, 4) / 4);
+    const noisy = await searchStrength(async (c) => ({ concept: concept(c), cost: c / 4, conceptError: 0.1 }), { budget: 1, maxCoefficient: 4 });
+    assert.equal(noisy.coefficient, 4);
+    const exact = await searchStrength(async (c) => ({ concept: concept(c), cost: c / 4 }), { budget: 1, maxCoefficient: 4 });
+    assert.equal(exact.coefficient, 2);
+  });
+
+  test('feasible: false vetoes a point whatever its cost', async () => {
+    // Cost is always 0, but text loops from coefficient 3 on: the boundary is 3.
+    const r = await searchStrength(async (c) => ({ concept: c, cost: 0, feasible: c < 3 }), { budget: 1, tolerance: 0.05 });
+    assert.ok(r.coefficient < 3 && r.coefficient >= 3 / 1.05, `chose ${r.coefficient}`);
+  });
+});

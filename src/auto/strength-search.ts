@@ -6,7 +6,17 @@ export interface StrengthPoint {
   readonly concept: number;
   /** Coherence cost (perplexity ratio − 1, or mean KL); feasible when ≤ the budget. */
   readonly cost: number;
+  /** Standard error of the concept score (0 when not given). */
+  readonly conceptError: number;
   readonly feasible: boolean;
+}
+
+/** What one evaluation reports. `feasible: false` vetoes a point whatever its cost (e.g. looping text). */
+export interface StrengthEvaluation {
+  readonly concept: number;
+  readonly cost: number;
+  readonly conceptError?: number;
+  readonly feasible?: boolean;
 }
 
 export interface StrengthSearchOptions {
@@ -45,10 +55,11 @@ export interface StrengthSearchResult {
  * bracketed by doubling (or halving) from `start`, then narrowed by bisection in log space
  * (strength acts multiplicatively). The result is the feasible coefficient with the best concept
  * score among those evaluated (the boundary when the score rises with strength; a lower one
- * when the score turns down first), ties going to the stronger one.
+ * when the score turns down first). Scores within the best one's standard error count as tied,
+ * and ties go to the stronger coefficient, so sampling noise does not pull the choice down.
  */
 export async function searchStrength(
-  evaluate: (coefficient: number) => Promise<{ concept: number; cost: number }>,
+  evaluate: (coefficient: number) => Promise<StrengthEvaluation>,
   opts: StrengthSearchOptions,
 ): Promise<StrengthSearchResult> {
   const { budget } = opts;
@@ -70,7 +81,9 @@ export async function searchStrength(
     if (!Number.isFinite(r.concept) || !Number.isFinite(r.cost)) {
       throw new InvalidInputError(`evaluating coefficient ${coefficient} gave a non-finite score (concept ${r.concept}, cost ${r.cost})`);
     }
-    const p = { coefficient, concept: r.concept, cost: r.cost, feasible: r.cost <= budget };
+    const conceptError = r.conceptError ?? 0;
+    if (!(conceptError >= 0) || !Number.isFinite(conceptError)) throw new InvalidInputError(`evaluating coefficient ${coefficient} gave a bad standard error ${conceptError}`);
+    const p = { coefficient, concept: r.concept, cost: r.cost, conceptError, feasible: (r.feasible ?? true) && r.cost <= budget };
     curve.push(p);
     opts.onPoint?.(p);
     return p;
@@ -115,7 +128,9 @@ export async function searchStrength(
   else stop = c / 2 < min ? 'nothing-feasible' : 'evaluations';
 
   const sorted = [...curve].sort((a, b) => a.coefficient - b.coefficient);
-  const best = sorted.filter((p) => p.feasible && p.coefficient > 0).reduce<StrengthPoint | undefined>((b, p) => (!b || p.concept >= b.concept ? p : b), undefined);
-  const chosen = best ?? sorted[0];
+  const feasible = sorted.filter((p) => p.feasible && p.coefficient > 0);
+  const best = feasible.reduce<StrengthPoint | undefined>((b, p) => (!b || p.concept >= b.concept ? p : b), undefined);
+  // Scores within one standard error of the best are a statistical tie: take the strongest of them.
+  const chosen = best ? feasible.filter((p) => p.concept >= best.concept - best.conceptError).at(-1)! : sorted[0];
   return { coefficient: chosen.coefficient, concept: chosen.concept, cost: chosen.cost, bracket: [lo, hi], stop, curve: sorted };
 }

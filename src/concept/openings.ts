@@ -52,3 +52,19 @@ export function readOpenings(file: string): string[] {
   if (out.length === 0) throw new ModelFileError(file, 'holds no non-empty openings');
   return out;
 }
+
+/** Prompts steered generations are judged on (kept apart from the openings data is made from). */
+export const EVAL_STORY_PROMPTS: readonly string[] = [
+  'Once upon a time', 'One morning,', 'There once was a little girl', 'The boy went outside', 'In a big forest,',
+  'It was a sunny day', 'A small cat', 'Tom and Lily', 'The family', 'One night,', 'A little bear', 'The kids',
+  'Mia woke up', 'At the zoo,', 'The dog ran', 'On a farm,',
+];
+
+export const EVAL_INSTRUCTIONS: readonly string[] = [
+  'Tell me about your weekend.', 'Describe a walk in the park.', 'Write a short note to a friend.',
+  'What should I cook for dinner?', 'Explain how a bicycle works.', 'Give me advice for a job interview.',
+  'Describe your favorite place.', 'Write two sentences about the sea.', 'How do I take care of a plant?',
+  'Tell me a short story about a dog.', 'What is a good way to start the day?', 'Describe a busy city street.',
+  'Write a message thanking a teacher.', 'What do you think about rainy days?', 'Suggest a hobby for me.',
+  'Describe a birthday party.',
+];

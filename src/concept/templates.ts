@@ -31,12 +31,14 @@ const CHAT: Record<TemplateFamily, readonly PersonaTemplate[]> = {
 };
 
 const BASE: Record<TemplateFamily, readonly PersonaTemplate[]> = {
-  // A small base model reacts to the concept's words in its context more than to instructions,
-  // so the frames are short and name the concept plainly.
+  // A small base model follows sentences in its own register better than instructions: the
+  // persona is a sentence of the text itself, and the plain side keeps its shape without the
+  // concept (measured on TinyStories: these beat bare "{concept}." frames and "concept vs
+  // opposite" mirrors at equal perplexity).
   persona: [
-    { positive: '{concept}.', neutral: '{neutral}.', plain: '' },
-    { positive: 'This is {concept}.', neutral: 'This is {neutral}.', plain: 'This is it.' },
-    { positive: 'Everyone was {concept}.', neutral: 'Everyone was {neutral}.', plain: 'Everyone was there.' },
+    { positive: 'She was very {concept}.', neutral: 'She was very {neutral}.', plain: 'She was there.' },
+    { positive: 'He felt {concept}.', neutral: 'He felt {neutral}.', plain: 'He was there.' },
+    { positive: 'It was a {concept} day.', neutral: 'It was a {neutral} day.', plain: 'It was a day.' },
   ],
   topic: [
     { positive: 'This is about {concept}.', neutral: 'This is about {neutral}.', plain: '' },

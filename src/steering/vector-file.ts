@@ -16,6 +16,7 @@
 import { closeSync, statSync } from 'node:fs';
 import { basename, extname } from 'node:path';
 import { z } from 'zod/v4';
+import type { AutoSelection } from '../auto/concept-vector.js';
 import { HOOK_SITES } from '../graph/hook-points.js';
 import { InvalidInputError, ModelFileError } from '../io/errors.js';
 import { GgmlType, GgufFile, ggmlTypeName, writeGguf, type GgufMetaEntry } from '../io/gguf.js';
@@ -61,6 +62,8 @@ const MetaSchema = z
     recommended: z.object({ layers: z.array(nonNegInt).optional(), coefficient: z.number().optional() }).optional(),
     createdAt: z.string(),
     description: z.string().optional(),
+    // Written by the pipeline and only read back for reports: checked as an object, kept as is.
+    auto: z.custom<AutoSelection>((v) => typeof v === 'object' && v !== null && !Array.isArray(v), 'expected an object').optional(),
   })
   // Unknown keys from a newer writer are kept rather than silently dropped on load → save.
   .loose();

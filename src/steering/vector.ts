@@ -1,4 +1,5 @@
 import type { HookSite } from '../graph/hook-points.js';
+import type { AutoSelection } from '../auto/concept-vector.js';
 
 /**
  * A steering vector: one direction per layer at one hook site, plus what is known about how
@@ -52,4 +53,6 @@ export interface VectorMeta {
   readonly recommended?: { readonly layers?: readonly number[]; readonly coefficient?: number };
   readonly createdAt: string;
   readonly description?: string;
+  /** How the one-click pipeline chose the data, layer and strength (vectors it made). */
+  readonly auto?: AutoSelection;
 }
