@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { activationsCommand } from './commands/activations.js';
+import { evalCommand } from './commands/eval.js';
 import { generateCommand } from './commands/generate.js';
 import { inspectCommand } from './commands/inspect.js';
 import { perplexityCommand } from './commands/perplexity.js';
@@ -22,5 +23,6 @@ program.addCommand(perplexityCommand());
 program.addCommand(activationsCommand());
 program.addCommand(inspectCommand());
 program.addCommand(vectorCommand());
+program.addCommand(evalCommand());
 
 await program.parseAsync(process.argv);

@@ -115,9 +115,9 @@ async function scoreSpans(model: HookedModel, requests: readonly SpanRequest[], 
     batch.forEach((r, b) => {
       const { ids, start } = requests[r];
       // Row b's token t sits at (b·seq + pad + t); its logits predict token t + 1.
-      const base = b * fwd.seq + fwd.pad[b];
+      const base = b * fwd.seq;
       let sum = 0;
-      for (let t = start; t < ids.length; t++) sum += rowLogprob(logits, (base + t) * V, V, ids[t]);
+      for (let t = start; t < ids.length; t++) sum += rowLogprob(logits, (base + t - 1) * V, V, ids[t]);
       out[r] = sum;
     });
     i += batch.length;
