@@ -50,6 +50,11 @@ after(async () => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
+/** |actual − expected| ≤ tol, failing with both values (assert.ok without a message can stall under tsx). */
+function close(actual: number, expected: number, tol: number, what: string): void {
+  assert.ok(Math.abs(actual - expected) <= tol, `${what}: ${actual} vs ${expected} (tolerance ${tol})`);
+}
+
 function write(name: string, content: string): string {
   const file = path.join(dir, name);
   fs.writeFileSync(file, content);
@@ -97,8 +102,8 @@ describe('choiceLogprobs', () => {
         const start = boundaryByDecoding(model, context, ids);
         assert.equal(got[k].tokens, ids.length - start, `${context} | ${cont}`);
         assert.equal(got[k].chars, cont.length);
-        assert.ok(Math.abs(got[k].logprob - (await tailSum(model, ids, start))) < TOL, `${context} | ${cont}`);
-        assert.ok(got[k].logprob < 0);
+        close(got[k].logprob, await tailSum(model, ids, start), TOL, `${context} | ${cont}`);
+        assert.ok(got[k].logprob < 0, `log-prob ${got[k].logprob}`);
       }
     }
   });
@@ -110,7 +115,7 @@ describe('choiceLogprobs', () => {
     const [s] = await choiceLogprobs(model, 'Once upon a time, there was a little', ['girl']);
     assert.equal(s.tokens, 1);
     const { logprobs } = await scoreTokens(model, ids);
-    assert.ok(Math.abs(s.logprob - logprobs[logprobs.length - 1]) < TOL);
+    close(s.logprob, logprobs[logprobs.length - 1], TOL, 'merged token');
   });
 
   test('hooks are applied (steered scores match scoreTokens under the same hooks)', async () => {
@@ -121,7 +126,7 @@ describe('choiceLogprobs', () => {
     for (const [k, cont] of continuations.entries()) {
       const ids = model.encode(context + (/^\s/.test(cont) ? '' : ' ') + cont);
       const start = boundaryByDecoding(model, context, ids);
-      assert.ok(Math.abs(steered[k].logprob - (await tailSum(model, ids, start, hooks))) < TOL);
+      close(steered[k].logprob, await tailSum(model, ids, start, hooks), TOL, `steered ${cont}`);
       assert.ok(Math.abs(steered[k].logprob - plain[k].logprob) > 1e-3, 'the hook changed nothing');
     }
   });
@@ -138,7 +143,7 @@ describe('choiceLogprobs', () => {
     assert.equal(truncated.length, limit);
     const [s] = await choiceLogprobs(model, context, [cont]);
     assert.equal(s.tokens, full.length - start);
-    assert.ok(Math.abs(s.logprob - (await tailSum(model, truncated, start - cut))) < TOL);
+    close(s.logprob, await tailSum(model, truncated, start - cut), TOL, 'truncated context');
     // A continuation that cannot fit at all is an error, not a silently partial score.
     await assert.rejects(choiceLogprobs(model, 'Hi', [context]), (e: unknown) => e instanceof InvalidInputError && /too many for the model's context/.test(e.message));
   });
@@ -157,6 +162,8 @@ describe('evaluateMultipleChoice', () => {
     { query: 'The cat said', choices: ['qqqx vvvz', '"Meow!"'], gold: 1 },
     { query: 'Tom saw a big dog. The dog was', choices: ['happy and wagged its tail.', 'x'], gold: 0 },
     { contexts: ['Lily gave Ben a toy because Lily', 'Lily gave Ben a toy because Ben'], continuation: 'was kind.', gold: 0 },
+    // Long and likely per character, short and likely in total: acc and acc_norm disagree.
+    { query: 'Once upon a time, there was a', choices: ['little girl named Lily.', 'big'], gold: 0 },
   ];
 
   test('correct flags follow the independent scoreTokens sums', async () => {
@@ -171,7 +178,7 @@ describe('evaluateMultipleChoice', () => {
       for (const [k, [ctx, cont]] of pairs.entries()) {
         const ids = model.encode(`${ctx} ${cont}`);
         const s = await tailSum(model, ids, boundaryByDecoding(model, ctx, ids));
-        assert.ok(Math.abs(res.scores[i][k].logprob - s) < TOL);
+        close(res.scores[i][k].logprob, s, TOL, `item ${i} choice ${k}`);
         sums.push(s);
         norms.push(s / cont.length);
       }
@@ -184,20 +191,22 @@ describe('evaluateMultipleChoice', () => {
     assert.equal(res.accuracyNorm, expectedNorm.filter(Boolean).length / items.length);
     // Normalising by length cannot change the ranking of one shared continuation.
     assert.equal(res.correctNorm[4], res.correct[4]);
+    // Normalising by characters (not tokens) separates acc from acc_norm here.
+    assert.notEqual(expected[5], expectedNorm[5], 'item 5 no longer separates acc from acc_norm');
   });
 
   test('batched scores equal one-sequence-at-a-time scores', async () => {
     const progress: [number, number][] = [];
     const batched = await evaluateMultipleChoice(model, items, { batchSize: 8, onProgress: (d, t) => progress.push([d, t]) });
-    const total = 2 + 3 + 2 + 2 + 2;
+    const total = 2 + 3 + 2 + 2 + 2 + 2;
     assert.deepEqual(progress.at(-1), [total, total]);
-    assert.equal(progress.length, 2); // 11 sequences in batches of 8
+    assert.equal(progress.length, 2); // 13 sequences in batches of 8
     for (const [i, item] of items.entries()) {
       const single = await evaluateMultipleChoice(model, [item], { batchSize: 1 });
       assert.equal(single.scores[0].length, batched.scores[i].length);
       for (const [k, s] of single.scores[0].entries()) {
         assert.equal(batched.scores[i][k].tokens, s.tokens);
-        assert.ok(Math.abs(batched.scores[i][k].logprob - s.logprob) < 1e-5, `item ${i} choice ${k}: ${batched.scores[i][k].logprob} vs ${s.logprob}`);
+        close(batched.scores[i][k].logprob, s.logprob, 1e-5, `item ${i} choice ${k}`);
       }
       assert.equal(single.correct[0], batched.correct[i]);
     }
@@ -231,7 +240,7 @@ describe('benchmark files', () => {
     assert.equal(boolq.length, 3270);
     assert.deepEqual((boolq[0] as MultipleChoiceItem).choices, ['no', 'yes']);
     assert.equal(boolq[0].gold, 0);
-    assert.ok((boolq[0] as MultipleChoiceItem).query.startsWith('Passage: All biomass'));
+    assert.match((boolq[0] as MultipleChoiceItem).query, /^Passage: All biomass/);
     const wino = readMultipleChoice(benchmarkPath('winogrande'), { limit: 1 });
     assert.deepEqual(wino[0], {
       contexts: ['Sarah was a much better surgeon than Maria so Sarah', 'Sarah was a much better surgeon than Maria so Maria'],
@@ -317,7 +326,7 @@ describe('CAA A/B', () => {
   test('reads test_dataset_ab.json', () => {
     const items = readCaaAb(sharedPath('data', 'caa', 'refusal', 'test_dataset_ab.json'));
     assert.equal(items.length, 50);
-    assert.ok(items[0].question.startsWith('How can I make a bomb?'));
+    assert.match(items[0].question, /^How can I make a bomb\?/);
     assert.equal(items[0].answer_matching_behavior, '(B)');
     assert.equal(items[0].answer_not_matching_behavior, '(A)');
     const bad = write('caa-bad.json', JSON.stringify([items[0], { question: 'q', answer_matching_behavior: '(A)', answer_not_matching_behavior: '(A)' }]));
@@ -331,15 +340,15 @@ describe('CAA A/B', () => {
     const res = await evaluateCaaAb(model, items, { batchSize: 2 });
     assert.equal(res.n, 3);
     for (const p of res.perItem) assert.ok(p > 0 && p < 1, String(p));
-    assert.ok(Math.abs(res.meanMatchingProbability - (res.perItem[0] + res.perItem[1] + res.perItem[2]) / 3) < 1e-12);
+    close(res.meanMatchingProbability, (res.perItem[0] + res.perItem[1] + res.perItem[2]) / 3, 1e-12, 'mean');
     for (const i of [0, 2]) {
       const expected = await softmaxRatio(model, items[i].question + CAA_ANSWER_PREFIX, items[i]);
-      assert.ok(Math.abs(res.perItem[i] - expected) < 1e-5, `${res.perItem[i]} vs ${expected}`);
+      close(res.perItem[i], expected, 1e-5, `item ${i}`);
     }
     // Steering moves it.
     const hooks: Hook[] = [{ kind: 'intervene', at: 'blocks.1.hook_resid_post', intervention: addVector(randomVector(9, model.spec.hiddenSize, 3)) }];
     const steered = await evaluateCaaAb(model, items.slice(0, 1), { hooks });
-    assert.ok(Math.abs(steered.perItem[0] - res.perItem[0]) > 1e-4);
+    assert.ok(Math.abs(steered.perItem[0] - res.perItem[0]) > 1e-4, `steering left p at ${res.perItem[0]}`);
   });
 
   test('chat models are scored after the chat-rendered turn, as the vectors are trained', async () => {
@@ -349,9 +358,9 @@ describe('CAA A/B', () => {
       const res = await evaluateCaaAb(chat, [item]);
       const rendered = renderChat(CHATML, [{ role: 'user', content: item.question }], { addGenerationPrompt: true, specialTokens: chat.specialTokens });
       const expected = await softmaxRatio(chat, `${rendered}(`, item);
-      assert.ok(Math.abs(res.perItem[0] - expected) < 1e-5, `${res.perItem[0]} vs ${expected}`);
+      close(res.perItem[0], expected, 1e-5, 'p');
       const plain = await evaluateCaaAb(chat, [item], { chat: false });
-      assert.ok(Math.abs(plain.perItem[0] - (await softmaxRatio(chat, item.question + CAA_ANSWER_PREFIX, item))) < 1e-5);
+      close(plain.perItem[0], await softmaxRatio(chat, item.question + CAA_ANSWER_PREFIX, item), 1e-5, 'plain prompt');
     } finally {
       await chat.dispose();
     }
@@ -392,7 +401,7 @@ describe('CAA A/B', () => {
       const lm = await tailSum(bpe, idsM, ia.length - 1);
       const ln = await tailSum(bpe, idsN, ia.length - 1);
       const expected = Math.exp(lm) / (Math.exp(lm) + Math.exp(ln));
-      assert.ok(Math.abs(res.perItem[0] - expected) < 1e-5, `${res.perItem[0]} vs ${expected}`);
+      close(res.perItem[0], expected, 1e-5, 'p');
     } finally {
       await bpe.dispose();
     }
@@ -401,9 +410,9 @@ describe('CAA A/B', () => {
 
 describe('retention', () => {
   test('relativeChange', () => {
-    assert.ok(Math.abs(relativeChange(0.5, 0.4) - -0.2) < 1e-12);
-    assert.ok(Math.abs(relativeChange(0.25, 0.5) - 1) < 1e-12);
-    assert.ok(Math.abs(relativeChange(-2, -3) - -0.5) < 1e-12); // a lower log-likelihood is a drop
+    close(relativeChange(0.5, 0.4), -0.2, 1e-12, '0.5 → 0.4');
+    close(relativeChange(0.25, 0.5), 1, 1e-12, '0.25 → 0.5');
+    close(relativeChange(-2, -3), -0.5, 1e-12, '-2 → -3'); // a lower log-likelihood is a drop
     assert.equal(relativeChange(0, 0), 0);
     assert.equal(relativeChange(0, 0.1), Infinity);
     assert.equal(relativeChange(0, -0.1), -Infinity);

@@ -33,7 +33,7 @@ export interface ProbeSettings {
   readonly seed?: number;
   /**
    * Largest acceptable drop of distinct-2 (share of distinct token bigrams) below the unsteered
-   * continuations' (default 0.1): looping text can have a low perplexity, so it is vetoed apart.
+   * continuations' (default 0.15): looping text can have a low perplexity, so it is vetoed apart.
    */
   readonly maxRepetitionDrop?: number;
 }
@@ -100,7 +100,7 @@ export class SteeringProbe {
     }
     const base = await this.run([]);
     const cost = this.budget.kind === 'perplexity' ? coh.perplexity / base.coherence.perplexity - 1 : (coh.meanKl ?? 0);
-    const fluent = coh.distinct2 >= base.coherence.distinct2 - (this.settings.maxRepetitionDrop ?? 0.1);
+    const fluent = coh.distinct2 >= base.coherence.distinct2 - (this.settings.maxRepetitionDrop ?? 0.15);
     return { concept, conceptError, fluent, coherence: coh, cost, outputs };
   }
 }

@@ -1,6 +1,7 @@
 import { InvalidInputError } from '../io/errors.js';
 import { hookName, type HookPoint } from '../graph/hook-points.js';
 import { renderChat } from '../model/chat-template.js';
+import { familyFor } from '../concept/templates.js';
 import type { Hook } from '../runtime/hooks.js';
 import type { HookedModel } from '../runtime/model.js';
 import type { Continuation } from './coherence.js';
@@ -33,14 +34,17 @@ export interface ConceptScorer {
   score(outputs: readonly ScoredOutput[]): Promise<number[]>;
 }
 
-/** Bridges between an output and the concept's name (base models); "{text}" then "{concept}" last. */
-export const BASE_LIKELIHOOD_TEMPLATE = '{text}\n\nIn one word, this was about {concept}';
+/**
+ * Bridges between an output and the concept's name (base models): "{text}", then "{concept}" last.
+ * An adjective reads as a description ("it was sad"), a phrase as a topic ("it was about weddings").
+ */
+export const BASE_LIKELIHOOD_TEMPLATES = { persona: '{text}\n\nIn one word, it was {concept}', topic: '{text}\n\nIn one word, it was about {concept}' } as const;
 export const CHAT_LIKELIHOOD_QUESTION = '{text}\n\nIn one or two words, what is the text above about, or what is it like?';
 
 export interface LikelihoodOptions {
   readonly concept: string;
   readonly neutral?: string;
-  /** Base models: text with "{text}" and ending in "{concept}" (default BASE_LIKELIHOOD_TEMPLATE). */
+  /** Base models: text with "{text}" and ending in "{concept}" (default from BASE_LIKELIHOOD_TEMPLATES). */
   readonly template?: string;
   /** Ask through the chat template (default: when the model has one). */
   readonly chat?: boolean;
@@ -50,20 +54,20 @@ export interface LikelihoodOptions {
 export function likelihoodScorer(model: HookedModel, opts: LikelihoodOptions): ConceptScorer {
   const chat = opts.chat ?? model.chatTemplate !== undefined;
   if (chat && !model.chatTemplate) throw new InvalidInputError(`${model.source.name} has no chat template; use chat: false`);
-  const template = opts.template ?? BASE_LIKELIHOOD_TEMPLATE;
+  const template = opts.template ?? BASE_LIKELIHOOD_TEMPLATES[familyFor(opts.concept)];
   if (!chat && (!template.includes('{text}') || !template.endsWith('{concept}'))) {
     throw new InvalidInputError(`the likelihood template must contain "{text}" and end with "{concept}", got ${JSON.stringify(template)}`);
   }
   // The context before the concept's name, for an output text.
   const context = (text: string): string => {
-    if (!chat) return template.slice(0, -'{concept}'.length).split('{text}').join(text);
+    if (!chat) return template.slice(0, -'{concept}'.length).split('{text}').join(text).trimEnd();
     const question = CHAT_LIKELIHOOD_QUESTION.split('{text}').join(text);
     return renderChat(model.chatTemplate!, [{ role: 'user', content: question }], { addGenerationPrompt: true, specialTokens: model.specialTokens });
   };
   const span = (ctx: string, name: string): ScoredSpan => {
     const bos = model.specialTokens.bos_token;
     const addBos = chat && bos && ctx.startsWith(bos) ? false : model.spec.addBos;
-    // A base-model bridge ends in a space-less word boundary: the name comes after a space.
+    // A base-model bridge is trimmed at its end, and the name follows after one space.
     const full = chat ? ctx + name : `${ctx} ${name}`;
     const head = model.encode(ctx, { addBos });
     const ids = model.encode(full, { addBos });

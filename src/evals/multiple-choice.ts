@@ -115,7 +115,7 @@ async function scoreSpans(model: HookedModel, requests: readonly SpanRequest[], 
     batch.forEach((r, b) => {
       const { ids, start } = requests[r];
       // Row b's token t sits at (b·seq + pad + t); its logits predict token t + 1.
-      const base = b * fwd.seq;
+      const base = b * fwd.seq + fwd.pad[b];
       let sum = 0;
       for (let t = start; t < ids.length; t++) sum += rowLogprob(logits, (base + t - 1) * V, V, ids[t]);
       out[r] = sum;

@@ -1,0 +1,149 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { createConceptVector } from '../src/auto/concept-vector.js';
+import { loadConceptDataset } from '../src/concept/concept-data.js';
+import { openAiGenerator } from '../src/generators/openai-generator.js';
+import { loadModel } from '../src/model/load.js';
+import { HookedModel } from '../src/runtime/model.js';
+import { loadVector } from '../src/steering/vector-file.js';
+import type { EvalReport } from '../src/report/eval-report.js';
+import { packageRoot, sharedPath } from '../src/util/shared-path.js';
+import { tempDir } from './helpers/random-model.js';
+
+const tmp = tempDir('auto');
+const MODEL = sharedPath('models', 'tinystories-656k');
+after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+/** Runs the CLI without blocking this process, which serves the fake endpoint. */
+function steerer(...args: string[]): Promise<{ stdout: string; stderr: string; status: number | null }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ['--import', import.meta.resolve('tsx'), path.join(packageRoot(), 'src/cli/main.ts'), ...args],
+      { encoding: 'utf8', cwd: tmp, env: { ...process.env, STEERER_API_KEY: 'test-key' }, maxBuffer: 64 * 2 ** 20 },
+      (err, stdout, stderr) => resolve({ stdout, stderr, status: err ? (typeof err.code === 'number' ? err.code : 1) : 0 }),
+    );
+  });
+}
+
+/** An OpenAI-compatible endpoint that writes numbered lists and rates everything 2. */
+let server: http.Server;
+let url = '';
+const seen: { auth?: string; body: { messages: { content: string }[] } }[] = [];
+before(async () => {
+  server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      const parsed = JSON.parse(body) as { messages: { content: string }[]; seed?: number };
+      seen.push({ auth: req.headers.authorization, body: parsed });
+      const ask = parsed.messages.at(-1)!.content;
+      const s = parsed.seed ?? 0;
+      let content: string;
+      if (/Rating:/.test(ask)) content = 'It fits.\nRating: 2';
+      else if (!/none may mention/.test(ask)) {
+        content = Array.from({ length: 10 }, (_, i) => `${i + 1}. Lily cried all day because her dog number ${s * 10 + i} was lost and never came home.`).join('\n');
+      } else {
+        content = Array.from({ length: 10 }, (_, i) => `${i + 1}. Tom walked to the shop number ${s * 10 + i} and bought some bread for lunch.`).join('\n');
+      }
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ choices: [{ message: { role: 'assistant', content } }] }));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
+});
+after(() => server.close());
+
+describe('one-click vectors', () => {
+  test('vector create --concept --coef auto: vector, data and report; the chosen strength fits the budget', async () => {
+    const r = await steerer('vector', 'create', '-m', MODEL, '--concept', 'sad', '--coef', 'auto', '--count', '24', '--threads', '2', '-o', 'sad.safetensors', '--json');
+    assert.equal(r.status, 0, r.stderr);
+    const v = loadVector(path.join(tmp, 'sad.safetensors'));
+    const auto = v.meta.auto!;
+    assert.equal(auto.concept, 'sad');
+    assert.deepEqual(v.meta.recommended, { layers: [auto.layer], coefficient: auto.coefficient });
+    // The ranking measured both layers and put a feasible one first.
+    assert.equal(auto.layerRanking.length, 2);
+    assert.equal(auto.layerRanking[0].layer, auto.layer);
+    const curve = auto.strength!.curve;
+    const chosen = curve.find((p) => p.coefficient === auto.coefficient)!;
+    assert.ok(auto.coefficient > 0 && chosen.feasible);
+    assert.ok(chosen.perplexity <= 2 * curve[0].perplexity + 1e-9, 'perplexity within the default budget (eps = 1)');
+    assert.ok(curve.some((p) => !p.feasible), 'the search went past the boundary');
+    assert.ok(chosen.concept > curve[0].concept, 'steering raised the concept score');
+    const data = loadConceptDataset(path.join(tmp, 'sad.data.json'));
+    assert.equal(data.concept, 'sad');
+    assert.equal(data.train.length + data.validation.length + data.dropped.length, 24);
+    const html = fs.readFileSync(path.join(tmp, 'sad.report.html'), 'utf8');
+    assert.match(html, /<svg/);
+    assert.match(html, /Strength search/);
+    const report = JSON.parse(fs.readFileSync(path.join(tmp, 'sad.report.json'), 'utf8')) as EvalReport;
+    assert.equal(report.curve.length, curve.length);
+  });
+
+  test('steerer eval: sweep, capability retention on ARC-Easy and a CAA behaviour, judge through an endpoint', async () => {
+    const r = await steerer('eval', '-m', MODEL, '--vector', 'sad.safetensors', '--coefs', '0,2,4', '--benchmarks', 'arc_easy', '--caa', 'sycophancy', '--limit', '16', '--max-tokens', '16', '--judge-url', url, '-o', 'eval-sad', '--json');
+    assert.equal(r.status, 0, r.stderr);
+    const report = JSON.parse(fs.readFileSync(path.join(tmp, 'eval-sad.json'), 'utf8')) as EvalReport;
+    assert.deepEqual(report.curve.map((p) => p.coefficient), [0, 2, 4]);
+    const arc = report.capability!.find((c) => c.name === 'arc_easy' && c.metric === 'accuracy')!;
+    assert.equal(arc.n, 16);
+    assert.ok(arc.base >= 0 && arc.base <= 1 && arc.steered >= 0 && arc.steered <= 1);
+    assert.ok(Math.abs(arc.relativeChange - (arc.steered - arc.base) / arc.base) < 1e-12 || arc.base === 0);
+    const caa = report.capability!.find((c) => c.name === 'caa/sycophancy')!;
+    assert.ok(caa.base > 0 && caa.base < 1);
+    // The fake judge rates 2 everywhere: harmonic mean 2, and it got the key.
+    assert.equal(report.judge!.steered.score, 2);
+    assert.equal(report.judge!.unparsed, 0);
+    assert.ok(seen.some((s) => s.auth === 'Bearer test-key'));
+    assert.match(fs.readFileSync(path.join(tmp, 'eval-sad.html'), 'utf8'), /Capability retention/);
+  });
+
+  test('bad input: unknown layer, NaN coefficient, unknown benchmark, missing generator URL', async () => {
+    const bad = await Promise.all([
+      steerer('vector', 'create', '-m', MODEL, '--concept', 'sad', '--layer', '7', '-o', 'x.safetensors'),
+      steerer('vector', 'create', '-m', MODEL, '--concept', 'sad', '--coef', 'NaN', '-o', 'x.safetensors'),
+      steerer('vector', 'create', '-m', MODEL, '--concept', 'sad', '--source', 'endpoint', '-o', 'x.safetensors'),
+      steerer('eval', '-m', MODEL, '--vector', 'sad.safetensors', '--benchmarks', 'nope'),
+    ]);
+    for (const r of bad) {
+      assert.equal(r.status, 1, r.stderr);
+      assert.match(r.stderr, /^steerer: /);
+    }
+    assert.match(bad[0].stderr, /layer 7/);
+    assert.match(bad[3].stderr, /unknown benchmark/);
+    assert.ok(!fs.existsSync(path.join(tmp, 'x.safetensors')));
+  });
+
+  test('an external generator writes the data (endpoint source), filtered and split', async () => {
+    const model = new HookedModel(loadModel(MODEL), { threads: 2 });
+    try {
+      const r = await createConceptVector(model, {
+        concept: 'sad',
+        source: { kind: 'endpoint', generator: openAiGenerator({ baseUrl: url, model: 'big' }) },
+        count: 20,
+        layer: 1,
+        coefficient: 2,
+      });
+      assert.equal(r.dataset.source, 'endpoint');
+      const all = [...r.dataset.train, ...r.dataset.validation];
+      assert.ok(all.length >= 8);
+      // A base model reads whole texts: the generator's sad lines on one side, neutral ones on the other.
+      for (const i of all) {
+        assert.equal(i.positive.prompt, '');
+        assert.match(i.positive.completion, /cried/);
+        assert.match(i.negative.completion, /bread/);
+      }
+      assert.equal(r.selection.coefficient, 2);
+      assert.equal(r.vector.meta.auto!.source, `endpoint (${r.dataset.generator})`);
+    } finally {
+      await model.dispose();
+    }
+  });
+});
