@@ -38,7 +38,7 @@ export interface ConceptVectorOptions {
   /** Concept score that drives the choices (default likelihood). */
   readonly metric?: ConceptMetric;
   readonly probe?: ProbeSettings;
-  /** Layers measured by steering in the layer ranking (default 4). */
+  /** Layers measured by steering in the layer ranking (default 3). */
   readonly candidateLayers?: number;
   readonly seed?: number;
   readonly onStage?: (stage: PipelineStage, done: number, total: number) => void;
@@ -171,12 +171,12 @@ export async function createConceptVector(model: HookedModel, opts: ConceptVecto
   // one, so that steering at different layers is scored on the same scale.
   const readerLayer = bestLayer(extracted.meta.diagnostics ?? []);
   reader = { direction: extracted.directions.get(readerLayer)!, layer: readerLayer };
-  const probeSettings = { maxTokens: opts.probe?.maxTokens ?? 40, seed: opts.probe?.seed ?? 1234 };
+  const probeSettings = { maxTokens: opts.probe?.maxTokens ?? 32, seed: opts.probe?.seed ?? 1234 };
   const probe = new SteeringProbe(model, scorer, budget, { ...opts.probe, ...probeSettings });
   let ranking: LayerScore[] = [];
   let layer: number;
   if (opts.layer === undefined || opts.layer === 'auto') {
-    ranking = await rankLayers(probe, extracted, { candidates: opts.candidateLayers, budget: limit, onProgress: (d, t) => stage('layers', d, t) });
+    ranking = await rankLayers(probe, extracted, { candidates: opts.candidateLayers ?? 3, budget: limit, onProgress: (d, t) => stage('layers', d, t) });
     layer = ranking[0].layer;
   } else {
     layer = opts.layer;

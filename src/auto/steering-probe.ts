@@ -27,7 +27,7 @@ export function budgetLimit(b: CoherenceBudget): number {
 export interface ProbeSettings {
   /** Prompts continued under steering (default: story starts for base models, instructions for chat models). */
   readonly prompts?: readonly string[];
-  /** Tokens per continuation (default 40). */
+  /** Tokens per continuation (default 32). */
   readonly maxTokens?: number;
   readonly temperature?: number;
   readonly seed?: number;
@@ -36,6 +36,8 @@ export interface ProbeSettings {
    * continuations' (default 0.15): looping text can have a low perplexity, so it is vetoed apart.
    */
   readonly maxRepetitionDrop?: number;
+  /** Measure the mean KL even when the budget is on perplexity (one more forward per setting). */
+  readonly measureKl?: boolean;
 }
 
 /** One steering setting's outcome on the probe prompts. */
@@ -70,7 +72,7 @@ export class SteeringProbe {
   ) {
     budgetLimit(budget);
     this.chat = model.chatTemplate !== undefined;
-    this.prompts = settings.prompts ?? (this.chat ? EVAL_INSTRUCTIONS : EVAL_STORY_PROMPTS);
+    this.prompts = settings.prompts ?? (this.chat ? EVAL_INSTRUCTIONS : EVAL_STORY_PROMPTS).slice(0, 12);
     if (this.prompts.length === 0) throw new InvalidInputError('no probe prompts');
     this.encoded = this.prompts.map((p) => (this.chat ? encodeChat(model, [{ role: 'user', content: p }]) : model.encode(p)));
   }
@@ -84,13 +86,14 @@ export class SteeringProbe {
     if (hooks.length === 0 && this.baseline) return this.baseline;
     const results = await generateBatch(this.model, this.encoded, {
       hooks,
-      maxTokens: this.settings.maxTokens ?? 40,
+      maxTokens: this.settings.maxTokens ?? 32,
       temperature: this.settings.temperature ?? 0.8,
       topP: 0.95,
       seed: this.settings.seed ?? 1234,
     });
     const outputs: ScoredOutput[] = results.map((r, i) => ({ ...r, output: this.chat ? r.text : this.prompts[i] + r.text }));
-    const coh = await coherence(this.model, outputs, { steering: hooks });
+    // KL costs a second forward: measured when the budget is on KL or when asked for (reports).
+    const coh = await coherence(this.model, outputs, { steering: hooks, kl: this.budget.kind === 'kl' || this.settings.measureKl === true });
     const scores = await this.scorer.score(outputs);
     const concept = mean(scores);
     const conceptError = scores.length > 1 ? Math.sqrt(scores.reduce((a, x) => a + (x - concept) ** 2, 0) / (scores.length - 1) / scores.length) : 0;

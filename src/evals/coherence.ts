@@ -15,7 +15,7 @@ export interface CoherenceResult {
   readonly perplexity: number;
   /** Mean NLL per token (nats) under the unsteered model. */
   readonly nll: number;
-  /** Mean per-token KL(steered ‖ unsteered) along the continuations (only with `steering`). */
+  /** Mean per-token KL(steered ‖ unsteered) along the continuations (only with `steering`, unless kl: false). */
   readonly meanKl?: number;
   /** Mean over continuations of distinct-n over tokens and the longest repeated n-gram. */
   readonly distinct1: number;
@@ -33,10 +33,11 @@ export interface CoherenceResult {
 export async function coherence(
   model: HookedModel,
   continuations: readonly Continuation[],
-  opts: { steering?: readonly Hook[]; batchSize?: number } = {},
+  opts: { steering?: readonly Hook[]; batchSize?: number; kl?: boolean } = {},
 ): Promise<CoherenceResult> {
   const spans = continuations.map((c) => ({ ids: [...c.promptTokens, ...c.tokens], from: c.promptTokens.length }));
-  const steered = opts.steering !== undefined && opts.steering.length > 0;
+  // The KL needs a second, steered forward; skipped when not asked for (kl: false).
+  const steered = opts.steering !== undefined && opts.steering.length > 0 && opts.kl !== false;
   const scores = await scoreSpans(model, spans, steered ? { hooks: opts.steering, reference: [], batchSize: opts.batchSize } : { batchSize: opts.batchSize });
   let nll = 0;
   let kl = 0;

@@ -49,7 +49,7 @@ export function evalCommand(): Command {
     .option('--caa <list>', 'CAA A/B behaviour probability: sycophancy, refusal, hallucination, ...')
     .option('--limit <n>', 'items per benchmark (seeded sample)', '200')
     .option('--prompts <file>', 'prompts to continue (JSON array or one per line; default: built-in story starts or instructions)')
-    .option('--max-tokens <n>', 'tokens per continuation', '40')
+    .option('--max-tokens <n>', 'tokens per continuation', '32')
     .option('--judge-model <path>', 'local instruct model that rates concept, instruction following and fluency (0-2)')
     .option('--judge-url <url>', 'OpenAI-compatible endpoint for the judge (key from STEERER_API_KEY)')
     .option('--judge-name <name>', 'model name to ask the judge endpoint for', 'default')
@@ -75,7 +75,7 @@ export function evalCommand(): Command {
           neutral: flags.neutral,
           metric: metricFromFlag(flags.metric),
           budget: budgetFromFlags(flags),
-          probe: { prompts: flags.prompts ? readOpenings(flags.prompts) : undefined, maxTokens: parseIntStrict(flags.maxTokens, '--max-tokens', 1) },
+          probe: { prompts: flags.prompts ? readOpenings(flags.prompts) : undefined, maxTokens: parseIntStrict(flags.maxTokens, '--max-tokens', 1), measureKl: true },
           benchmarks: list(flags.benchmarks),
           caa: list(flags.caa),
           limit: parseIntStrict(flags.limit, '--limit', 1),
