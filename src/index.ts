@@ -65,3 +65,15 @@ export {
   type RetentionRow,
   type RetentionTableRow,
 } from './evals/multiple-choice.js';
+export { createConceptVector, type ConceptVectorOptions, type ConceptVectorResult, type AutoSelection, type CurvePoint, type DataSource, type ExamplePair } from './auto/concept-vector.js';
+export { evaluateVector, capabilityRetention, type EvaluateVectorOptions } from './auto/evaluate-vector.js';
+export { searchStrength, type StrengthPoint, type StrengthSearchOptions, type StrengthSearchResult, type StrengthEvaluation } from './auto/strength-search.js';
+export { rankLayers, type LayerScore, type LayerRankingOptions } from './auto/layer-ranking.js';
+export { SteeringProbe, DEFAULT_BUDGET, type CoherenceBudget, type ProbeSettings, type SteeringOutcome } from './auto/steering-probe.js';
+export { templateConceptData, type TemplateSourceOptions } from './concept/template-source.js';
+export { generatedConceptData, type GeneratedSourceOptions } from './concept/generated-source.js';
+export { loadConceptDataset, saveConceptDataset, type ConceptDataset, type ConceptItem } from './concept/concept-data.js';
+export { defaultTemplates, type PersonaTemplate } from './concept/templates.js';
+export { likelihoodScorer, projectionScorer, embeddingScorer, CONCEPT_METRICS, type ConceptMetric, type ConceptScorer, type ScoredOutput } from './evals/concept-score.js';
+export { coherence, type CoherenceResult, type Continuation } from './evals/coherence.js';
+export { renderReportHtml, type EvalReport, type CapabilityRow } from './report/eval-report.js';
