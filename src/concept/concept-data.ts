@@ -1,6 +1,6 @@
-import { readFileSync } from 'node:fs';
 import { z } from 'zod/v4';
 import { ModelFileError } from '../io/errors.js';
+import { parseJson, readText } from '../io/json-records.js';
 import { writeFileAtomic } from '../io/safetensors.js';
 import { splitTrainValidation } from '../steering/datasets.js';
 
@@ -101,18 +101,7 @@ export function saveConceptDataset(path: string, data: ConceptDataset): void {
 }
 
 export function loadConceptDataset(path: string): ConceptDataset {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new ModelFileError(path, `cannot be read: ${(e as Error).message}`, { cause: e });
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw new ModelFileError(path, `not valid JSON: ${(e as Error).message}`, { cause: e });
-  }
+  const json = parseJson(path, readText(path));
   const parsed = DatasetSchema.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];

@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { ModelFileError } from '../io/errors.js';
+import { parseJson, readText } from '../io/json-records.js';
 
 /**
  * Sentence openings the model continues under each persona. Steerer's own short lists (no
@@ -29,20 +29,10 @@ export const REPLY_OPENINGS: readonly string[] = [
 
 /** Openings from a JSON array of strings or a text file with one opening per line. */
 export function readOpenings(file: string): string[] {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new ModelFileError(file, `cannot be read: ${(e as Error).message}`, { cause: e });
-  }
+  const text = readText(file);
   let list: string[];
   if (text.trimStart().startsWith('[')) {
-    let data: unknown;
-    try {
-      data = JSON.parse(text);
-    } catch (e) {
-      throw new ModelFileError(file, `not valid JSON: ${(e as Error).message}`, { cause: e });
-    }
+    const data = parseJson(file, text);
     if (!Array.isArray(data) || data.some((x) => typeof x !== 'string')) throw new ModelFileError(file, 'expected a JSON array of strings');
     list = data as string[];
   } else {

@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { InvalidInputError, ModelFileError } from '../io/errors.js';
+import { readRecords, type Located } from '../io/json-records.js';
 import type { Hook } from '../runtime/hooks.js';
 import type { HookedModel } from '../runtime/model.js';
 import { createRng, validateSeed } from '../runtime/rng.js';
@@ -287,45 +287,6 @@ export async function evaluateMultipleChoice(model: HookedModel, items: readonly
 
 // ---------------------------------------------------------------------------------------------
 // Files
-
-interface Located {
-  readonly value: unknown;
-  /** "line 7" (JSONL, 1-based) / "item 3" (JSON array, 0-based) */
-  readonly where: string;
-}
-
-/** A JSON array (items named by index) or JSON lines (named by 1-based line; blank lines skipped). */
-function readRecords(file: string): Located[] {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new ModelFileError(file, `cannot be read: ${(e as Error).message}`, { cause: e });
-  }
-  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-  if (text.trim() === '') throw new ModelFileError(file, 'is empty');
-  if (text.trimStart().startsWith('[')) {
-    let data: unknown;
-    try {
-      data = JSON.parse(text);
-    } catch (e) {
-      throw new ModelFileError(file, `not valid JSON: ${(e as Error).message}`, { cause: e });
-    }
-    if (!Array.isArray(data)) throw new ModelFileError(file, 'expected a JSON array');
-    return data.map((value: unknown, i) => ({ value, where: `item ${i}` }));
-  }
-  const out: Located[] = [];
-  text.split('\n').forEach((raw, i) => {
-    const line = raw.trim();
-    if (line === '') return;
-    try {
-      out.push({ value: JSON.parse(line), where: `line ${i + 1}` });
-    } catch (e) {
-      throw new ModelFileError(file, `line ${i + 1}: not valid JSON: ${(e as Error).message}`, { cause: e });
-    }
-  });
-  return out;
-}
 
 function objectOf(file: string, r: Located): Record<string, unknown> {
   const v = r.value;

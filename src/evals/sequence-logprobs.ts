@@ -1,6 +1,7 @@
 import { InvalidInputError } from '../io/errors.js';
 import type { Hook } from '../runtime/hooks.js';
 import type { HookedModel } from '../runtime/model.js';
+import { logSoftmax } from '../runtime/sampling.js';
 
 /** A token sequence and the index of the first token whose log-prob is wanted. */
 export interface ScoredSpan {
@@ -21,15 +22,6 @@ export interface SpanScores {
 /** Rows per forward so that batch × seq × vocab logits stay below this many floats. */
 const MAX_LOGIT_FLOATS = 48 * 2 ** 20;
 
-function logSoftmaxRow(logits: Float32Array, offset: number, V: number, out: Float64Array): void {
-  let max = -Infinity;
-  for (let v = 0; v < V; v++) if (logits[offset + v] > max) max = logits[offset + v];
-  let sum = 0;
-  for (let v = 0; v < V; v++) sum += Math.exp(logits[offset + v] - max);
-  const lse = max + Math.log(sum);
-  for (let v = 0; v < V; v++) out[v] = logits[offset + v] - lse;
-}
-
 /**
  * Log-probabilities of the spans' tokens under the model run with `hooks` (none: the plain
  * model), batched by length. With `reference` hooks it also gives, per scored token,
@@ -47,8 +39,8 @@ export async function scoreSpans(
   });
   const order = spans.map((_, i) => i).sort((a, b) => spans[a].ids.length - spans[b].ids.length);
   const results: SpanScores[] = new Array(spans.length);
-  const lp = new Float64Array(V);
-  const lq = new Float64Array(V);
+  const lp = new Float32Array(V);
+  const lq = new Float32Array(V);
   for (let start = 0; start < order.length; ) {
     const longest = spans[order[Math.min(order.length - 1, start + (opts.batchSize ?? 16) - 1)]].ids.length;
     const rows = Math.max(1, Math.min(opts.batchSize ?? 16, Math.floor(MAX_LOGIT_FLOATS / (longest * V))));
@@ -72,10 +64,10 @@ export async function scoreSpans(
       for (let k = 0; k < n; k++) {
         const t = from + k; // predicted by position t - 1
         const offset = (b * out.seq + out.pad[b] + t - 1) * V;
-        logSoftmaxRow(out.logits!, offset, V, lp);
+        logSoftmax(out.logits!.subarray(offset, offset + V), lp);
         logprobs[k] = lp[ids[t]];
         if (ref && kl && refLogprobs) {
-          logSoftmaxRow(ref.logits!, offset, V, lq);
+          logSoftmax(ref.logits!.subarray(offset, offset + V), lq);
           refLogprobs[k] = lq[ids[t]];
           let s = 0;
           for (let v = 0; v < V; v++) s += Math.exp(lp[v]) * (lp[v] - lq[v]);
