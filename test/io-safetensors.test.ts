@@ -234,6 +234,22 @@ describe('safetensors write/read', () => {
     assert.deepEqual([...f.readF32('a')], [9]);
     f.close();
   });
+
+  test('I32 tensors round-trip from an Int32Array; dtype and array kind must agree', () => {
+    const p = fresh();
+    const ids = Int32Array.from([0, -1, 2 ** 31 - 1, -(2 ** 31), 7, 8]);
+    writeSafetensors(p, { ids: { shape: [2, 3], data: ids, dtype: 'I32' }, x: { shape: [1], data: new Float32Array([0.5]) } });
+    const f = SafetensorsFile.open(p);
+    assert.equal(f.entries.get('ids')!.dtype, 'I32');
+    assert.deepEqual(f.readI32('ids'), ids);
+    assert.deepEqual([...f.readF32('ids')].slice(4), [7, 8]); // by value (2^31 - 1 has no float32)
+    assert.throws(() => f.readI32('x'), (e: Error) => e instanceof ModelFileError && /is F32, expected I32/.test(e.message));
+    f.close();
+    const q = fresh();
+    const mismatched = { ids: { shape: [1], data: new Float32Array(1), dtype: 'I32' } } as unknown as Parameters<typeof writeSafetensors>[1];
+    assert.throws(() => writeSafetensors(q, mismatched), /I32 needs an Int32Array/);
+    assert.throws(() => writeSafetensors(q, { ids: { shape: [1], data: new Int32Array(1) } } as unknown as Parameters<typeof writeSafetensors>[1]), /F32 needs a Float32Array/);
+  });
 });
 
 describe('SafetensorsCollection', () => {

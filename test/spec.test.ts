@@ -6,6 +6,7 @@ import { HookedModel } from '../src/runtime/model.js';
 import { addVector, steeringIntervention } from '../src/steering/operators.js';
 import { compileSteeringSpec, parseSteeringSpec, steeringSpecJsonSchema } from '../src/steering/spec.js';
 import type { SteeringVector } from '../src/steering/vector.js';
+import type { Sae } from '../src/sae/sae.js';
 import { sharedPath } from '../src/util/shared-path.js';
 
 let model: HookedModel;
@@ -13,6 +14,9 @@ const D = 128;
 const shape = { hiddenSize: D, numLayers: 2 };
 const noFiles = (ref: string): SteeringVector => {
   throw new InvalidInputError(`no such vector ${ref}`);
+};
+const noSae = (ref: string): Sae => {
+  throw new InvalidInputError(`no such SAE ${ref}`);
 };
 const v = Array.from({ length: D }, (_, i) => Math.sin(i));
 
@@ -52,7 +56,7 @@ describe('steering spec', () => {
 
   test('a compiled spec steers exactly like the equivalent hooks', async () => {
     const spec = parseSteeringSpec({ interventions: [{ vector: { inline: v }, layers: [0, 1], coefficient: 3, positions: 'prompt' }] });
-    const hooks = compileSteeringSpec(spec, shape, noFiles);
+    const hooks = compileSteeringSpec(spec, shape, { vector: noFiles, sae: noSae });
     assert.equal(hooks.length, 2);
     const ids = model.encode('Once upon a time');
     const bySpec = (await model.forward({ tokens: [ids], hooks, logits: 'all' })).logits!;
@@ -73,7 +77,7 @@ describe('steering spec', () => {
     const clampThenAdd = compileSteeringSpec(
       parseSteeringSpec({ interventions: [{ vector: { inline: v }, layers: 0, operator: 'clamp', coefficient: 0 }, { vector: { inline: v }, layers: 0, coefficient: 1 }] }),
       shape,
-      noFiles,
+      { vector: noFiles, sae: noSae },
     );
     const out = await model.forward({ tokens: [ids], hooks: [...clampThenAdd, capture], logits: 'none' });
     // clamp to 0 then add v: the projection on v/|v| ends at |v|.
@@ -96,9 +100,9 @@ describe('steering spec', () => {
   });
 
   test('compiling against the model catches size and layer mismatches', () => {
-    assert.throws(() => compileSteeringSpec(parseSteeringSpec({ interventions: [{ vector: { inline: [1, 2, 3] }, layers: 0 }] }), shape, noFiles), /size 3 .* hidden size is 128/);
-    assert.throws(() => compileSteeringSpec(parseSteeringSpec({ interventions: [{ vector: { inline: v }, layers: 5 }] }), shape, noFiles), /layer 5 does not exist/);
-    assert.throws(() => compileSteeringSpec(parseSteeringSpec({ interventions: [{ vector: { inline: v } }] }), shape, noFiles), /recommended/);
-    assert.throws(() => compileSteeringSpec(parseSteeringSpec({ interventions: [{ vector: 'missing.safetensors', layers: 0 }] }), shape, noFiles), /no such vector/);
+    assert.throws(() => compileSteeringSpec(parseSteeringSpec({ interventions: [{ vector: { inline: [1, 2, 3] }, layers: 0 }] }), shape, { vector: noFiles, sae: noSae }), /size 3 .* hidden size is 128/);
+    assert.throws(() => compileSteeringSpec(parseSteeringSpec({ interventions: [{ vector: { inline: v }, layers: 5 }] }), shape, { vector: noFiles, sae: noSae }), /layer 5 does not exist/);
+    assert.throws(() => compileSteeringSpec(parseSteeringSpec({ interventions: [{ vector: { inline: v } }] }), shape, { vector: noFiles, sae: noSae }), /recommended/);
+    assert.throws(() => compileSteeringSpec(parseSteeringSpec({ interventions: [{ vector: 'missing.safetensors', layers: 0 }] }), shape, { vector: noFiles, sae: noSae }), /no such vector/);
   });
 });

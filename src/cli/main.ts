@@ -5,6 +5,7 @@ import { evalCommand } from './commands/eval.js';
 import { generateCommand } from './commands/generate.js';
 import { inspectCommand } from './commands/inspect.js';
 import { perplexityCommand } from './commands/perplexity.js';
+import { saeCommand } from './commands/sae.js';
 import { vectorCommand } from './commands/vector.js';
 
 // A closed pipe (e.g. `steerer ... | head`) ends the program quietly.
@@ -24,5 +25,6 @@ program.addCommand(activationsCommand());
 program.addCommand(inspectCommand());
 program.addCommand(vectorCommand());
 program.addCommand(evalCommand());
+program.addCommand(saeCommand());
 
 await program.parseAsync(process.argv);

@@ -182,6 +182,15 @@ export function encodeF32(data: Float32Array, kind: 'f32' | 'f16' | 'bf16'): Uin
   return out;
 }
 
+/** int32 values to little-endian bytes (a view, not a copy, on a little-endian host). */
+export function encodeI32(data: Int32Array): Uint8Array {
+  if (HOST_IS_LITTLE_ENDIAN) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  const out = new Uint8Array(data.length * 4);
+  const v = new DataView(out.buffer);
+  for (let i = 0; i < data.length; i++) v.setInt32(i * 4, data[i], true);
+  return out;
+}
+
 /** Convenience bulk decoders (little-endian input, any alignment). */
 export const f16BytesToF32 = (bytes: Uint8Array): Float32Array => decodeToF32(bytes, 'f16');
 export const bf16BytesToF32 = (bytes: Uint8Array): Float32Array => decodeToF32(bytes, 'bf16');

@@ -9,7 +9,7 @@ import { closeSync, existsSync, fstatSync, fsyncSync, openSync, readdirSync, rea
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { InvalidInputError, ModelFileError } from './errors.js';
-import { decodeToF32, encodeF32, HOST_IS_LITTLE_ENDIAN, swap32InPlace, type ElementKind } from './dtype.js';
+import { decodeToF32, encodeF32, encodeI32, HOST_IS_LITTLE_ENDIAN, swap32InPlace, type ElementKind } from './dtype.js';
 
 export type SafetensorsDType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 
@@ -290,6 +290,17 @@ export class SafetensorsFile {
     return decodeToF32(this.readRaw(name), info.kind, count);
   }
 
+  /** An I32 tensor as stored (no conversion: other dtypes are refused). */
+  readI32(name: string): Int32Array {
+    const e = this.entry(name);
+    if (e.dtype !== 'I32') throw new ModelFileError(this.path, `tensor ${describe(name)} is ${e.dtype}, expected I32`);
+    const out = new Int32Array(e.byteLength / 4);
+    const bytes = new Uint8Array(out.buffer);
+    readFully(this.handle(), bytes, e.byteOffset, this.path);
+    if (!HOST_IS_LITTLE_ENDIAN) swap32InPlace(bytes);
+    return out;
+  }
+
   /** Rows [start, start+count) of a tensor read as [rows, rest] (first dimension = rows), as float32. */
   readF32Rows(name: string, start: number, count: number): Float32Array {
     const e = this.entry(name);
@@ -458,13 +469,18 @@ export class SafetensorsCollection {
 // ---------------------------------------------------------------------------------------------
 // Writing
 
-export interface TensorToWrite {
-  readonly shape: readonly number[];
-  readonly data: Float32Array;
-  readonly dtype?: 'F32' | 'F16' | 'BF16';
-}
+/** Float tensors are stored as F32 (default), F16 or BF16; int32 tensors (token ids, indices) as I32. */
+export type TensorToWrite =
+  | { readonly shape: readonly number[]; readonly data: Float32Array; readonly dtype?: 'F32' | 'F16' | 'BF16' }
+  | { readonly shape: readonly number[]; readonly data: Int32Array; readonly dtype: 'I32' };
 
-const WRITE_KIND = { F32: 'f32', F16: 'f16', BF16: 'bf16' } as const;
+const FLOAT_KIND = { F32: 'f32', F16: 'f16', BF16: 'bf16' } as const;
+
+/** Little-endian bytes of a tensor's values in its stored dtype. */
+function encodeTensor(t: TensorToWrite): Uint8Array {
+  if (t.dtype === 'I32') return encodeI32(t.data);
+  return encodeF32(t.data, FLOAT_KIND[t.dtype ?? 'F32']);
+}
 
 /**
  * Write tensors (in iteration order) and string metadata. The header is padded with
@@ -484,12 +500,17 @@ export function writeSafetensors(
     }
     header.__metadata__ = { ...metadata };
   }
-  const plan: { name: string; t: TensorToWrite; numel: number; kind: 'f32' | 'f16' | 'bf16' }[] = [];
+  const plan: { name: string; t: TensorToWrite; numel: number }[] = [];
   let offset = 0;
   for (const [name, t] of list) {
     if (name === '__metadata__') throw new InvalidInputError('"__metadata__" cannot be used as a tensor name');
     const dtype = t.dtype ?? 'F32';
-    if (!Object.hasOwn(WRITE_KIND, dtype)) throw new InvalidInputError(`cannot write tensor ${describe(name)} as ${String(dtype)}; use F32, F16 or BF16`);
+    if (dtype !== 'I32' && !Object.hasOwn(FLOAT_KIND, dtype)) throw new InvalidInputError(`cannot write tensor ${describe(name)} as ${String(dtype)}; use F32, F16, BF16 or I32`);
+    // The type system pairs dtype with the array kind; untyped callers get a clear error instead of garbage bytes.
+    const wantInt = dtype === 'I32';
+    if (wantInt !== (t.data instanceof Int32Array) || (!wantInt && !(t.data instanceof Float32Array))) {
+      throw new InvalidInputError(`tensor ${describe(name)}: ${dtype} needs ${wantInt ? 'an Int32Array' : 'a Float32Array'}`);
+    }
     let numel = 1;
     for (const d of t.shape) {
       if (!Number.isSafeInteger(d) || d < 0) throw new InvalidInputError(`tensor ${describe(name)} has an invalid dimension ${d}`);
@@ -498,7 +519,7 @@ export function writeSafetensors(
     const bytes = numel * DTYPES[dtype].size;
     header[name] = { dtype, shape: [...t.shape], data_offsets: [offset, offset + bytes] };
     offset += bytes;
-    plan.push({ name, t, numel, kind: WRITE_KIND[dtype] });
+    plan.push({ name, t, numel });
   }
   const json = Buffer.from(JSON.stringify(header), 'utf8');
   const padded = Math.ceil(json.length / 8) * 8;
@@ -507,12 +528,12 @@ export function writeSafetensors(
   json.copy(head, 8);
   writeFileAtomic(path, (write) => {
     write(head);
-    for (const { name, t, numel, kind } of plan) {
+    for (const { name, t, numel } of plan) {
       // Checked here rather than up front so a bad tensor exercises the same cleanup as an I/O failure.
       if (t.data.length !== numel) {
         throw new InvalidInputError(`tensor ${describe(name)} has ${t.data.length} values but shape [${t.shape.join(', ')}] needs ${numel}`);
       }
-      write(encodeF32(t.data, kind));
+      write(encodeTensor(t));
     }
   });
 }

@@ -1,6 +1,6 @@
 import { InvalidInputError } from '../io/errors.js';
-import type { GraphBuilder } from '../graph/onnx-builder.js';
-import type { Intervention, ParamValue } from '../runtime/hooks.js';
+import type { Dim, GraphBuilder } from '../graph/onnx-builder.js';
+import type { Intervention, ParamValue, StepInfo } from '../runtime/hooks.js';
 import { positionMask, validatePositions, type PositionSelector } from '../runtime/positions.js';
 
 /**
@@ -90,10 +90,7 @@ export function steeringIntervention(opts: OperatorOptions): Intervention {
         const scale = g.node('Div', [origNorm, g.node('Max', [rowNorm(y, 'steer.norm_out'), eps], {}, 'steer.norm_safe')], {}, 'steer.rescale');
         y = g.node('Mul', [y, scale], {}, 'steer.norm_kept');
       }
-      if (!masked) return y;
-      // x + m·(y − x): untouched rows stay bit-identical.
-      const delta = g.node('Mul', [param('mask', ['batch', 'seq', 1]), g.node('Sub', [y, x], {}, 'steer.delta')], {}, 'steer.masked');
-      return g.node('Add', [x, delta], {}, 'steer.out');
+      return masked ? emitMasked(g, x, y, param) : y;
     },
     params(step) {
       const p: Record<string, ParamValue> = {};
@@ -105,10 +102,24 @@ export function steeringIntervention(opts: OperatorOptions): Intervention {
         if (operator === 'ablate' || operator === 'ablate_then_add' || operator === 'clamp') p.unit = { data: unit, dims: [D] };
         if (operator !== 'ablate') p.addend = { data: addend, dims: [D] };
       }
-      if (masked) p.mask = { data: positionMask(positions, step.positions, step.seq, step.promptLengths), dims: [step.batch, step.seq, 1] };
+      if (masked) p.mask = maskParam(positions, step);
       return p;
     },
   };
+}
+
+/**
+ * x + m·(y − x) with a per-step position mask `mask` [batch, seq, 1]: rows outside the
+ * selector stay bit-identical. Shared by every intervention that honours positions.
+ */
+export function emitMasked(g: GraphBuilder, x: string, y: string, param: (name: string, dims: readonly Dim[]) => string): string {
+  const delta = g.node('Mul', [param('mask', ['batch', 'seq', 1]), g.node('Sub', [y, x], {}, 'steer.delta')], {}, 'steer.masked');
+  return g.node('Add', [x, delta], {}, 'steer.out');
+}
+
+/** The value of emitMasked's `mask` input for one step. */
+export function maskParam(positions: PositionSelector, step: StepInfo): ParamValue {
+  return { data: positionMask(positions, step.positions, step.seq, step.promptLengths), dims: [step.batch, step.seq, 1] };
 }
 
 /**

@@ -3,22 +3,27 @@ import path from 'node:path';
 import { InvalidInputError } from '../io/errors.js';
 import type { Hook } from '../runtime/hooks.js';
 import type { HookedModel } from '../runtime/model.js';
-import { compileSteeringSpec, parseSteeringSpec, type InterventionSpec, type SteeringSpec } from './spec.js';
+import { loadSae } from '../sae/load-sae.js';
+import type { Sae } from '../sae/sae.js';
+import { compileSteeringSpec, parseSteeringSpec, type InterventionSpec, type SpecResolver, type SteeringSpec } from './spec.js';
 import type { SteeringVector } from './vector.js';
 import { loadVector } from './vector-file.js';
 
-/** Resolves vector references of a spec as files relative to `baseDir`, loading each once. */
-export function fileVectorResolver(baseDir: string): (ref: string) => SteeringVector {
-  const cache = new Map<string, SteeringVector>();
-  return (ref) => {
+/** Resolves a spec's vector and SAE references as paths relative to `baseDir`, loading each once. */
+export function fileResolver(baseDir: string): SpecResolver {
+  const cached = <T>(cache: Map<string, T>, what: string, load: (file: string) => T) => (ref: string): T => {
     const file = path.resolve(baseDir, ref);
     let v = cache.get(file);
     if (!v) {
-      if (!fs.existsSync(file)) throw new InvalidInputError(`vector file ${ref} not found (looked in ${baseDir})`);
-      v = loadVector(file);
+      if (!fs.existsSync(file)) throw new InvalidInputError(`${what} ${ref} not found (looked in ${baseDir})`);
+      v = load(file);
       cache.set(file, v);
     }
     return v;
+  };
+  return {
+    vector: cached(new Map<string, SteeringVector>(), 'vector file', loadVector),
+    sae: cached(new Map<string, Sae>(), 'SAE', (file) => loadSae(file)),
   };
 }
 
@@ -54,10 +59,10 @@ export function parseSteerShorthand(arg: string): InterventionSpec {
     layers = list;
   }
   const spec = parseSteeringSpec({ interventions: [{ vector: m[1], coefficient: m[2] === undefined ? 1 : Number(m[2]), layers }] }, `--steer ${arg}`);
-  return spec.interventions[0];
+  return spec.interventions[0] as InterventionSpec;
 }
 
 /** Hooks for a model from a spec whose file references resolve against `baseDir`. */
 export function steeringHooks(model: HookedModel, spec: SteeringSpec, baseDir: string): Hook[] {
-  return compileSteeringSpec(spec, model.spec, fileVectorResolver(baseDir));
+  return compileSteeringSpec(spec, model.spec, fileResolver(baseDir));
 }

@@ -5,6 +5,8 @@ import type { Hook } from '../runtime/hooks.js';
 import type { PositionSelector } from '../runtime/positions.js';
 import { OPERATORS, steeringIntervention } from './operators.js';
 import type { SteeringVector } from './vector.js';
+import { checkSaeFitsModel, type Sae } from '../sae/sae.js';
+import { featureAddIntervention, featureClampIntervention } from '../sae/sae-interventions.js';
 
 /**
  * The steering spec: one validated JSON shape for "which vectors, where, how strongly",
@@ -14,9 +16,14 @@ import type { SteeringVector } from './vector.js';
  *   "version": 1,
  *   "interventions": [
  *     { "vector": "sad.safetensors", "layers": "recommended", "site": "resid_post",
- *       "operator": "add", "coefficient": 4, "positions": "all", "preserveNorm": false }
+ *       "operator": "add", "coefficient": 4, "positions": "all", "preserveNorm": false },
+ *     { "sae": "layer0.sae.safetensors", "features": [812], "operator": "clamp", "coefficient": 6 }
  *   ]
  * }
+ *
+ * A feature intervention acts at its SAE's own hook point: `add` adds coefficient × the
+ * features' decoder directions, `clamp` sets the features' activations to coefficient (the
+ * SAE's reconstruction error is kept), `ablate` clamps them to 0.
  *
  * Interventions apply in the forward pass's order; several at the same hook point apply
  * in the order listed.
@@ -58,26 +65,54 @@ export const InterventionSchema = z
   })
   .strict();
 
+export const FEATURE_OPERATORS = ['add', 'clamp', 'ablate'] as const;
+
+export const FeatureInterventionSchema = z
+  .object({
+    sae: z.string().min(1).describe('an SAE: a Steerer .safetensors file or a SAELens / sparsify folder (relative to the spec)'),
+    features: z.union([int, z.array(int).min(1).max(4096)]),
+    operator: z.enum(FEATURE_OPERATORS).default('add'),
+    coefficient: z.number().default(1).describe('add: multiple of the decoder directions; clamp: the activation value; ablate: unused'),
+    positions: PositionsSchema.default('all'),
+  })
+  .strict();
+
 export const SteeringSpecSchema = z
   .object({
     version: z.literal(1).default(1),
-    interventions: z.array(InterventionSchema).max(256),
+    interventions: z.array(z.union([InterventionSchema, FeatureInterventionSchema])).max(256),
   })
   .strict();
 
 export type SteeringSpec = z.output<typeof SteeringSpecSchema>;
 export type SteeringSpecInput = z.input<typeof SteeringSpecSchema>;
 export type InterventionSpec = z.output<typeof InterventionSchema>;
+export type FeatureInterventionSpec = z.output<typeof FeatureInterventionSchema>;
 export type VectorRef = z.output<typeof VectorRefSchema>;
 
 /** Validates a spec; errors name the JSON path of every problem. */
 export function parseSteeringSpec(value: unknown, source = 'steering spec'): SteeringSpec {
   const r = SteeringSpecSchema.safeParse(value);
   if (!r.success) {
-    const problems = r.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`);
+    const problems = r.error.issues.flatMap((i) => explainIssue(i, value));
     throw new InvalidInputError(`${source} is invalid: ${problems.join('; ')}`);
   }
   return r.data;
+}
+
+/**
+ * An intervention that fits neither shape fails as a union; report it against the shape it
+ * meant (a "sae" key means a feature intervention), with that shape's own messages.
+ */
+function explainIssue(issue: z.core.$ZodIssue, root: unknown): string[] {
+  const at = (path: readonly PropertyKey[]): string => (path.length ? path.join('.') : '(root)');
+  if (issue.code === 'invalid_union' && issue.path.length === 2 && issue.path[0] === 'interventions') {
+    const item = (root as { interventions: unknown[] }).interventions[issue.path[1] as number];
+    const schema = item !== null && typeof item === 'object' && 'sae' in item ? FeatureInterventionSchema : InterventionSchema;
+    const again = schema.safeParse(item);
+    if (!again.success) return again.error.issues.map((i) => `${at([...issue.path, ...i.path])}: ${i.message}`);
+  }
+  return [`${at(issue.path)}: ${issue.message}`];
 }
 
 /** JSON Schema of the spec, for editors, the server's docs and other languages. */
@@ -90,15 +125,25 @@ export interface ModelShape {
   readonly numLayers: number;
 }
 
+/** Turns a spec's file references into vectors and SAEs. */
+export interface SpecResolver {
+  vector(ref: string): SteeringVector;
+  sae(ref: string): Sae;
+}
+
 /**
  * Resolves a spec into hooks for HookedModel.forward / generate. `resolve` turns file and
- * registry references into vectors (inline vectors need none).
+ * registry references into vectors and SAEs (inline vectors need none).
  */
-export function compileSteeringSpec(spec: SteeringSpec, model: ModelShape, resolve: (ref: string) => SteeringVector): Hook[] {
+export function compileSteeringSpec(spec: SteeringSpec, model: ModelShape, resolve: SpecResolver): Hook[] {
   const hooks: Hook[] = [];
   spec.interventions.forEach((iv, k) => {
     const where = `interventions.${k}`;
-    const vector = typeof iv.vector === 'string' ? resolve(iv.vector) : 'file' in iv.vector ? resolve(iv.vector.file) : undefined;
+    if ('sae' in iv) {
+      hooks.push(featureHook(iv, model, resolve, where));
+      return;
+    }
+    const vector = typeof iv.vector === 'string' ? resolve.vector(iv.vector) : 'file' in iv.vector ? resolve.vector(iv.vector.file) : undefined;
     if (vector && vector.meta.model.hiddenSize !== model.hiddenSize) {
       throw new InvalidInputError(`${where}: vector has hidden size ${vector.meta.model.hiddenSize} but the model's is ${model.hiddenSize}`);
     }
@@ -122,6 +167,22 @@ export function compileSteeringSpec(spec: SteeringSpec, model: ModelShape, resol
     }
   });
   return hooks;
+}
+
+function featureHook(iv: FeatureInterventionSpec, model: ModelShape, resolve: SpecResolver, where: string): Hook {
+  const sae = resolve.sae(iv.sae);
+  try {
+    checkSaeFitsModel(sae, model);
+  } catch (e) {
+    throw new InvalidInputError(`${where}: ${(e as Error).message}`);
+  }
+  const features = typeof iv.features === 'number' ? [iv.features] : iv.features;
+  const positions = iv.positions as PositionSelector;
+  const intervention =
+    iv.operator === 'add'
+      ? featureAddIntervention(sae, features, iv.coefficient, positions)
+      : featureClampIntervention(sae, features.map((feature) => ({ feature, value: iv.operator === 'ablate' ? 0 : iv.coefficient })), positions);
+  return { kind: 'intervene', at: sae.cfg.hook, intervention };
 }
 
 function resolveLayers(iv: InterventionSpec, vector: SteeringVector | undefined, numLayers: number, where: string): number[] {
