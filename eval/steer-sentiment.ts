@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import Sentiment from 'sentiment';
+import { loadSae } from '../src/sae/load-sae.js';
 import { loadModel } from '../src/model/load.js';
 import { generateBatch } from '../src/runtime/generate.js';
 import { HookedModel } from '../src/runtime/model.js';
@@ -51,7 +52,7 @@ const coefficients = [-4, -2, 0, 1, 2, 4, 8, 16];
 const rows: { coefficient: number; sentiment: number; perplexity: number; sample: string }[] = [];
 for (const coefficient of coefficients) {
   const spec = parseSteeringSpec({ interventions: [{ vector: { inlineLayers: { [LAYER]: Array.from(vector.directions.get(LAYER)!) } }, layers: LAYER, coefficient }] });
-  const hooks = compileSteeringSpec(spec, model.spec, () => vector);
+  const hooks = compileSteeringSpec(spec, model.spec, { vector: () => vector, sae: (ref) => loadSae(ref) });
   const prompts = Array.from({ length: N }, () => 'Once upon a time');
   const stories = await generateBatch(model, prompts, { hooks, temperature: 0.8, topP: 0.95, seed: 1000, maxTokens: TOKENS });
   let sentiment = 0;

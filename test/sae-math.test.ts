@@ -8,8 +8,10 @@ import { GraphBuilder } from '../src/graph/onnx-builder.js';
 import { buildTrainStep, TRAIN_PARAMS, type TrainParam } from '../src/sae/sae-graphs.js';
 import { SaeRunner } from '../src/sae/sae-runner.js';
 import { trainSae } from '../src/sae/train.js';
+import { featureEffect, saeFilteredVector } from '../src/sae/filter-vector.js';
 import type { Sae, SaeActivation } from '../src/sae/sae.js';
 import { createRng } from '../src/runtime/rng.js';
+import { losslessSae } from './helpers/sae.js';
 
 const HOOK = { layer: 0, site: 'resid_post' } as const;
 
@@ -311,5 +313,34 @@ describe('TopK training loop', () => {
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('SAE-filtered vectors', () => {
+  // Lossless: the full feature-space effect decodes back to v.
+  const D = 3;
+  const dSae = 2 * D;
+  const lossless = losslessSae(D, HOOK);
+  const reference = Float32Array.of(1, 2, 3, 2, 1, 0.5);
+  const v = Float32Array.of(0.5, -0.25, 0.1);
+
+  test('with every feature kept the filtered vector is the vector itself', async () => {
+    const f = await saeFilteredVector(lossless, v, reference, 2, { topK: dSae });
+    assert.ok(Math.abs(f.cosine - 1) < 1e-6);
+    f.direction.forEach((x, i) => assert.ok(Math.abs(x - v[i]) < 1e-6));
+    assert.ok(Math.abs(f.keptMass - 1) < 1e-9);
+  });
+
+  test('keeping the strongest feature keeps the largest component, rescaled to |v|', async () => {
+    // Rows are positive, so Δz = (0.5, −0.25, 0.1) on the x⁺ latents: feature 0 is the largest.
+    const effect = await featureEffect(lossless, v, reference, 2);
+    assert.deepEqual([...effect].map((x) => +x.toFixed(6)), [0.5, -0.25, 0.1, 0, 0, 0]);
+    const f = await saeFilteredVector(lossless, v, reference, 2, { topK: 1 });
+    assert.deepEqual(f.features.map((x) => x.feature), [0]);
+    const norm = Math.hypot(...v);
+    assert.deepEqual([...f.direction].map((x) => +x.toFixed(5)), [+norm.toFixed(5), 0, 0]);
+    const positive = await saeFilteredVector(lossless, v, reference, 2, { topK: 2, positiveOnly: true });
+    assert.deepEqual(positive.features.map((x) => x.feature), [0, 2]);
+    await assert.rejects(saeFilteredVector(lossless, Float32Array.of(1, 2), reference, 2), /SAE reads 3/);
   });
 });

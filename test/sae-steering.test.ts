@@ -15,6 +15,7 @@ import type { Sae } from '../src/sae/sae.js';
 import { parseSteeringSpec } from '../src/steering/spec.js';
 import { steeringHooks } from '../src/steering/resolve.js';
 import { sharedPath } from '../src/util/shared-path.js';
+import { losslessSae } from './helpers/sae.js';
 
 const D = 128;
 const AT = 'blocks.0.hook_resid_post';
@@ -140,20 +141,8 @@ describe('feature interventions in the steering spec', () => {
 
 describe('CE loss recovered', () => {
   test('a lossless SAE recovers 100 %, a decoder of zeros 0 %', async () => {
-    // Latents x⁺ and x⁻ (ReLU of ±x) reconstruct x exactly: relu(x) − relu(−x) = x.
-    const dSae = 2 * D;
-    const wEnc = new Float32Array(D * dSae);
-    const wDec = new Float32Array(dSae * D);
-    for (let d = 0; d < D; d++) {
-      wEnc[d * dSae + d] = 1;
-      wEnc[d * dSae + D + d] = -1;
-      wDec[d * D + d] = 1;
-      wDec[(D + d) * D + d] = -1;
-    }
-    const lossless: Sae = {
-      cfg: { dIn: D, dSae, activation: { kind: 'relu' }, hook: HOOK, applyBDecToInput: false, inputScale: 1, format: 'steerer' },
-      weights: { wEnc, bEnc: new Float32Array(dSae), wDec, bDec: new Float32Array(D) },
-    };
+    const lossless = losslessSae(D, HOOK);
+    const dSae = lossless.cfg.dSae;
     const contexts = ['Once upon a time there was a dog.', 'Tom and Sue went to the park to play.'].map((s) => model.encode(s));
     const good = await evaluateSaeOnModel(model, lossless, contexts);
     assert.ok(Math.abs(good.saeLoss - good.cleanLoss) < 1e-4);

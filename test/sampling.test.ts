@@ -368,6 +368,29 @@ describe('validation', () => {
       frequencyPenalty: 0,
       presencePenalty: 0,
       seed: undefined,
+      logitBias: undefined,
     });
+  });
+});
+
+describe('logit bias', () => {
+  it('adds to the listed logits before sampling, OpenAI-style', () => {
+    // logits (0, 1, 2) + bias {0: +3}: softmax of (3, 1, 2) by hand.
+    const d = kept({ logitBias: new Map([[0, 3]]) }, Float32Array.of(0, 1, 2));
+    const z = Math.exp(3) + Math.exp(1) + Math.exp(2);
+    assert.deepEqual([...d.ids].sort(), [0, 1, 2]);
+    for (const [id, l] of [[0, 3], [1, 1], [2, 2]] as const) {
+      assert.ok(Math.abs(d.probs[d.ids.indexOf(id)] - Math.exp(l) / z) < 1e-6);
+    }
+    assert.equal(new Sampler({ temperature: 0, logitBias: new Map([[0, 3]]) }).sample(Float32Array.of(0, 1, 2), []), 0);
+    assert.equal(new Sampler({ temperature: 0, logitBias: new Map([[2, -Infinity]]) }).sample(Float32Array.of(0, 1, 2), []), 1);
+    // An id past the output head moves nothing.
+    assert.equal(new Sampler({ temperature: 0, logitBias: new Map([[7, 100]]) }).sample(Float32Array.of(0, 1, 2), []), 2);
+  });
+
+  it('rejects bad biases', () => {
+    assert.throws(() => new Sampler({ logitBias: new Map([[-1, 1]]) }), /non-negative integer/);
+    assert.throws(() => new Sampler({ logitBias: new Map([[1, Number.NaN]]) }), /finite number or -Infinity/);
+    assert.throws(() => new Sampler({ logitBias: new Map([[1, Infinity]]) }), /finite number or -Infinity/);
   });
 });

@@ -49,9 +49,10 @@ describe('steering spec', () => {
   });
 
   test('JSON Schema export describes the same shape', () => {
-    const schema = steeringSpecJsonSchema() as { properties: { interventions: { items: { properties: Record<string, unknown> } } } };
-    const props = schema.properties.interventions.items.properties;
-    for (const key of ['vector', 'layers', 'site', 'operator', 'coefficient', 'positions', 'preserveNorm']) assert.ok(key in props, key);
+    const schema = steeringSpecJsonSchema() as { properties: { interventions: { items: { anyOf: { properties: Record<string, unknown> }[] } } } };
+    const [vector, feature] = schema.properties.interventions.items.anyOf.map((b) => b.properties);
+    for (const key of ['vector', 'layers', 'site', 'operator', 'coefficient', 'positions', 'preserveNorm']) assert.ok(key in vector, key);
+    for (const key of ['sae', 'features', 'operator', 'coefficient', 'positions']) assert.ok(key in feature, key);
   });
 
   test('a compiled spec steers exactly like the equivalent hooks', async () => {

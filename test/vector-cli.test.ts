@@ -1,22 +1,18 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { GgufFile } from '../src/io/gguf.js';
 import { loadVector } from '../src/steering/vector-file.js';
-import { packageRoot, sharedPath } from '../src/util/shared-path.js';
+import { sharedPath } from '../src/util/shared-path.js';
 import { tempDir } from './helpers/random-model.js';
+import { steererIn } from './helpers/cli.js';
 
 const tmp = tempDir('vector-cli');
 const MODEL = sharedPath('models', 'tinystories-656k');
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-function steerer(...args: string[]): { stdout: string; stderr: string; status: number | null } {
-  // tsx resolved from this package, since the child runs in a temp folder.
-  const r = spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), path.join(packageRoot(), 'src/cli/main.ts'), ...args], { encoding: 'utf8', cwd: tmp });
-  return { stdout: r.stdout, stderr: r.stderr, status: r.status };
-}
+const steerer = steererIn(tmp);
 
 before(() => {
   const subjects = ['Lily', 'Tom', 'Ben', 'Sue', 'The dog', 'Mia'];

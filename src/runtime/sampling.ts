@@ -6,6 +6,7 @@ import { createRng, validateSeed, type Rng } from './rng.js';
  * Token selection for one sequence, over a Float32Array of logits.
  *
  * Order of operations (Hugging Face's default LogitsProcessor order):
+ *   0. logit bias (OpenAI's logit_bias: a number added to listed tokens' logits)
  *   1. penalties: repetition (CTRL/HF), then frequency/presence (OpenAI), on raw logits
  *   2. temperature (0 → greedy argmax right here, ties → lowest id)
  *   3. top-k
@@ -41,6 +42,8 @@ export interface SamplingOptions {
   presencePenalty?: number;
   /** RNG seed (any integer). Undefined → a random seed, readable back from Sampler.seed. */
   seed?: number;
+  /** Token id → value added to its logit before anything else (−Infinity bans the token). */
+  logitBias?: ReadonlyMap<number, number>;
 }
 
 export interface ResolvedSamplingOptions {
@@ -54,6 +57,7 @@ export interface ResolvedSamplingOptions {
   frequencyPenalty: number;
   presencePenalty: number;
   seed: number | undefined;
+  logitBias: ReadonlyMap<number, number> | undefined;
 }
 
 /** Checks every option and fills in defaults; throws InvalidInputError naming the bad option. */
@@ -98,6 +102,12 @@ export function validateSamplingOptions(o: SamplingOptions): ResolvedSamplingOpt
     throw new InvalidInputError(`presencePenalty must be a finite number, got ${presencePenalty}`);
   }
   if (o.seed !== undefined) validateSeed(o.seed);
+  if (o.logitBias !== undefined) {
+    for (const [id, bias] of o.logitBias) {
+      if (!Number.isSafeInteger(id) || id < 0) throw new InvalidInputError(`logitBias: token id must be a non-negative integer, got ${id}`);
+      if (Number.isNaN(bias) || bias === Infinity) throw new InvalidInputError(`logitBias: bias for token ${id} must be a finite number or -Infinity, got ${bias}`);
+    }
+  }
   return {
     temperature,
     topK,
@@ -108,6 +118,7 @@ export function validateSamplingOptions(o: SamplingOptions): ResolvedSamplingOpt
     frequencyPenalty,
     presencePenalty,
     seed: o.seed,
+    logitBias: o.logitBias && o.logitBias.size > 0 ? o.logitBias : undefined,
   };
 }
 
@@ -299,6 +310,8 @@ export class Sampler {
   private prepare(logits: Float32Array, history: readonly number[]): Prepared {
     const o = this.options;
     const V = logits.length;
+    // Ids past the output head (added tokens) cannot be drawn; their bias has nothing to move.
+    if (o.logitBias) for (const [id, bias] of o.logitBias) if (id < V) logits[id] += bias;
     applyPenalties(logits, history, o, this.counts);
     const m = checkedMax(logits);
     // A +Infinity logit outweighs everything else; the lowest such id wins, like argmax.

@@ -16,7 +16,7 @@ import { checkSaeFitsModel, type Sae } from './sae.js';
 
 export interface FeatureMatch {
   readonly feature: number;
-  /** meanPositive − meanNeutral. */
+  /** meanPositive − meanNeutral ('activation' ranking) or freqPositive − freqNeutral ('specificity'). */
   readonly score: number;
   readonly meanPositive: number;
   readonly meanNeutral: number;
@@ -38,7 +38,15 @@ export interface ContrastOptions {
   readonly batchSize?: number;
   /** Default 'max'. */
   readonly pool?: ContrastPooling;
+  /**
+   * 'activation' (default): difference of pooled mean activations, favouring strong features;
+   * 'specificity': difference of firing rates, favouring features that fire on the concept and
+   * rarely elsewhere (word and entity features of small models).
+   */
+  readonly rank?: ContrastRanking;
 }
+
+export type ContrastRanking = 'activation' | 'specificity';
 
 /** Texts whose activations are held in memory at once. */
 const TEXT_GROUP = 64;
@@ -115,8 +123,8 @@ async function setStats(model: HookedModel, sae: Sae, texts: readonly string[], 
 }
 
 /**
- * Features that fire more on `positive` texts than on `neutral` ones, best first: score =
- * pooled mean activation on the positive set − on the neutral set. Only features that fired
+ * Features that fire more on `positive` texts than on `neutral` ones, best first (see
+ * ContrastOptions.rank for the score). Only features that fired
  * on either set are ranked. ReLU/JumpReLU SAEs count the 64 largest latents per token.
  */
 export async function contrastFeatures(
@@ -132,12 +140,15 @@ export async function contrastFeatures(
   const pool = opts.pool ?? 'max';
   if (!Number.isInteger(top) || top < 1) throw new InvalidInputError(`top must be a positive integer, got ${top}`);
   if (pool !== 'max' && pool !== 'tokens') throw new InvalidInputError(`pool must be "max" or "tokens", got ${String(pool)}`);
+  const rank = opts.rank ?? 'activation';
+  if (rank !== 'activation' && rank !== 'specificity') throw new InvalidInputError(`rank must be "activation" or "specificity", got ${String(rank)}`);
   const pos = await setStats(model, sae, positive, pool, batchSize, 'positive');
   const neu = await setStats(model, sae, neutral, pool, batchSize, 'neutral');
   const matches: FeatureMatch[] = [];
   for (let f = 0; f < sae.cfg.dSae; f++) {
     if (pos.freq[f] === 0 && neu.freq[f] === 0) continue;
-    matches.push({ feature: f, score: pos.mean[f] - neu.mean[f], meanPositive: pos.mean[f], meanNeutral: neu.mean[f], freqPositive: pos.freq[f], freqNeutral: neu.freq[f] });
+    const score = rank === 'activation' ? pos.mean[f] - neu.mean[f] : pos.freq[f] - neu.freq[f];
+    matches.push({ feature: f, score, meanPositive: pos.mean[f], meanNeutral: neu.mean[f], freqPositive: pos.freq[f], freqNeutral: neu.freq[f] });
   }
   return matches.sort((a, b) => b.score - a.score || a.feature - b.feature).slice(0, top);
 }

@@ -22,9 +22,12 @@ export interface FilteredVector {
 }
 
 export interface FilterOptions {
-  /** Features kept (default 8). */
+  /** Features kept, by |Δz| (default 64, or every feature of a smaller SAE). */
   readonly topK?: number;
-  /** Keep only features the vector turns up (default true): steering toward a concept adds it. */
+  /**
+   * Keep only features the vector turns up (default false). Turning "sad" up also turns
+   * "happy" features down, and on TinyStories dropping those loses most of the effect.
+   */
   readonly positiveOnly?: boolean;
   /** Rows per encoder call (default 2048). */
   readonly chunk?: number;
@@ -49,10 +52,10 @@ export async function featureEffect(sae: Sae, vector: Float32Array, reference: F
 }
 
 export async function saeFilteredVector(sae: Sae, vector: Float32Array, reference: Float32Array, rows: number, opts: FilterOptions = {}): Promise<FilteredVector> {
-  const topK = opts.topK ?? 8;
+  const topK = opts.topK ?? Math.min(64, sae.cfg.dSae);
   if (!Number.isInteger(topK) || topK < 1 || topK > sae.cfg.dSae) throw new InvalidInputError(`topK must be an integer in 1..${sae.cfg.dSae}, got ${topK}`);
   const delta = await featureEffect(sae, vector, reference, rows, opts.chunk);
-  const positiveOnly = opts.positiveOnly ?? true;
+  const positiveOnly = opts.positiveOnly ?? false;
   const order = Array.from(delta.keys())
     .filter((i) => (positiveOnly ? delta[i] > 0 : delta[i] !== 0))
     .sort((a, b) => Math.abs(delta[b]) - Math.abs(delta[a]) || a - b)
