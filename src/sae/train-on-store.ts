@@ -5,7 +5,7 @@ import { ActivationStore } from './activation-store.js';
 import { evaluateSaeOnModel } from './sae-eval.js';
 import { SaeRunner } from './sae-runner.js';
 import type { Sae } from './sae.js';
-import { trainSae, type StepMetrics, type TrainSaeOptions } from './train.js';
+import { defaultDeadTokens, trainSae, type StepMetrics, type TrainSaeOptions } from './train.js';
 
 /**
  * Trains an SAE on a stored activation set and measures it the standard ways: FVU, L0 and dead
@@ -57,9 +57,8 @@ export async function trainSaeOnStore(store: ActivationStore, opts: StoreTrainin
     batchSize,
   });
   let sae = trained.sae;
-  const deadTokens = opts.deadTokens;
+  const window = opts.deadTokens ?? defaultDeadTokens(steps, batchSize);
   let dead = 0;
-  const window = deadTokens ?? Math.max(batchSize, Math.min(1_000_000, Math.floor((steps * batchSize) / 10)));
   for (const s of trained.silentTokens) if (s >= window) dead++;
 
   let heldOut: SaeTrainingReport['heldOut'];

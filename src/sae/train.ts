@@ -83,6 +83,11 @@ interface TrainState {
   inputScale: number;
 }
 
+/** Tokens of silence after which a latent counts as dead, unless given: min(1M, a tenth of the run). */
+export function defaultDeadTokens(steps: number, batchSize: number): number {
+  return Math.max(batchSize, Math.min(1_000_000, Math.floor((steps * batchSize) / 10)));
+}
+
 export function defaultLearningRate(dSae: number): number {
   return 2e-4 / Math.sqrt(dSae / 16384);
 }
@@ -106,7 +111,7 @@ export async function trainSae(batches: AsyncIterable<Float32Array>, opts: Train
   const peak = opts.lr ?? defaultLearningRate(dSae);
   const warmup = opts.warmupSteps ?? Math.min(1000, Math.floor(opts.steps / 10));
   const decayFraction = opts.decayFraction ?? 0.2;
-  const deadTokens = opts.deadTokens ?? Math.max(batchSize, Math.min(1_000_000, Math.floor((opts.steps * batchSize) / 10)));
+  const deadTokens = opts.deadTokens ?? defaultDeadTokens(opts.steps, batchSize);
   const applyBDec = opts.applyBDecToInput ?? true;
 
   const sessionOpts: ort.InferenceSession.SessionOptions = {
