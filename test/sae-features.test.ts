@@ -379,7 +379,7 @@ describe('feature index', () => {
     fs.writeFileSync(bad, JSON.stringify(json));
     assert.throws(() => loadFeatureIndex(bad), /holds 11 features but the SAE has 12/);
     fs.writeFileSync(bad, '{"format": "steerer.feature-index/v1", ');
-    assert.throws(() => loadFeatureIndex(bad), /is not valid JSON/);
+    assert.throws(() => loadFeatureIndex(bad), /not valid JSON/);
     assert.throws(() => loadFeatureIndex(join(tmp, 'missing.json')), ModelFileError);
   });
 

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { z } from 'zod/v4';
 import { HOOK_SITES, hookName, type HookPoint } from '../graph/hook-points.js';
 import { InvalidInputError, ModelFileError } from '../io/errors.js';
+import { parseJson, readText } from '../io/json-records.js';
 import { SafetensorsFile, writeFileAtomic, writeSafetensors } from '../io/safetensors.js';
 import type { HookedModel } from '../runtime/model.js';
 import { createRng, validateSeed } from '../runtime/rng.js';
@@ -74,19 +75,8 @@ export function shardFileName(i: number): string {
 /** The manifest in `dir`, validated; undefined when there is none. */
 function readManifest(dir: string): StoreManifest | undefined {
   const path = join(dir, MANIFEST);
-  let text: string;
-  try {
-    text = fs.readFileSync(path, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new ModelFileError(path, `cannot be read: ${(e as Error).message}`, { cause: e });
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    throw new ModelFileError(path, 'is not valid JSON');
-  }
+  if (!fs.existsSync(path)) return undefined;
+  const json = parseJson(path, readText(path));
   const parsed = ManifestSchema.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];

@@ -12,6 +12,7 @@ import os from 'node:os';
 import { z } from 'zod/v4';
 import { hookName } from '../graph/hook-points.js';
 import { InvalidInputError, ModelFileError } from '../io/errors.js';
+import { parseJson, readText } from '../io/json-records.js';
 import { writeFileAtomic } from '../io/safetensors.js';
 import type { ActivationStore } from './activation-store.js';
 import { defaultCodeWidth, saeRunnerFor } from './runner-cache.js';
@@ -398,18 +399,7 @@ export function saveFeatureIndex(path: string, index: FeatureIndex): void {
 }
 
 export function loadFeatureIndex(path: string): FeatureIndex {
-  let text: string;
-  try {
-    text = fs.readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new ModelFileError(path, `cannot be read: ${(e as Error).message}`, { cause: e });
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    throw new ModelFileError(path, 'is not valid JSON');
-  }
+  const json = parseJson(path, readText(path));
   const parsed = IndexSchema.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];

@@ -1,5 +1,6 @@
 import { InvalidInputError } from '../io/errors.js';
-import { SaeRunner } from './sae-runner.js';
+import os from 'node:os';
+import { saeRunnerFor } from './runner-cache.js';
 import type { Sae } from './sae.js';
 
 /**
@@ -38,15 +39,12 @@ export async function featureEffect(sae: Sae, vector: Float32Array, reference: F
   const { dIn, dSae } = sae.cfg;
   if (vector.length !== dIn) throw new InvalidInputError(`vector has ${vector.length} values but the SAE reads ${dIn}`);
   if (rows < 1 || reference.length !== rows * dIn) throw new InvalidInputError(`reference activations have ${reference.length} values, expected ${rows} rows × ${dIn}`);
-  const runner = new SaeRunner(sae);
+  const runner = saeRunnerFor(sae, os.availableParallelism());
   const delta = new Float64Array(dSae);
   for (let r = 0; r < rows; r += chunk) {
     const n = Math.min(chunk, rows - r);
-    const base = reference.subarray(r * dIn, (r + n) * dIn);
-    const moved = new Float32Array(base);
-    for (let i = 0; i < n; i++) for (let d = 0; d < dIn; d++) moved[i * dIn + d] += vector[d];
-    const [zb, zm] = await Promise.all([runner.encodeDense(base, n), runner.encodeDense(moved, n)]);
-    for (let i = 0; i < zb.length; i++) delta[i % dSae] += (zm[i] - zb[i]) / rows;
+    const sum = await runner.latentShiftSum(reference.subarray(r * dIn, (r + n) * dIn), n, vector);
+    for (let i = 0; i < dSae; i++) delta[i] += sum[i] / rows;
   }
   return delta;
 }

@@ -4,7 +4,7 @@ import type { Hook } from '../runtime/hooks.js';
 import type { HookedModel } from '../runtime/model.js';
 import { rowLogprob } from '../runtime/score.js';
 import type { PositionSelector } from '../runtime/positions.js';
-import { SaeRunner } from './sae-runner.js';
+import { saeRunnerFor } from './runner-cache.js';
 import { checkSaeFitsModel, type Sae } from './sae.js';
 import { saeSpliceIntervention, zeroAblationIntervention } from './sae-interventions.js';
 
@@ -80,7 +80,7 @@ export async function evaluateSaeOnModel(model: HookedModel, sae: Sae, contexts:
     all.set(r, off);
     off += r.length;
   }
-  const stats = await new SaeRunner(sae, { threads: model.threads }).stats(all, all.length / D);
+  const stats = await saeRunnerFor(sae, model.threads).stats(all, all.length / D);
   const clean = nll.clean / tokens;
   const saeLoss = nll.sae / tokens;
   const zero = nll.zero / tokens;

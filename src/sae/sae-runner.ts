@@ -28,7 +28,7 @@ export interface ReconstructionStats {
   readonly fired: Float64Array;
 }
 
-type Kind = 'sparse' | 'dense' | 'recon' | 'stats';
+type Kind = 'sparse' | 'dense' | 'recon' | 'stats' | 'shift';
 
 /**
  * Runs an SAE's encoder and decoder as ORT graphs over [rows, dIn] activations. The weights are
@@ -76,6 +76,12 @@ export class SaeRunner {
     return (await this.run('recon', 0, x, rows))['recon'].data as Float32Array;
   }
 
+  /** Σ over rows of z(x + v) − z(x): how adding v moves every latent (for SAE-filtered vectors). */
+  async latentShiftSum(x: Float32Array, rows: number, v: Float32Array): Promise<Float32Array> {
+    if (v.length !== this.sae.cfg.dIn) throw new InvalidInputError(`vector has ${v.length} values but the SAE reads ${this.sae.cfg.dIn}`);
+    return (await this.run('shift', 0, x, rows, { v: new ort.Tensor('float32', v, [v.length]) }))['shift.sum'].data as Float32Array;
+  }
+
   /** FVU ingredients, L0 and firing counts over the rows (in chunks of `chunk` rows). */
   async stats(x: Float32Array, rows: number, chunk = 4096): Promise<ReconstructionStats> {
     const { dIn, dSae } = this.sae.cfg;
@@ -97,13 +103,13 @@ export class SaeRunner {
     return { rows, sse, sst, l0: rows ? active / rows : 0, fired };
   }
 
-  private async run(kind: Kind, m: number, x: Float32Array, rows: number): Promise<Record<string, ort.Tensor>> {
+  private async run(kind: Kind, m: number, x: Float32Array, rows: number, extra: Record<string, ort.Tensor> = {}): Promise<Record<string, ort.Tensor>> {
     const { dIn } = this.sae.cfg;
     if (!Number.isInteger(rows) || rows < 1) throw new InvalidInputError(`rows must be a positive integer, got ${rows}`);
     if (x.length !== rows * dIn) throw new InvalidInputError(`activations have ${x.length} values, expected ${rows} rows × ${dIn}`);
     const session = await this.session(kind, m);
-    const feeds: Record<string, ort.Tensor> = { x: new ort.Tensor('float32', x, [rows, dIn]) };
-    for (const name of session.inputNames) if (name !== 'x') feeds[name] = this.feeds[name];
+    const feeds: Record<string, ort.Tensor> = { ...extra, x: new ort.Tensor('float32', x, [rows, dIn]) };
+    for (const name of session.inputNames) if (!(name in feeds)) feeds[name] = this.feeds[name];
     return (await session.run(feeds)) as Record<string, ort.Tensor>;
   }
 
@@ -134,6 +140,11 @@ export class SaeRunner {
       g.output(indices, 'int64', ['rows', m]);
     } else if (kind === 'dense') {
       g.output(z, 'float32', ['rows', cfg.dSae], 'codes.dense');
+    } else if (kind === 'shift') {
+      const v = g.input('v', 'float32', [cfg.dIn]);
+      const moved = emitEncode(g, g.node('Add', [x, v], {}, 'shift.x_moved'), p, cfg, 'moved').z;
+      const diff = g.node('Sub', [moved, z], {}, 'shift.diff');
+      g.output(g.node('ReduceSum', [diff, g.constInt64([0])], { keepdims: { i: 0 } }, 'shift.sum'), 'float32', [cfg.dSae]);
     } else if (kind === 'recon') {
       g.output(emitDecode(g, z, p), 'float32', ['rows', cfg.dIn], 'recon');
     } else {

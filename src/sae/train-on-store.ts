@@ -1,9 +1,10 @@
+import os from 'node:os';
 import { InvalidInputError } from '../io/errors.js';
 import type { HookedModel } from '../runtime/model.js';
 import { thinHistory, type SaeTrainingReport } from '../report/sae-report.js';
 import { ActivationStore } from './activation-store.js';
 import { evaluateSaeOnModel } from './sae-eval.js';
-import { SaeRunner } from './sae-runner.js';
+import { saeRunnerFor } from './runner-cache.js';
 import type { Sae } from './sae.js';
 import { defaultDeadTokens, trainSae, type StepMetrics, type TrainSaeOptions } from './train.js';
 
@@ -64,7 +65,7 @@ export async function trainSaeOnStore(store: ActivationStore, opts: StoreTrainin
   let heldOut: SaeTrainingReport['heldOut'];
   let modelEval: SaeTrainingReport['modelEval'];
   if (heldShards.length > 0) {
-    const runner = new SaeRunner(sae, { threads: opts.threads });
+    const runner = saeRunnerFor(sae, opts.threads ?? os.availableParallelism());
     let sse = 0;
     let sst = 0;
     let active = 0;
