@@ -14,7 +14,7 @@ import { ensureSmolRandomModel } from './lib/random-model.js';
 import { HookedModel, loadModel } from './lib/steerer.js';
 import { createConceptVector, type PipelineStage } from '../src/auto/concept-vector.js';
 import { EVAL_STORY_PROMPTS } from '../src/concept/openings.js';
-import { generateBatch } from '../src/runtime/generate.js';
+import { generateBatch } from '../src/decoding/generate.js';
 import { renderReportHtml } from '../src/report/eval-report.js';
 
 function flag(name: string, fallback: string): string {

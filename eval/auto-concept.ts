@@ -13,7 +13,7 @@ import { createConceptVector } from '../src/auto/concept-vector.js';
 import { SteeringProbe } from '../src/auto/steering-probe.js';
 import { coherence } from '../src/evals/coherence.js';
 import { loadModel } from '../src/model/load.js';
-import { generateBatch } from '../src/runtime/generate.js';
+import { generateBatch } from '../src/decoding/generate.js';
 import { HookedModel } from '../src/runtime/model.js';
 import { packageRoot, sharedPath } from '../src/util/shared-path.js';
 

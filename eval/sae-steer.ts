@@ -16,7 +16,7 @@ import Sentiment from 'sentiment';
 import { createConceptVector } from '../src/auto/concept-vector.js';
 import { coherence } from '../src/evals/coherence.js';
 import { loadModel } from '../src/model/load.js';
-import { generateBatch } from '../src/runtime/generate.js';
+import { generateBatch } from '../src/decoding/generate.js';
 import type { Hook } from '../src/runtime/hooks.js';
 import { HookedModel } from '../src/runtime/model.js';
 import { addVector } from '../src/steering/operators.js';

@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import Sentiment from 'sentiment';
 import { loadSae } from '../src/sae/load-sae.js';
 import { loadModel } from '../src/model/load.js';
-import { generateBatch } from '../src/runtime/generate.js';
+import { generateBatch } from '../src/decoding/generate.js';
 import { HookedModel } from '../src/runtime/model.js';
 import { scoreTokens } from '../src/runtime/score.js';
 import { pairsFromTexts } from '../src/steering/datasets.js';

@@ -12,7 +12,7 @@ export type { Activation, EditFn, Hook, Intervention, StepInfo } from './runtime
 export { addVector, steeringIntervention, OPERATORS, type SteeringOperator, type OperatorOptions } from './steering/operators.js';
 export { HOOK_SITES, hookName, parseHookName, type HookPoint, type HookSite } from './graph/hook-points.js';
 export type { PositionSelector } from './runtime/positions.js';
-export { generate, generateBatch, type GenerateOptions, type GenerateResult } from './runtime/generate.js';
+export { generate, generateBatch, type GenerateOptions, type GenerateResult } from './decoding/generate.js';
 export { perplexity, scoreTokens, type PerplexityResult, type TokenLogprobs } from './runtime/score.js';
 export { encodeChat } from './runtime/chat.js';
 export { Sampler, type SamplingOptions } from './runtime/sampling.js';

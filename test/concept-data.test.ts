@@ -7,7 +7,7 @@ import { templateConceptData } from '../src/concept/template-source.js';
 import { defaultTemplates, familyFor, fillTemplate } from '../src/concept/templates.js';
 import { ModelFileError } from '../src/io/errors.js';
 import { loadModel } from '../src/model/load.js';
-import { generate } from '../src/runtime/generate.js';
+import { generate } from '../src/decoding/generate.js';
 import { HookedModel } from '../src/runtime/model.js';
 import { pairsFromPrompted } from '../src/steering/datasets.js';
 import { sharedPath } from '../src/util/shared-path.js';

@@ -6,7 +6,7 @@ import { embeddingScorer, likelihoodScorer, projectionScorer } from '../src/eval
 import { scoreSpans } from '../src/evals/sequence-logprobs.js';
 import { loadModel } from '../src/model/load.js';
 import { collectActivations } from '../src/runtime/activations.js';
-import { generateBatch } from '../src/runtime/generate.js';
+import { generateBatch } from '../src/decoding/generate.js';
 import { HookedModel } from '../src/runtime/model.js';
 import { logSoftmax } from '../src/runtime/sampling.js';
 import { scoreTokens } from '../src/runtime/score.js';

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { loadModel } from '../src/model/load.js';
 import { encodeChat } from '../src/runtime/chat.js';
-import { generate, generateBatch } from '../src/runtime/generate.js';
+import { generate, generateBatch } from '../src/decoding/generate.js';
 import { HookedModel } from '../src/runtime/model.js';
 import { argmax, logSoftmax } from '../src/runtime/sampling.js';
 import { perplexity, scoreTokens } from '../src/runtime/score.js';

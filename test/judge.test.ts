@@ -5,7 +5,7 @@ import { localGenerator } from '../src/generators/local-generator.js';
 import { GeneratorError, type GenerationRequest, type TextGenerator } from '../src/generators/text-generator.js';
 import { InvalidInputError } from '../src/io/errors.js';
 import { loadModel } from '../src/model/load.js';
-import { generate } from '../src/runtime/generate.js';
+import { generate } from '../src/decoding/generate.js';
 import { HookedModel } from '../src/runtime/model.js';
 import { sharedPath } from '../src/util/shared-path.js';
 

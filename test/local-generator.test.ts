@@ -4,7 +4,7 @@ import { localGenerator, planBatches } from '../src/generators/local-generator.j
 import type { GenerationRequest } from '../src/generators/text-generator.js';
 import { loadModel } from '../src/model/load.js';
 import { encodeChat } from '../src/runtime/chat.js';
-import { generate } from '../src/runtime/generate.js';
+import { generate } from '../src/decoding/generate.js';
 import type { Hook } from '../src/runtime/hooks.js';
 import { HookedModel } from '../src/runtime/model.js';
 import { sharedPath } from '../src/util/shared-path.js';

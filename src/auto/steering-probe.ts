@@ -1,6 +1,6 @@
 import type { HookSite } from '../graph/hook-points.js';
 import { InvalidInputError } from '../io/errors.js';
-import { generateBatch } from '../runtime/generate.js';
+import { generateBatch } from '../decoding/generate.js';
 import { encodeChat } from '../runtime/chat.js';
 import type { Hook } from '../runtime/hooks.js';
 import type { HookedModel } from '../runtime/model.js';

@@ -5,6 +5,7 @@ import { evalCommand } from './commands/eval.js';
 import { generateCommand } from './commands/generate.js';
 import { inspectCommand } from './commands/inspect.js';
 import { perplexityCommand } from './commands/perplexity.js';
+import { probeCommand } from './commands/probe.js';
 import { saeCommand } from './commands/sae.js';
 import { vectorCommand } from './commands/vector.js';
 
@@ -26,5 +27,6 @@ program.addCommand(inspectCommand());
 program.addCommand(vectorCommand());
 program.addCommand(evalCommand());
 program.addCommand(saeCommand());
+program.addCommand(probeCommand());
 
 await program.parseAsync(process.argv);

@@ -1,7 +1,9 @@
 import { Command, Option } from 'commander';
 import type { Hook } from '../runtime/hooks.js';
 import type { HookedModel } from '../runtime/model.js';
-import { parseSteerShorthand, readSteeringSpecFile, steeringHooks } from '../steering/resolve.js';
+import { compileDecoding } from '../decoding/decoding-spec.js';
+import { fileResolver, parseSteerShorthand, readSteeringSpecFile, steeringHooks, type CompiledSpec } from '../steering/resolve.js';
+import { decodingFromFlags, type DecodingFlags } from './decoding-flags.js';
 import { parseSteeringSpec } from '../steering/spec.js';
 
 export interface SteerFlags {
@@ -14,6 +16,19 @@ export function addSteerOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option('--steer <vector...>', 'steer with FILE[:coefficient][@layers] (add operator; layers default to the recommended ones)'))
     .option('--steer-spec <file>', 'steer with a steering spec (JSON; `steerer vector schema` prints its schema)');
+}
+
+/**
+ * Everything `steerer generate` steers with: hooks from --steer / --steer-spec, and the
+ * spec file's `decoding` section overlaid with the decoding flags.
+ */
+export function generationSteeringFromFlags(model: HookedModel, flags: SteerFlags & DecodingFlags): CompiledSpec {
+  const hooks = steeringFromFlags(model, flags);
+  const file = flags.steerSpec ? readSteeringSpecFile(flags.steerSpec) : undefined;
+  const decoding = decodingFromFlags(flags, file?.spec.decoding);
+  if (!decoding) return { hooks };
+  const resolve = fileResolver(file?.baseDir ?? process.cwd(), { threads: model.threads });
+  return { hooks, decoding: compileDecoding(decoding, model, resolve) };
 }
 
 /** Hooks from --steer shorthands (paths relative to the working directory) and --steer-spec. */

@@ -1,6 +1,6 @@
 import { InvalidInputError } from '../io/errors.js';
 import type { TextGenerator } from '../generators/text-generator.js';
-import { generateBatch } from '../runtime/generate.js';
+import { generateBatch } from '../decoding/generate.js';
 import { encodeChat } from '../runtime/chat.js';
 import type { HookedModel } from '../runtime/model.js';
 import { validateSeed } from '../runtime/rng.js';

@@ -1,5 +1,5 @@
 import { InvalidInputError } from '../io/errors.js';
-import { generateBatch } from '../runtime/generate.js';
+import { generateBatch } from '../decoding/generate.js';
 import type { HookedModel } from '../runtime/model.js';
 import { validateSeed } from '../runtime/rng.js';
 import { renderChat } from '../model/chat-template.js';

@@ -1,7 +1,7 @@
 import { InvalidInputError } from '../io/errors.js';
 import type { ChatMessage } from '../model/chat-template.js';
 import { encodeChat } from '../runtime/chat.js';
-import { DEFAULT_MAX_TOKENS, generateBatch } from '../runtime/generate.js';
+import { DEFAULT_MAX_TOKENS, generateBatch } from '../decoding/generate.js';
 import type { Hook } from '../runtime/hooks.js';
 import type { HookedModel } from '../runtime/model.js';
 import { checkRequest, type GenerationRequest, type TextGenerator } from './text-generator.js';

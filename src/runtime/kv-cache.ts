@@ -1,4 +1,5 @@
 import * as ort from 'onnxruntime-node';
+import { InvalidInputError } from '../io/errors.js';
 import type { ModelSpec } from '../model/spec.js';
 
 /**
@@ -76,6 +77,36 @@ export class KvCache {
       this.nextPosition[b] += seq - pad[b];
     }
     this.length = need;
+  }
+
+  /**
+   * A new cache whose row i is a copy of this cache's row rows[i] (rows may repeat): forks a
+   * sequence to try several continuations, or keeps the rows that survive a selection.
+   */
+  selectRows(rows: readonly number[]): KvCache {
+    if (rows.length === 0) throw new InvalidInputError('selectRows needs at least one row');
+    for (const r of rows) if (!Number.isInteger(r) || r < 0 || r >= this.batch) throw new InvalidInputError(`row ${r} is not in this cache of ${this.batch} rows`);
+    const out = new KvCache(this.spec, rows.length);
+    const width = this.width;
+    const capacity = Math.max(this.length, 1);
+    const span = this.length * width;
+    const copy = (src: Float32Array): Float32Array => {
+      const dst = new Float32Array(rows.length * capacity * width);
+      rows.forEach((r, i) => dst.set(src.subarray(r * this.capacity * width, r * this.capacity * width + span), i * capacity * width));
+      return dst;
+    };
+    out.keys = this.keys.map(copy);
+    out.values = this.values.map(copy);
+    out.validSlots = rows.map((r) => {
+      const v = new Uint8Array(capacity);
+      v.set(this.validSlots[r].subarray(0, this.length));
+      return v;
+    });
+    rows.forEach((r, i) => (out.nextPosition[i] = this.nextPosition[r]));
+    out.promptLengths = rows.map((r) => this.promptLengths[r]);
+    out.capacity = capacity;
+    out.length = this.length;
+    return out;
   }
 
   private grow(capacity: number): void {

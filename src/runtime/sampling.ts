@@ -1,12 +1,14 @@
 import { randomInt } from 'node:crypto';
 import { InvalidInputError } from '../io/errors.js';
+import type { LogitsProcessor } from './logits-processor.js';
 import { createRng, validateSeed, type Rng } from './rng.js';
 
 /**
  * Token selection for one sequence, over a Float32Array of logits.
  *
  * Order of operations (Hugging Face's default LogitsProcessor order):
- *   0. logit bias (OpenAI's logit_bias: a number added to listed tokens' logits)
+ *   0. the given logits processors, in order (phrase bias, bans, penalties: src/decoding),
+ *      then logit bias (OpenAI's logit_bias: a number added to listed tokens' logits)
  *   1. penalties: repetition (CTRL/HF), then frequency/presence (OpenAI), on raw logits
  *   2. temperature (0 → greedy argmax right here, ties → lowest id)
  *   3. top-k
@@ -44,6 +46,8 @@ export interface SamplingOptions {
   seed?: number;
   /** Token id → value added to its logit before anything else (−Infinity bans the token). */
   logitBias?: ReadonlyMap<number, number>;
+  /** Processors run first, in order, on every row's logits. */
+  processors?: readonly LogitsProcessor[];
 }
 
 export interface ResolvedSamplingOptions {
@@ -58,6 +62,7 @@ export interface ResolvedSamplingOptions {
   presencePenalty: number;
   seed: number | undefined;
   logitBias: ReadonlyMap<number, number> | undefined;
+  processors: readonly LogitsProcessor[];
 }
 
 /** Checks every option and fills in defaults; throws InvalidInputError naming the bad option. */
@@ -119,6 +124,7 @@ export function validateSamplingOptions(o: SamplingOptions): ResolvedSamplingOpt
     presencePenalty,
     seed: o.seed,
     logitBias: o.logitBias && o.logitBias.size > 0 ? o.logitBias : undefined,
+    processors: o.processors ?? [],
   };
 }
 
@@ -256,7 +262,25 @@ export class Sampler {
 
   /** Picks the next token id. `logits` is modified in place. `history` = prompt + generated ids. */
   sample(logits: Float32Array, history: readonly number[]): number {
-    const p = this.prepare(logits, history);
+    this.process(logits, history);
+    return this.draw(logits);
+  }
+
+  /**
+   * Step 0-1 alone: processors, logit bias and penalties, in place. With draw(), lets a caller
+   * look at (or rerank) the processed logits before the draw.
+   */
+  process(logits: Float32Array, history: readonly number[]): void {
+    const o = this.options;
+    for (const p of o.processors) p.apply(logits, history);
+    // Ids past the output head (added tokens) cannot be drawn; their bias has nothing to move.
+    if (o.logitBias) for (const [id, bias] of o.logitBias) if (id < logits.length) logits[id] += bias;
+    applyPenalties(logits, history, o, this.counts);
+  }
+
+  /** Steps 2-6 on logits already processed: temperature, top-k/p, min-p, the seeded draw. */
+  draw(logits: Float32Array): number {
+    const p = this.prepare(logits);
     if (p.kind === 'one') return p.id;
     const r = this.rng.nextFloat() * p.total;
     let cum = 0;
@@ -286,7 +310,8 @@ export class Sampler {
 
   /** The distribution sample() would draw from (consumes no randomness). `logits` is modified. */
   distribution(logits: Float32Array, history: readonly number[]): TokenDistribution {
-    const p = this.prepare(logits, history);
+    this.process(logits, history);
+    const p = this.prepare(logits);
     if (p.kind === 'one') return { ids: Int32Array.of(p.id), probs: Float64Array.of(1) };
     const ids: number[] = [];
     const probs: number[] = [];
@@ -307,12 +332,9 @@ export class Sampler {
     return { ids: Int32Array.from(ids), probs: Float64Array.from(probs) };
   }
 
-  private prepare(logits: Float32Array, history: readonly number[]): Prepared {
+  private prepare(logits: Float32Array): Prepared {
     const o = this.options;
     const V = logits.length;
-    // Ids past the output head (added tokens) cannot be drawn; their bias has nothing to move.
-    if (o.logitBias) for (const [id, bias] of o.logitBias) if (id < V) logits[id] += bias;
-    applyPenalties(logits, history, o, this.counts);
     const m = checkedMax(logits);
     // A +Infinity logit outweighs everything else; the lowest such id wins, like argmax.
     if (m === Infinity || o.temperature === 0) return { kind: 'one', id: argmax(logits) };

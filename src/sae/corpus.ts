@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import { extname, join } from 'node:path';
 import readline from 'node:readline';
 import { InvalidInputError } from '../io/errors.js';
-import { generateBatch } from '../runtime/generate.js';
+import { generateBatch } from '../decoding/generate.js';
 import type { HookedModel } from '../runtime/model.js';
 import { validateSeed } from '../runtime/rng.js';
 

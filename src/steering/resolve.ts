@@ -2,15 +2,23 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { InvalidInputError } from '../io/errors.js';
 import type { Hook } from '../runtime/hooks.js';
-import type { HookedModel } from '../runtime/model.js';
+import { HookedModel } from '../runtime/model.js';
+import { loadModel } from '../model/load.js';
+import { loadProbe } from '../probes/probe-file.js';
+import type { LinearProbe } from '../probes/probe.js';
+import { compileDecoding } from '../decoding/decoding-spec.js';
+import type { DecodingPlan } from '../decoding/plan.js';
 import { loadSae } from '../sae/load-sae.js';
 import type { Sae } from '../sae/sae.js';
 import { compileSteeringSpec, parseSteeringSpec, type InterventionSpec, type SpecResolver, type SteeringSpec } from './spec.js';
 import type { SteeringVector } from './vector.js';
 import { loadVector } from './vector-file.js';
 
-/** Resolves a spec's vector and SAE references as paths relative to `baseDir`, loading each once. */
-export function fileResolver(baseDir: string): SpecResolver {
+/**
+ * Resolves a spec's vector, SAE, model and probe references as paths relative to `baseDir`,
+ * loading each once. Guide models get `threads` ORT threads.
+ */
+export function fileResolver(baseDir: string, opts: { threads?: number } = {}): SpecResolver {
   const cached = <T>(cache: Map<string, T>, what: string, load: (file: string) => T) => (ref: string): T => {
     const file = path.resolve(baseDir, ref);
     let v = cache.get(file);
@@ -24,6 +32,8 @@ export function fileResolver(baseDir: string): SpecResolver {
   return {
     vector: cached(new Map<string, SteeringVector>(), 'vector file', loadVector),
     sae: cached(new Map<string, Sae>(), 'SAE', (file) => loadSae(file)),
+    model: cached(new Map<string, HookedModel>(), 'model', (file) => new HookedModel(loadModel(file), { threads: opts.threads })),
+    probe: cached(new Map<string, LinearProbe>(), 'probe file', loadProbe),
   };
 }
 
@@ -65,4 +75,15 @@ export function parseSteerShorthand(arg: string): InterventionSpec {
 /** Hooks for a model from a spec whose file references resolve against `baseDir`. */
 export function steeringHooks(model: HookedModel, spec: SteeringSpec, baseDir: string): Hook[] {
   return compileSteeringSpec(spec, model.spec, fileResolver(baseDir));
+}
+
+/** A whole spec for generation: activation hooks plus the compiled `decoding` section, if any. */
+export interface CompiledSpec {
+  readonly hooks: Hook[];
+  readonly decoding?: DecodingPlan;
+}
+
+export function compileSpecForGeneration(model: HookedModel, spec: SteeringSpec, resolve: SpecResolver): CompiledSpec {
+  const hooks = compileSteeringSpec(spec, model.spec, resolve);
+  return { hooks, decoding: spec.decoding ? compileDecoding(spec.decoding, model, resolve) : undefined };
 }

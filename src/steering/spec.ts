@@ -7,6 +7,7 @@ import { OPERATORS, steeringIntervention } from './operators.js';
 import type { SteeringVector } from './vector.js';
 import { checkSaeFitsModel, type Sae } from '../sae/sae.js';
 import { featureAddIntervention, featureClampIntervention } from '../sae/sae-interventions.js';
+import { DecodingSchema, type DecodingResolver } from '../decoding/decoding-spec.js';
 
 /**
  * The steering spec: one validated JSON shape for "which vectors, where, how strongly",
@@ -26,7 +27,8 @@ import { featureAddIntervention, featureClampIntervention } from '../sae/sae-int
  * SAE's reconstruction error is kept), `ablate` clamps them to 0.
  *
  * Interventions apply in the forward pass's order; several at the same hook point apply
- * in the order listed.
+ * in the order listed. The optional `decoding` section (src/decoding/decoding-spec.ts)
+ * adds decode-time steering on top.
  */
 
 const int = z.number().int().nonnegative();
@@ -80,7 +82,8 @@ export const FeatureInterventionSchema = z
 export const SteeringSpecSchema = z
   .object({
     version: z.literal(1).default(1),
-    interventions: z.array(z.union([InterventionSchema, FeatureInterventionSchema])).max(256),
+    interventions: z.array(z.union([InterventionSchema, FeatureInterventionSchema])).max(256).default([]),
+    decoding: DecodingSchema.optional().describe('decode-time steering: logits processors, contrastive decoding, CFG, proxy-tuning, probe reranking, best-of-N'),
   })
   .strict();
 
@@ -115,6 +118,11 @@ function explainIssue(issue: z.core.$ZodIssue, root: unknown): string[] {
   return [`${at(issue.path)}: ${issue.message}`];
 }
 
+/** Zod issues as "path: message; ..." for error messages. */
+export function explainZodIssues(issues: readonly z.core.$ZodIssue[]): string {
+  return issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`).join('; ');
+}
+
 /** JSON Schema of the spec, for editors, the server's docs and other languages. */
 export function steeringSpecJsonSchema(): Record<string, unknown> {
   return z.toJSONSchema(SteeringSpecSchema, { io: 'input' }) as Record<string, unknown>;
@@ -125,8 +133,8 @@ export interface ModelShape {
   readonly numLayers: number;
 }
 
-/** Turns a spec's file references into vectors and SAEs. */
-export interface SpecResolver {
+/** Turns a spec's file references into vectors and SAEs (and, for `decoding`, models and probes). */
+export interface SpecResolver extends DecodingResolver {
   vector(ref: string): SteeringVector;
   sae(ref: string): Sae;
 }

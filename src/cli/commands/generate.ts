@@ -1,12 +1,13 @@
 
 import { Command, Option } from 'commander';
 import { encodeChat } from '../../runtime/chat.js';
-import { generate, type GenerateOptions } from '../../runtime/generate.js';
-import { addSteerOptions, steeringFromFlags, type SteerFlags } from '../steer-flags.js';
+import { generate, type GenerateOptions } from '../../decoding/generate.js';
+import { addDecodingOptions, type DecodingFlags } from '../decoding-flags.js';
+import { addSteerOptions, generationSteeringFromFlags, type SteerFlags } from '../steer-flags.js';
 import { InvalidInputError } from '../../io/errors.js';
 import { jsonOption, modelOption, openFromOptions, parseIntStrict, parseNumber, readTextFile, runAction, threadsOption } from '../common.js';
 
-interface GenerateFlags extends SteerFlags {
+interface GenerateFlags extends SteerFlags, DecodingFlags {
   model: string;
   threads?: string;
   prompt?: string;
@@ -26,7 +27,7 @@ interface GenerateFlags extends SteerFlags {
 }
 
 export function generateCommand(): Command {
-  return addSteerOptions(new Command('generate'))
+  return addDecodingOptions(addSteerOptions(new Command('generate')))
     .description('generate text from a prompt (streams to stdout)')
     .addOption(modelOption)
     .option('-p, --prompt <text>', 'prompt text (default: empty, i.e. start from BOS)')
@@ -52,8 +53,8 @@ export function generateCommand(): Command {
           ? encodeChat(model, [...(flags.system ? [{ role: 'system' as const, content: flags.system }] : []), { role: 'user' as const, content: promptText }])
           : model.encode(promptText);
         const opt = (v: string | undefined, name: string): number | undefined => (v === undefined ? undefined : parseNumber(v, name));
-        const hooks = steeringFromFlags(model, flags);
-        if (flags.compare && hooks.length === 0) throw new InvalidInputError('--compare needs --steer or --steer-spec');
+        const { hooks, decoding } = generationSteeringFromFlags(model, flags);
+        if (flags.compare && hooks.length === 0 && !decoding) throw new InvalidInputError('--compare needs --steer, --steer-spec or decoding flags');
         const base: GenerateOptions = {
           maxTokens: parseIntStrict(flags.maxTokens, '--max-tokens'),
           temperature: parseNumber(flags.temperature, '--temperature'),
@@ -67,7 +68,7 @@ export function generateCommand(): Command {
         };
         if (flags.compare) {
           const unsteered = await generate(model, prompt, base);
-          const steered = await generate(model, prompt, { ...base, hooks });
+          const steered = await generate(model, prompt, { ...base, hooks, decoding });
           if (flags.json) {
             process.stdout.write(`${JSON.stringify({ base: unsteered.text, steered: steered.text, seed: base.seed })}\n`);
           } else {
@@ -78,11 +79,10 @@ export function generateCommand(): Command {
         }
         // Like llama.cpp, a plain prompt is echoed before its continuation.
         if (!flags.json && !flags.chat) process.stdout.write(promptText);
-        const result = await generate(model, prompt, { ...base, hooks, onText: flags.json ? undefined : (delta) => process.stdout.write(delta) });
+        const result = await generate(model, prompt, { ...base, hooks, decoding, onText: flags.json ? undefined : (delta) => process.stdout.write(delta) });
         if (flags.json) {
-          process.stdout.write(
-            `${JSON.stringify({ text: result.text, tokens: result.tokens, promptTokens: result.promptTokens.length, finishReason: result.finishReason })}\n`,
-          );
+          const { text, tokens, finishReason, selection } = result;
+          process.stdout.write(`${JSON.stringify({ text, tokens, promptTokens: result.promptTokens.length, finishReason, ...(selection ? { selection } : {}) })}\n`);
         } else if (process.stdout.isTTY) {
           process.stdout.write('\n');
         }

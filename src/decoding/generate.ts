@@ -1,0 +1,167 @@
+import { InvalidInputError } from '../io/errors.js';
+import type { Hook } from '../runtime/hooks.js';
+import type { HookedModel } from '../runtime/model.js';
+import { Sampler, type SamplingOptions } from '../runtime/sampling.js';
+import { StopMatcher } from '../runtime/stop.js';
+import { guidedLogits } from './guidance.js';
+import { Lockstep } from './lockstep.js';
+import { NO_DECODING, type DecodingPlan } from './plan.js';
+import { checkPlan, guideStream } from './runs.js';
+import { CandidateScores, rerankToken, selectBest } from './select.js';
+
+export interface GenerateOptions extends SamplingOptions {
+  /** New tokens at most (default 128). */
+  readonly maxTokens?: number;
+  /** Strings that end generation (not included in the text). */
+  readonly stop?: readonly string[];
+  /** Token ids that end generation (default: the model's EOS ids). */
+  readonly stopTokens?: readonly number[];
+  /** Hooks active on every forward of the generation (prompt and each new token). */
+  readonly hooks?: readonly Hook[];
+  /**
+   * Streaming: called with each new piece of text of prompt `row`. With candidate selection
+   * text arrives when a boundary fixes it.
+   */
+  readonly onText?: (delta: string, row: number) => void;
+  /** Decode-time steering: processors, guidance runs, reranking, selection. */
+  readonly decoding?: DecodingPlan;
+}
+
+export type FinishReason = 'stop' | 'length';
+
+export interface GenerateResult {
+  readonly text: string;
+  readonly tokens: readonly number[];
+  readonly promptTokens: readonly number[];
+  readonly finishReason: FinishReason;
+  /** With candidate selection: each candidate's final score and the index of the one returned. */
+  readonly selection?: { readonly scores: readonly number[]; readonly chosen: number };
+}
+
+export const DEFAULT_MAX_TOKENS = 128;
+
+/** Generates one continuation. A string prompt is encoded with the model's BOS rule. */
+export async function generate(model: HookedModel, prompt: string | readonly number[], opts: GenerateOptions = {}): Promise<GenerateResult> {
+  return (await generateBatch(model, [prompt], opts))[0];
+}
+
+/**
+ * Generates continuations of several prompts in one batch (left-padded prefill, then one
+ * token per row per step). Row r samples with seed + r, so a row's text does not depend on
+ * the other rows. With `decoding`, guidance runs decode in lockstep with the main run, and
+ * with candidate selection prompt b is decoded as rows b·k .. b·k+k−1 (seeds seed + b·k + j).
+ */
+export async function generateBatch(
+  model: HookedModel,
+  prompts: readonly (string | readonly number[])[],
+  opts: GenerateOptions = {},
+): Promise<GenerateResult[]> {
+  if (prompts.length === 0) return [];
+  const plan = opts.decoding ?? NO_DECODING;
+  checkPlan(plan);
+  const maxTokens = opts.maxTokens ?? DEFAULT_MAX_TOKENS;
+  if (!Number.isInteger(maxTokens) || maxTokens < 0) throw new InvalidInputError(`maxTokens must be a non-negative integer, got ${maxTokens}`);
+  const promptIds = prompts.map((p) => (typeof p === 'string' ? model.encode(p) : [...p]));
+  const longest = Math.max(...promptIds.map((p) => p.length));
+  if (longest === 0) throw new InvalidInputError('prompt is empty (and the model adds no BOS token)');
+  if (longest > model.spec.maxPositions) throw new InvalidInputError(`prompt of ${longest} tokens exceeds the model's context of ${model.spec.maxPositions}`);
+
+  const k = plan.select?.candidates ?? 1;
+  const rowPrompts = promptIds.flatMap((p) => new Array<number[]>(k).fill(p));
+  const R = rowPrompts.length;
+  const mainHooks = opts.hooks ?? [];
+  const lockstep = new Lockstep([
+    { name: 'main', model, hooks: mainHooks, prompts: rowPrompts },
+    ...plan.runs.map((run) => guideStream(run, model, mainHooks, rowPrompts)),
+  ]);
+  const budget = Math.min(maxTokens, lockstep.room());
+  if (budget < 0) throw new InvalidInputError(`a guidance run's prompt exceeds its model's context`);
+  const stopTokens = new Set(opts.stopTokens ?? model.spec.eosTokenIds);
+  const processors = [...(opts.processors ?? []), ...plan.processors];
+  const samplers = rowPrompts.map((_, r) => new Sampler({ ...opts, processors, seed: opts.seed === undefined ? undefined : opts.seed + r }));
+
+  const V = model.spec.vocabSize;
+  const generated: number[][] = rowPrompts.map(() => []);
+  const matchers = rowPrompts.map(() => new StopMatcher(opts.stop ?? []));
+  const texts = rowPrompts.map(() => '');
+  const finish: (FinishReason | undefined)[] = new Array(R).fill(undefined);
+  const scores = new CandidateScores(plan.select, R);
+  // Text already handed to onText, per prompt (selection holds text back until it is final).
+  const streamed = promptIds.map(() => 0);
+  const emit = (b: number, text: string): void => {
+    if (text.length > streamed[b]) opts.onText?.(text.slice(streamed[b]), b);
+    streamed[b] = Math.max(streamed[b], text.length);
+  };
+  const guided = plan.terms.length > 0 || plan.cuts.length > 0;
+
+  if (budget > 0) {
+    await lockstep.prefill(scores.capture);
+    scores.update(lockstep, rowPrompts.map(() => true));
+  }
+  for (let step = 0; step < budget; step++) {
+    const next: number[] = [];
+    const fed = new Array<boolean>(R).fill(false);
+    for (let r = 0; r < R; r++) {
+      const last = generated[r].length > 0 ? generated[r][generated[r].length - 1] : rowPrompts[r][rowPrompts[r].length - 1];
+      if (finish[r]) {
+        next.push(last); // finished rows ride along; their outputs are ignored
+        continue;
+      }
+      const logits = guided ? guidedLogits(lockstep, plan.terms, plan.cuts, r, new Float32Array(V)) : lockstep.logits(0, r).slice();
+      const history = [...rowPrompts[r], ...generated[r]];
+      let id: number;
+      if (plan.rerank) {
+        samplers[r].process(logits, history);
+        id = await rerankToken(lockstep, plan.rerank, r, logits, samplers[r]);
+      } else {
+        id = samplers[r].sample(logits, history);
+      }
+      if (stopTokens.has(id)) {
+        finish[r] = 'stop';
+        next.push(last);
+        continue;
+      }
+      generated[r].push(id);
+      fed[r] = true;
+      const pushed = matchers[r].push(model.tokenizer.decode(generated[r]));
+      texts[r] += pushed.emit;
+      if (k === 1) emit(r, texts[r]);
+      if (pushed.stopped) finish[r] = 'stop';
+      next.push(id);
+    }
+    const done = finish.every((f) => f) || step === budget - 1;
+    // A scorer reads the activation at each row's newest token, which takes one more forward.
+    if (done && !scores.capture) break;
+    await lockstep.advance(next, scores.capture);
+    scores.update(lockstep, fed);
+    if (done) break;
+    if (k > 1 && plan.select?.every && (step + 1) % plan.select.every === 0) {
+      const source = await selectBest(model, plan.select, scores, rowPrompts, generated, finish, k, false);
+      if (source.some((src, r) => src !== r)) {
+        lockstep.selectRows(source);
+        scores.permute(source);
+        const copy = source.map((src) => ({ tokens: generated[src].slice(), finish: finish[src] }));
+        source.forEach((_, r) => {
+          generated[r] = copy[r].tokens;
+          finish[r] = copy[r].finish;
+          // Replaying the chosen text through a fresh matcher restores its state exactly.
+          matchers[r] = new StopMatcher(opts.stop ?? []);
+          texts[r] = matchers[r].push(model.tokenizer.decode(generated[r])).emit;
+        });
+      }
+      // A prompt whose rows now all hold one text has that text fixed.
+      for (let b = 0; b < promptIds.length; b++) {
+        if (source.slice(b * k, (b + 1) * k).every((src) => src === source[b * k])) emit(b, texts[b * k]);
+      }
+    }
+  }
+
+  for (let r = 0; r < R; r++) if (!finish[r]) texts[r] += matchers[r].flush();
+  const chosen = k > 1 ? await selectBest(model, plan.select!, scores, rowPrompts, generated, finish, k, true) : undefined;
+  return promptIds.map((p, b) => {
+    const r = chosen ? chosen[b * k] : b;
+    emit(b, texts[r]);
+    const selection = chosen ? { scores: scores.lastRanking(b), chosen: r - b * k } : undefined;
+    return { text: texts[r], tokens: generated[r], promptTokens: p, finishReason: finish[r] ?? 'length', ...(selection ? { selection } : {}) };
+  });
+}

@@ -1,0 +1,46 @@
+import { InvalidInputError } from '../io/errors.js';
+import type { HookedModel } from '../runtime/model.js';
+import { probeScores, type LinearProbe } from '../probes/probe.js';
+import type { CandidateScorer } from './plan.js';
+
+/**
+ * A linear probe as a candidate scorer. Layer: the given one, else the probe's best
+ * cross-validated layer, else its only layer. Binary probes score the logit of `favour`
+ * (default the positive class, so favouring the negative class flips the sign);
+ * multiclass probes the log-probability of `favour`; regression probes the predicted value.
+ */
+export function probeScorer(probe: LinearProbe, model: Pick<HookedModel, 'spec'>, layer?: number, favour?: string): CandidateScorer {
+  if (probe.hiddenSize !== model.spec.hiddenSize) {
+    throw new InvalidInputError(`probe was trained on hidden size ${probe.hiddenSize} but the model's is ${model.spec.hiddenSize}`);
+  }
+  const at = layer ?? bestLayer(probe);
+  if (!probe.layers.has(at)) throw new InvalidInputError(`probe has no layer ${at} (it has ${[...probe.layers.keys()].join(', ')})`);
+  if (at >= model.spec.numLayers) throw new InvalidInputError(`layer ${at} does not exist: the model has layers 0..${model.spec.numLayers - 1}`);
+  if (favour !== undefined && probe.task === 'classification' && !probe.classes.includes(favour)) {
+    throw new InvalidInputError(`probe has no class "${favour}" (classes: ${probe.classes.join(', ')})`);
+  }
+  const binary = probe.task === 'classification' && probe.classes.length === 2;
+  const sign = binary && favour === probe.classes[0] ? -1 : 1;
+  const target = binary || probe.task === 'regression' ? undefined : favour;
+  return {
+    name: `probe@${at}`,
+    point: { layer: at, site: probe.site },
+    score(activations, rows) {
+      const s = probeScores(probe, at, activations, rows, target);
+      if (sign < 0) for (let i = 0; i < s.length; i++) s[i] = -s[i];
+      return s;
+    },
+  };
+}
+
+function bestLayer(probe: LinearProbe): number {
+  const layers = [...probe.layers.keys()];
+  if (layers.length === 1) return layers[0];
+  const quality = (l: number): number => {
+    const m = probe.metrics?.get(l);
+    return m?.auroc ?? m?.r2 ?? m?.accuracy ?? -Infinity;
+  };
+  const scored = layers.filter((l) => quality(l) > -Infinity);
+  if (scored.length === 0) throw new InvalidInputError(`probe has layers ${layers.join(', ')} and no metrics to choose one: give "layer"`);
+  return scored.reduce((a, b) => (quality(b) > quality(a) ? b : a));
+}

@@ -1,0 +1,276 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+import { compileDecoding, DecodingSchema } from '../src/decoding/decoding-spec.js';
+import { generate, generateBatch } from '../src/decoding/generate.js';
+import type { CandidateScorer, DecodingPlan } from '../src/decoding/plan.js';
+import { hookName } from '../src/graph/hook-points.js';
+import { loadModel } from '../src/model/load.js';
+import type { Hook } from '../src/runtime/hooks.js';
+import { HookedModel } from '../src/runtime/model.js';
+import { argmax, logSoftmax } from '../src/runtime/sampling.js';
+import { scoreTokens } from '../src/runtime/score.js';
+import { fileResolver } from '../src/steering/resolve.js';
+import { compileSteeringSpec, parseSteeringSpec } from '../src/steering/spec.js';
+import { sharedPath } from '../src/util/shared-path.js';
+import { rng } from './helpers/prng.js';
+import { writeRandomHfModel } from './helpers/random-model.js';
+
+/**
+ * Decode-time steering against independent references: each expected token is computed from
+ * full forward passes without any KV cache (so lockstep caches that drift show up), combined
+ * by the formulas of the papers, and picked by argmax.
+ */
+
+let tiny: HookedModel;
+const dirs: string[] = [];
+const models: HookedModel[] = [];
+const open = (dir: string): HookedModel => {
+  const m = new HookedModel(loadModel(dir), { threads: 1 });
+  models.push(m);
+  return m;
+};
+before(() => {
+  tiny = open(sharedPath('models', 'tinystories-656k'));
+});
+after(async () => {
+  await Promise.all(models.map((m) => m.dispose()));
+  dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true }));
+});
+
+const randomModel = (seed: number): string => {
+  const m = writeRandomHfModel('llama', { seed, hidden: 32, layers: 2, heads: 4, kvHeads: 2, intermediate: 64 });
+  dirs.push(m.dir);
+  return m.dir;
+};
+
+/** Last-position logits of a full, cache-free forward. */
+async function lastLogits(model: HookedModel, ids: readonly number[], hooks: readonly Hook[] = []): Promise<Float32Array> {
+  return (await model.forward({ tokens: [ids], hooks, logits: 'last' })).logits!;
+}
+
+const plan = (p: Partial<DecodingPlan>): DecodingPlan => ({ processors: [], runs: [], terms: [], cuts: [], ...p });
+
+function steeringHooks(model: HookedModel, seed: number, scale: number): Hook[] {
+  const r = rng(seed);
+  const v = Array.from({ length: model.spec.hiddenSize }, () => (r() - 0.5) * scale);
+  return compileSteeringSpec(parseSteeringSpec({ interventions: [{ vector: { inline: v }, layers: 1 }] }), model.spec, fileResolver('.'));
+}
+
+describe('proxy-tuning: three models in lockstep', () => {
+  test('expert == base gives exactly the target output (greedy and seeded sampling)', async () => {
+    const target = open(randomModel(1));
+    const guideDir = randomModel(2);
+    const expert = open(guideDir);
+    const base = open(guideDir);
+    const p = plan({
+      runs: [
+        { name: 'expert', model: expert, hooks: [] },
+        { name: 'base', model: base, hooks: [] },
+      ],
+      terms: [{ name: 'guide', weight: 1.5, plus: 1, minus: 2 }],
+    });
+    for (const opts of [{ temperature: 0 }, { temperature: 1, seed: 7 }]) {
+      const prompts = ['Once upon a time', 'The dog ran'];
+      const plain = await generateBatch(target, prompts, { ...opts, maxTokens: 16, stopTokens: [] });
+      const guided = await generateBatch(target, prompts, { ...opts, maxTokens: 16, stopTokens: [], decoding: p });
+      assert.deepEqual(
+        guided.map((g) => g.tokens),
+        plain.map((g) => g.tokens),
+        JSON.stringify(opts),
+      );
+    }
+  });
+
+  test('target + α(expert − base) matches step-by-step full forwards of the three models', async () => {
+    const [target, expert, base] = [open(randomModel(3)), open(randomModel(4)), open(randomModel(5))];
+    const alpha = 0.7;
+    const prompt = target.encode('Lily and Ben');
+    const out = await generate(target, prompt, {
+      temperature: 0,
+      maxTokens: 10,
+      stopTokens: [],
+      decoding: plan({
+        runs: [
+          { name: 'expert', model: expert, hooks: [] },
+          { name: 'base', model: base, hooks: [] },
+        ],
+        terms: [{ name: 'guide', weight: alpha, plus: 1, minus: 2 }],
+      }),
+    });
+    const ids = [...prompt];
+    for (let i = 0; i < 10; i++) {
+      const [t, e, b] = await Promise.all([target, expert, base].map((m) => lastLogits(m, ids)));
+      ids.push(argmax(t.map((x, j) => x + alpha * (e[j] - b[j]))));
+    }
+    assert.deepEqual(out.tokens, ids.slice(prompt.length));
+    // The guide does change the text (otherwise this test would prove nothing).
+    const plain = await generate(target, prompt, { temperature: 0, maxTokens: 10, stopTokens: [] });
+    assert.notDeepEqual(out.tokens, plain.tokens);
+  });
+
+  test('a guide with another vocabulary is refused with the differing ids named', () => {
+    const s260 = open(sharedPath('models', 'stories260k'));
+    const decoding = DecodingSchema.parse({ guide: { expert: 'a', base: 'b' } });
+    assert.throws(() => compileDecoding(decoding, tiny, { model: () => s260 }), /does not share the main model's vocabulary: 511 of the 512 ids/);
+  });
+});
+
+describe('contrastive decoding and CFG on tinystories-656k', () => {
+  test('steered vs unsteered: unsteered + α(steered − unsteered) under the plausibility cut', async () => {
+    const hooks = steeringHooks(tiny, 11, 6);
+    const alpha = 2;
+    const beta = 0.1;
+    const prompt = tiny.encode('Once upon a time');
+    const decoding = plan({ runs: [{ name: 'amateur', hooks: [] }], terms: [{ name: 'contrast', weight: alpha - 1, plus: 0, minus: 1 }], cuts: [{ stream: 0, beta }] });
+    const out = await generate(tiny, prompt, { temperature: 0, maxTokens: 12, stopTokens: [], hooks, decoding });
+    const ids = [...prompt];
+    for (let i = 0; i < 12; i++) {
+      const steered = await lastLogits(tiny, ids, hooks);
+      const plain = await lastLogits(tiny, ids);
+      const lp = logSoftmax(steered.slice());
+      const top = Math.max(...lp);
+      const mixed = plain.map((x, j) => (lp[j] >= top + Math.log(beta) ? x + alpha * (steered[j] - x) : -Infinity));
+      ids.push(argmax(mixed));
+    }
+    assert.deepEqual(out.tokens, ids.slice(prompt.length));
+  });
+
+  test('CFG with a negative prompt, two prompts of different lengths in one batch', async () => {
+    const scale = 1.8;
+    const negative = 'Once upon a time there was a happy';
+    const prompts = ['Once upon a time', 'The little cat was very'];
+    const decoding = compileDecoding(DecodingSchema.parse({ cfg: { scale, negativePrompt: negative } }), tiny, {});
+    const out = await generateBatch(tiny, prompts, { temperature: 0, maxTokens: 10, stopTokens: [], decoding });
+    for (const [r, text] of prompts.entries()) {
+      const ids = tiny.encode(text);
+      const neg = tiny.encode(negative);
+      const start = ids.length;
+      for (let i = 0; i < 10; i++) {
+        const cond = await lastLogits(tiny, ids);
+        const uncond = await lastLogits(tiny, [...neg, ...ids.slice(start)]);
+        ids.push(argmax(cond.map((x, j) => uncond[j] + scale * (x - uncond[j]))));
+      }
+      assert.deepEqual(out[r].tokens, ids.slice(start), `row ${r}`);
+    }
+  });
+});
+
+describe('logits processors in generation', () => {
+  test('a banned word never appears, in any of its spellings', async () => {
+    const plain = await generate(tiny, 'Once upon a time', { temperature: 0, maxTokens: 60 });
+    assert.match(plain.text, /Lily/);
+    const decoding = compileDecoding(DecodingSchema.parse({ processors: [{ type: 'ban', text: 'Lily' }] }), tiny, {});
+    for (const seed of [0, 1, 2]) {
+      const banned = await generate(tiny, 'Once upon a time', { temperature: 1, seed, maxTokens: 60, decoding });
+      assert.doesNotMatch(banned.text, /Lily/);
+    }
+  });
+
+  test('a token id outside the vocabulary is refused', () => {
+    assert.throws(() => compileDecoding(DecodingSchema.parse({ processors: [{ type: 'bias', tokens: [99999], bias: 1 }] }), tiny, {}), /outside the vocabulary/);
+    assert.throws(() => compileDecoding(DecodingSchema.parse({ processors: [{ type: 'ban' }] }), tiny, {}), /give "text" or "tokens"/);
+  });
+});
+
+describe('selection and reranking', () => {
+  test('best-of-N by perplexity returns the candidate with the best mean log-prob under the unsteered model', async () => {
+    const hooks = steeringHooks(tiny, 3, 4);
+    const opts = { temperature: 1, seed: 11, maxTokens: 12, stopTokens: [], hooks };
+    const best = await generate(tiny, 'Tom saw a', { ...opts, decoding: plan({ select: { candidates: 3, by: 'perplexity' } }) });
+    const prompt = tiny.encode('Tom saw a');
+    const scores: number[] = [];
+    const alone: number[][] = [];
+    for (let j = 0; j < 3; j++) {
+      const c = await generate(tiny, prompt, { ...opts, seed: 11 + j });
+      alone.push([...c.tokens]);
+      const { logprobs } = await scoreTokens(tiny, [...prompt, ...c.tokens]);
+      scores.push(logprobs.slice(prompt.length - 1).reduce((a, b) => a + b, 0) / c.tokens.length);
+    }
+    assert.ok(new Set(alone.map((a) => a.join())).size > 1, 'candidates differ');
+    const chosen = scores.indexOf(Math.max(...scores));
+    assert.equal(best.selection?.chosen, chosen);
+    best.selection!.scores.forEach((s, j) => assert.ok(Math.abs(s - scores[j]) < 1e-4, `score ${j}: ${s} vs ${scores[j]}`));
+    assert.deepEqual(best.tokens, alone[chosen]);
+  });
+
+  test('best-of-N by a scorer ranks candidates by the score at their last token', async () => {
+    const point = { layer: 0, site: 'resid_post' as const };
+    const r = rng(4);
+    const u = Float32Array.from({ length: tiny.spec.hiddenSize }, () => r() - 0.5);
+    const dot = (a: Float32Array, at: number): number => u.reduce((s, x, d) => s + x * a[at + d], 0);
+    const scorer: CandidateScorer = { name: 'dot', point, score: (acts, rows) => Float32Array.from({ length: rows }, (_, i) => dot(acts, i * u.length)) };
+    const opts = { temperature: 1, seed: 21, maxTokens: 9, stopTokens: [] };
+    const out = await generate(tiny, 'A boy', { ...opts, decoding: plan({ select: { candidates: 4, by: scorer } }) });
+    const prompt = tiny.encode('A boy');
+    const expected: number[] = [];
+    for (let j = 0; j < 4; j++) {
+      const c = await generate(tiny, prompt, { ...opts, seed: 21 + j });
+      const ids = [...prompt, ...c.tokens];
+      const cap = await tiny.forward({ tokens: [ids], hooks: [{ kind: 'capture', at: point }], logits: 'none' });
+      expected.push(dot(cap.captures.get(hookName(point))!.data, (ids.length - 1) * u.length));
+    }
+    out.selection!.scores.forEach((s, j) => assert.ok(Math.abs(s - expected[j]) < 1e-3, `score ${j}: ${s} vs ${expected[j]}`));
+    assert.equal(out.selection!.chosen, expected.indexOf(Math.max(...expected)));
+  });
+
+  test('chunk-level selection: the first chunk is the best of the candidates first chunks', async () => {
+    const opts = { temperature: 1, seed: 5, stopTokens: [] };
+    const every = 6;
+    const out = await generate(tiny, 'The bird', { ...opts, maxTokens: 18, decoding: plan({ select: { candidates: 3, every, by: 'perplexity' } }) });
+    const prompt = tiny.encode('The bird');
+    const firsts: { tokens: readonly number[]; score: number }[] = [];
+    for (let j = 0; j < 3; j++) {
+      const c = await generate(tiny, prompt, { ...opts, seed: 5 + j, maxTokens: every });
+      const { logprobs } = await scoreTokens(tiny, [...prompt, ...c.tokens]);
+      firsts.push({ tokens: c.tokens, score: logprobs.slice(prompt.length - 1).reduce((a, b) => a + b, 0) / every });
+    }
+    const best = firsts.reduce((a, b) => (b.score > a.score ? b : a));
+    assert.deepEqual(out.tokens.slice(0, every), best.tokens);
+    assert.equal(out.tokens.length, 18);
+  });
+
+  test('probe-style reranking picks, among the top-k, the token maximising log p + w · score one step ahead', async () => {
+    const point = { layer: 1, site: 'resid_post' as const };
+    const r = rng(9);
+    const u = Float32Array.from({ length: tiny.spec.hiddenSize }, () => r() - 0.5);
+    const dot = (a: Float32Array, at: number): number => {
+      let s = 0;
+      for (let d = 0; d < u.length; d++) s += a[at + d] * u[d];
+      return s;
+    };
+    const scorer: CandidateScorer = { name: 'dot', point, score: (acts, rows) => Float32Array.from({ length: rows }, (_, i) => dot(acts, i * u.length)) };
+    const weight = 0.5;
+    const topK = 4;
+    const prompt = tiny.encode('Once upon a time');
+    const out = await generate(tiny, prompt, { temperature: 0, maxTokens: 6, stopTokens: [], decoding: plan({ rerank: { scorer, topK, weight } }) });
+    const ids = [...prompt];
+    for (let i = 0; i < 6; i++) {
+      const lp = logSoftmax(await lastLogits(tiny, ids));
+      const top = [...lp.keys()].sort((a, b) => lp[b] - lp[a] || a - b).slice(0, topK);
+      let best = -1;
+      let bestValue = -Infinity;
+      for (const c of top) {
+        const cap = await tiny.forward({ tokens: [[...ids, c]], hooks: [{ kind: 'capture', at: point }], logits: 'none' });
+        const act = cap.captures.get(hookName(point))!;
+        const value = lp[c] + weight * dot(act.data, ids.length * u.length);
+        if (value > bestValue) [best, bestValue] = [c, value];
+      }
+      ids.push(best);
+    }
+    assert.deepEqual(out.tokens, ids.slice(prompt.length));
+    const plain = await generate(tiny, prompt, { temperature: 0, maxTokens: 6, stopTokens: [] });
+    assert.notDeepEqual(out.tokens, plain.tokens, 'the scorer changes the choice');
+  });
+});
+
+describe('the decoding section of the steering spec', () => {
+  test('parses, fills defaults, and reports bad values with their path', () => {
+    const spec = parseSteeringSpec({ decoding: { contrast: { alpha: 2 }, processors: [{ type: 'bias', text: 'sad', bias: 2 }] } });
+    assert.deepEqual(spec.interventions, []);
+    assert.deepEqual(spec.decoding?.contrast, { alpha: 2, plausibility: 0.1, cutUnder: 'expert', amateur: { steered: false } });
+    assert.throws(() => parseSteeringSpec({ decoding: { contrast: { alpha: 2, plausibility: 2 } } }), /decoding\.contrast\.plausibility/);
+    assert.throws(() => parseSteeringSpec({ decoding: { processors: [{ type: 'nope' }] } }), /decoding\.processors\.0/);
+    assert.throws(() => parseSteeringSpec({ decoding: { select: { candidates: 1 } } }), /decoding\.select\.candidates/);
+  });
+});
