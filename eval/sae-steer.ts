@@ -29,6 +29,7 @@ import { featureAddIntervention } from '../src/sae/sae-interventions.js';
 import { loadSae } from '../src/sae/load-sae.js';
 import { featureLogitEffects } from '../src/sae/logit-lens.js';
 import { packageRoot, sharedPath } from '../src/util/shared-path.js';
+import { interpolate } from './lib/sad-vector.js';
 
 const { values } = parseArgs({
   options: {
@@ -111,19 +112,9 @@ const sweep = async (v: Float32Array): Promise<{ coefficient: number; afinn: num
 const rawCurve = await sweep(raw);
 const filteredCurve = await sweep(filtered.direction);
 
-/** Perplexity at a given AFINN shift, by linear interpolation along the curve (shift grows with strength). */
-function pplAtShift(curve: { afinn: number; perplexity: number }[], shift: number): number | null {
-  const pts = [{ afinn: base.afinn, perplexity: base.perplexity }, ...curve];
-  for (let i = 1; i < pts.length; i++) {
-    const a = base.afinn - pts[i - 1].afinn;
-    const b = base.afinn - pts[i].afinn;
-    if ((a <= shift && shift <= b) || (b <= shift && shift <= a)) {
-      const t = b === a ? 0 : (shift - a) / (b - a);
-      return pts[i - 1].perplexity + t * (pts[i].perplexity - pts[i - 1].perplexity);
-    }
-  }
-  return null;
-}
+/** Perplexity at a given AFINN shift along a strength curve (the unsteered stories at shift 0). */
+const pplAtShift = (curve: { afinn: number; perplexity: number }[], shift: number): number | null =>
+  interpolate([[0, base.perplexity], ...curve.map((p) => [base.afinn - p.afinn, p.perplexity] as const)], shift);
 const maxShift = Math.min(Math.max(...rawCurve.map((p) => base.afinn - p.afinn)), Math.max(...filteredCurve.map((p) => base.afinn - p.afinn)));
 const matched = [0.25, 0.5, 0.75, 1].map((q) => q * maxShift).map((shift) => ({ shift, raw: pplAtShift(rawCurve, shift), filtered: pplAtShift(filteredCurve, shift) }));
 for (const m of matched) log(`AFINN shift ${m.shift.toFixed(3)}: ppl raw ${m.raw?.toFixed(2)} vs filtered ${m.filtered?.toFixed(2)}`);

@@ -13,36 +13,18 @@ import { loadModel } from '../src/model/load.js';
 import { generateBatch } from '../src/decoding/generate.js';
 import { HookedModel } from '../src/runtime/model.js';
 import { scoreTokens } from '../src/runtime/score.js';
-import { pairsFromTexts } from '../src/steering/datasets.js';
-import { extractVector } from '../src/steering/extract.js';
 import { compileSteeringSpec, parseSteeringSpec } from '../src/steering/spec.js';
 import { saveVector } from '../src/steering/vector-file.js';
 import { packageRoot, sharedPath } from '../src/util/shared-path.js';
+import { sadMinusHappyVector } from './lib/sad-vector.js';
 
 const { values } = parseArgs({ options: { stories: { type: 'string', default: '24' }, layer: { type: 'string', default: '1' }, tokens: { type: 'string', default: '80' } } });
 const N = Number(values.stories);
 const LAYER = Number(values.layer);
 const TOKENS = Number(values.tokens);
 
-// Sentences in the model's own register, differing in feeling.
-const subjects = ['Lily', 'Tom', 'Ben', 'Sue', 'The little dog', 'The cat', 'Mia', 'The bird', 'Max', 'Anna'];
-const sad = [
-  'was very sad. She cried and cried because her toy was broken.',
-  'felt alone and sad. Nobody wanted to play, and the day was gray.',
-  'lost the red ball and started to cry. It was a bad, sad day.',
-  'was sad because his friend moved away. He missed him very much.',
-];
-const happy = [
-  'was very happy. She laughed and laughed because her toy was fun.',
-  'felt happy and loved. Everyone wanted to play, and the day was sunny.',
-  'found the red ball and started to smile. It was a good, happy day.',
-  'was happy because his friend came to visit. He liked him very much.',
-];
-const items = subjects.flatMap((s) => sad.map((t, k) => ({ positive: `${s} ${t}`, negative: `${s} ${happy[k]}` })));
-
 const model = new HookedModel(loadModel(sharedPath('models', 'tinystories-656k')), { threads: 2 });
-const dataset = pairsFromTexts(model, items, { source: 'eval/steer-sentiment (sad minus happy)' });
-const vector = await extractVector(model, dataset, { method: 'diffmean', read: 'mean', description: 'sad minus happy (TinyStories)' });
+const vector = await sadMinusHappyVector(model);
 const outDir = path.join(packageRoot(), 'eval', 'results');
 fs.mkdirSync(outDir, { recursive: true });
 saveVector(path.join(outDir, 'sad-tinystories.safetensors'), vector);

@@ -95,4 +95,14 @@ export { buildFeatureIndex, saveFeatureIndex, loadFeatureIndex, type FeatureInde
 export { featureLogitEffects, featureLogitBias, type TokenWeight, type FeatureLogitEffect } from './sae/logit-lens.js';
 export { contrastFeatures, featuresNearVector, type FeatureMatch, type VectorMatch, type ContrastOptions, type ContrastPooling, type ContrastRanking } from './sae/feature-search.js';
 export { featureCard, featureCards, renderFeatureCardText, renderFeatureCardsHtml, type FeatureCard } from './sae/feature-card.js';
-export { parseSteeringSpec, compileSteeringSpec, steeringSpecJsonSchema, type SteeringSpec, type SpecResolver, type FeatureInterventionSpec } from './steering/spec.js';
+export { parseSteeringSpec, compileSteeringSpec, steeringSpecJsonSchema, type SteeringSpec, type SpecResolver, type FeatureInterventionSpec, type SteeringSpecInput } from './steering/spec.js';
+export { fileResolver, compileSpecForGeneration, type CompiledSpec } from './steering/resolve.js';
+export type { LogitsProcessor } from './runtime/logits-processor.js';
+export { PhraseBias, BanSequences, RepetitionPenalty, FrequencyPresencePenalty, type BiasedSequence } from './decoding/processors.js';
+export { phraseTokenSequences } from './decoding/phrases.js';
+export { DecodingSchema, compileDecoding, type DecodingSpec, type DecodingResolver } from './decoding/decoding-spec.js';
+export { NO_DECODING, type DecodingPlan, type GuideRun, type CandidateScorer, type TokenRerank, type Selection } from './decoding/plan.js';
+export { guidedLogits, type GuidanceTerm, type PlausibilityCut } from './decoding/guidance.js';
+export { Lockstep, type StreamSetup } from './decoding/lockstep.js';
+export { alignVocabularies, type VocabAlignment } from './decoding/vocab-align.js';
+export { probeScorer } from './decoding/probe-scorer.js';
