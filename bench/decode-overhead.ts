@@ -52,6 +52,7 @@ async function bench(name: string, dir: string): Promise<void> {
   const scorer: CandidateScorer = {
     name: 'linear',
     point: { layer, site: 'resid_post' },
+    reduce: 'last',
     score: (acts, n) => Float32Array.from({ length: n }, (_, i) => acts.subarray(i * D, (i + 1) * D).reduce((s, x, d) => s + x * u[d], 0)),
   };
   const plan = (spec: unknown): DecodingPlan => compileDecoding(DecodingSchema.parse(spec), model, { model: (ref) => (ref === 'expert' ? expert : base) });

@@ -106,3 +106,9 @@ export { guidedLogits, type GuidanceTerm, type PlausibilityCut } from './decodin
 export { Lockstep, type StreamSetup } from './decoding/lockstep.js';
 export { alignVocabularies, type VocabAlignment } from './decoding/vocab-align.js';
 export { probeScorer } from './decoding/probe-scorer.js';
+export { trainProbes, evaluateProbe, bestProbeLayer, type ProbeExample, type TrainProbesOptions, type TrainProbesResult } from './probes/train-probes.js';
+export { probeScores, probeLogits, predictClasses, validateProbe, type LinearProbe, type ProbeMetrics, type ProbeTask, type ProbeLayerWeights, type ProbeTraining } from './probes/probe.js';
+export { saveProbe, loadProbe, PROBE_FILE_FORMAT } from './probes/probe-file.js';
+export { fitLogistic, fitRidge, predictFit, type LinearFit, type FitOptions, type Solver } from './probes/fit.js';
+export { auroc, macroAuroc, r2 } from './probes/metrics.js';
+export { readProbeData, readClassFiles } from './probes/probe-data.js';

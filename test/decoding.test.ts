@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { compileDecoding, DecodingSchema } from '../src/decoding/decoding-spec.js';
 import { generate, generateBatch } from '../src/decoding/generate.js';
@@ -10,7 +12,11 @@ import type { Hook } from '../src/runtime/hooks.js';
 import { HookedModel } from '../src/runtime/model.js';
 import { argmax, logSoftmax } from '../src/runtime/sampling.js';
 import { scoreTokens } from '../src/runtime/score.js';
-import { fileResolver } from '../src/steering/resolve.js';
+import { compileSpecForGeneration, fileResolver } from '../src/steering/resolve.js';
+import { probeScorer } from '../src/decoding/probe-scorer.js';
+import { saveProbe } from '../src/probes/probe-file.js';
+import { probeScores } from '../src/probes/probe.js';
+import { bestProbeLayer, trainProbes } from '../src/probes/train-probes.js';
 import { compileSteeringSpec, parseSteeringSpec } from '../src/steering/spec.js';
 import { sharedPath } from '../src/util/shared-path.js';
 import { rng } from './helpers/prng.js';
@@ -194,24 +200,29 @@ describe('selection and reranking', () => {
     assert.deepEqual(best.tokens, alone[chosen]);
   });
 
-  test('best-of-N by a scorer ranks candidates by the score at their last token', async () => {
+  test('best-of-N by a scorer ranks candidates by the score at their last token, or of their mean activation', async () => {
     const point = { layer: 0, site: 'resid_post' as const };
     const r = rng(4);
-    const u = Float32Array.from({ length: tiny.spec.hiddenSize }, () => r() - 0.5);
+    const D = tiny.spec.hiddenSize;
+    const u = Float32Array.from({ length: D }, () => r() - 0.5);
     const dot = (a: Float32Array, at: number): number => u.reduce((s, x, d) => s + x * a[at + d], 0);
-    const scorer: CandidateScorer = { name: 'dot', point, score: (acts, rows) => Float32Array.from({ length: rows }, (_, i) => dot(acts, i * u.length)) };
-    const opts = { temperature: 1, seed: 21, maxTokens: 9, stopTokens: [] };
-    const out = await generate(tiny, 'A boy', { ...opts, decoding: plan({ select: { candidates: 4, by: scorer } }) });
-    const prompt = tiny.encode('A boy');
-    const expected: number[] = [];
-    for (let j = 0; j < 4; j++) {
-      const c = await generate(tiny, prompt, { ...opts, seed: 21 + j });
-      const ids = [...prompt, ...c.tokens];
-      const cap = await tiny.forward({ tokens: [ids], hooks: [{ kind: 'capture', at: point }], logits: 'none' });
-      expected.push(dot(cap.captures.get(hookName(point))!.data, (ids.length - 1) * u.length));
+    for (const reduce of ['last', 'mean'] as const) {
+      const scorer: CandidateScorer = { name: 'dot', point, reduce, score: (acts, rows) => Float32Array.from({ length: rows }, (_, i) => dot(acts, i * D)) };
+      const opts = { temperature: 1, seed: 21, maxTokens: 9, stopTokens: [] };
+      const out = await generate(tiny, 'A boy', { ...opts, decoding: plan({ select: { candidates: 4, by: scorer } }) });
+      const prompt = tiny.encode('A boy');
+      const expected: number[] = [];
+      for (let j = 0; j < 4; j++) {
+        const c = await generate(tiny, prompt, { ...opts, seed: 21 + j });
+        const ids = [...prompt, ...c.tokens];
+        const act = (await tiny.forward({ tokens: [ids], hooks: [{ kind: 'capture', at: point }], logits: 'none' })).captures.get(hookName(point))!.data;
+        // The score is linear, so the score of the mean is the mean of the per-token scores.
+        const perToken = ids.map((_, t) => dot(act, t * D));
+        expected.push(reduce === 'last' ? perToken.at(-1)! : perToken.reduce((a, b) => a + b, 0) / ids.length);
+      }
+      out.selection!.scores.forEach((s, j) => assert.ok(Math.abs(s - expected[j]) < 1e-3, `${reduce} score ${j}: ${s} vs ${expected[j]}`));
+      assert.equal(out.selection!.chosen, expected.indexOf(Math.max(...expected)), reduce);
     }
-    out.selection!.scores.forEach((s, j) => assert.ok(Math.abs(s - expected[j]) < 1e-3, `score ${j}: ${s} vs ${expected[j]}`));
-    assert.equal(out.selection!.chosen, expected.indexOf(Math.max(...expected)));
   });
 
   test('chunk-level selection: the first chunk is the best of the candidates first chunks', async () => {
@@ -233,34 +244,75 @@ describe('selection and reranking', () => {
   test('probe-style reranking picks, among the top-k, the token maximising log p + w · score one step ahead', async () => {
     const point = { layer: 1, site: 'resid_post' as const };
     const r = rng(9);
-    const u = Float32Array.from({ length: tiny.spec.hiddenSize }, () => r() - 0.5);
+    const D = tiny.spec.hiddenSize;
+    const u = Float32Array.from({ length: D }, () => r() - 0.5);
     const dot = (a: Float32Array, at: number): number => {
       let s = 0;
-      for (let d = 0; d < u.length; d++) s += a[at + d] * u[d];
+      for (let d = 0; d < D; d++) s += a[at + d] * u[d];
       return s;
     };
-    const scorer: CandidateScorer = { name: 'dot', point, score: (acts, rows) => Float32Array.from({ length: rows }, (_, i) => dot(acts, i * u.length)) };
     const weight = 0.5;
     const topK = 4;
     const prompt = tiny.encode('Once upon a time');
-    const out = await generate(tiny, prompt, { temperature: 0, maxTokens: 6, stopTokens: [], decoding: plan({ rerank: { scorer, topK, weight } }) });
-    const ids = [...prompt];
-    for (let i = 0; i < 6; i++) {
-      const lp = logSoftmax(await lastLogits(tiny, ids));
-      const top = [...lp.keys()].sort((a, b) => lp[b] - lp[a] || a - b).slice(0, topK);
-      let best = -1;
-      let bestValue = -Infinity;
-      for (const c of top) {
-        const cap = await tiny.forward({ tokens: [[...ids, c]], hooks: [{ kind: 'capture', at: point }], logits: 'none' });
-        const act = cap.captures.get(hookName(point))!;
-        const value = lp[c] + weight * dot(act.data, ids.length * u.length);
-        if (value > bestValue) [best, bestValue] = [c, value];
-      }
-      ids.push(best);
-    }
-    assert.deepEqual(out.tokens, ids.slice(prompt.length));
     const plain = await generate(tiny, prompt, { temperature: 0, maxTokens: 6, stopTokens: [] });
-    assert.notDeepEqual(out.tokens, plain.tokens, 'the scorer changes the choice');
+    for (const reduce of ['last', 'mean'] as const) {
+      const scorer: CandidateScorer = { name: 'dot', point, reduce, score: (acts, rows) => Float32Array.from({ length: rows }, (_, i) => dot(acts, i * D)) };
+      const out = await generate(tiny, prompt, { temperature: 0, maxTokens: 6, stopTokens: [], decoding: plan({ rerank: { scorer, topK, weight: reduce === 'mean' ? 8 : weight } }) });
+      const ids = [...prompt];
+      for (let i = 0; i < 6; i++) {
+        const lp = logSoftmax(await lastLogits(tiny, ids));
+        const top = [...lp.keys()].sort((a, b) => lp[b] - lp[a] || a - b).slice(0, topK);
+        let best = -1;
+        let bestValue = -Infinity;
+        for (const c of top) {
+          const act = (await tiny.forward({ tokens: [[...ids, c]], hooks: [{ kind: 'capture', at: point }], logits: 'none' })).captures.get(hookName(point))!.data;
+          const perToken = [...ids, c].map((_, t) => dot(act, t * D));
+          const score = reduce === 'last' ? perToken.at(-1)! : perToken.reduce((x, y) => x + y, 0) / perToken.length;
+          const value = lp[c] + (reduce === 'mean' ? 8 : weight) * score;
+          if (value > bestValue) [best, bestValue] = [c, value];
+        }
+        ids.push(best);
+      }
+      assert.deepEqual(out.tokens, ids.slice(prompt.length), reduce);
+      assert.notDeepEqual(out.tokens, plain.tokens, `${reduce}: the scorer changes the choice`);
+    }
+  });
+});
+
+describe('a trained probe as the scorer', () => {
+  test('best-of-N by a probe file in the spec: scores are the probe at the last token of each candidate', async () => {
+    const names = ['Lily', 'Tom', 'Ben', 'Sue', 'Max', 'Mia', 'Anna', 'Sam'];
+    const examples = names.flatMap((n) => [
+      { text: `${n} was very sad and cried all day.`, label: 'sad' },
+      { text: `${n} lost the ball and felt sad and alone.`, label: 'sad' },
+      { text: `${n} was very happy and laughed all day.`, label: 'happy' },
+      { text: `${n} found the ball and felt happy and loved.`, label: 'happy' },
+    ]);
+    const { probe } = await trainProbes(tiny, examples, { folds: 4, positions: 'last', classes: ['happy', 'sad'] });
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'steerer-probe-decoding-'));
+    dirs.push(dir);
+    saveProbe(path.join(dir, 'mood.safetensors'), probe);
+    const spec = parseSteeringSpec({ decoding: { select: { candidates: 3, by: { probe: 'mood.safetensors', class: 'happy' } } } });
+    const { decoding } = compileSpecForGeneration(tiny, spec, fileResolver(dir));
+    const opts = { temperature: 1, seed: 8, maxTokens: 10, stopTokens: [] };
+    const out = await generate(tiny, 'One day,', { ...opts, decoding });
+    const layer = bestProbeLayer([...probe.metrics!].map(([l, metrics]) => ({ layer: l, metrics })))!;
+    const point = { layer, site: probe.site };
+    const prompt = tiny.encode('One day,');
+    const expected: number[] = [];
+    for (let j = 0; j < 3; j++) {
+      const c = await generate(tiny, prompt, { ...opts, seed: 8 + j });
+      const ids = [...prompt, ...c.tokens];
+      const cap = await tiny.forward({ tokens: [ids], hooks: [{ kind: 'capture', at: point }], logits: 'none' });
+      const D = tiny.spec.hiddenSize;
+      const last = cap.captures.get(hookName(point))!.data.slice((ids.length - 1) * D, ids.length * D);
+      // Favouring "happy", the negative class of a binary probe, flips the sign of its logit.
+      expected.push(-probeScores(probe, layer, last, 1)[0]);
+    }
+    out.selection!.scores.forEach((s, j) => assert.ok(Math.abs(s - expected[j]) < 1e-3, `score ${j}: ${s} vs ${expected[j]}`));
+    assert.equal(out.selection!.chosen, expected.indexOf(Math.max(...expected)));
+    assert.throws(() => probeScorer(probe, tiny, undefined, 'angry'), /no class "angry"/);
+    assert.throws(() => probeScorer(probe, tiny, 7), /no layer 7/);
   });
 });
 

@@ -369,6 +369,7 @@ describe('validation', () => {
       presencePenalty: 0,
       seed: undefined,
       logitBias: undefined,
+      processors: [],
     });
   });
 });

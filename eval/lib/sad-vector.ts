@@ -3,11 +3,8 @@ import { extractVector } from '../../src/steering/extract.js';
 import type { HookedModel } from '../../src/runtime/model.js';
 import type { SteeringVector } from '../../src/steering/vector.js';
 
-/**
- * The evals' sad − happy diffmean vector for TinyStories: 40 sentence pairs in the model's
- * own register, differing only in feeling.
- */
-export async function sadMinusHappyVector(model: HookedModel): Promise<SteeringVector> {
+/** 40 sentence pairs in TinyStories' own register, differing only in feeling (sad, happy). */
+export function sadHappyPairs(): { positive: string; negative: string }[] {
   const subjects = ['Lily', 'Tom', 'Ben', 'Sue', 'The little dog', 'The cat', 'Mia', 'The bird', 'Max', 'Anna'];
   const sad = [
     'was very sad. She cried and cried because her toy was broken.',
@@ -21,8 +18,12 @@ export async function sadMinusHappyVector(model: HookedModel): Promise<SteeringV
     'found the red ball and started to smile. It was a good, happy day.',
     'was happy because his friend came to visit. He liked him very much.',
   ];
-  const items = subjects.flatMap((s) => sad.map((t, k) => ({ positive: `${s} ${t}`, negative: `${s} ${happy[k]}` })));
-  const dataset = pairsFromTexts(model, items, { source: 'eval (sad minus happy)' });
+  return subjects.flatMap((s) => sad.map((t, k) => ({ positive: `${s} ${t}`, negative: `${s} ${happy[k]}` })));
+}
+
+/** The evals' sad − happy diffmean vector for TinyStories. */
+export async function sadMinusHappyVector(model: HookedModel): Promise<SteeringVector> {
+  const dataset = pairsFromTexts(model, sadHappyPairs(), { source: 'eval (sad minus happy)' });
   return extractVector(model, dataset, { method: 'diffmean', read: 'mean', description: 'sad minus happy (TinyStories)' });
 }
 

@@ -7,7 +7,7 @@ import { guidedLogits } from './guidance.js';
 import { Lockstep } from './lockstep.js';
 import { NO_DECODING, type DecodingPlan } from './plan.js';
 import { checkPlan, guideStream } from './runs.js';
-import { CandidateScores, rerankToken, selectBest } from './select.js';
+import { ActivationTrack, rerankToken, selectBest } from './select.js';
 
 export interface GenerateOptions extends SamplingOptions {
   /** New tokens at most (default 128). */
@@ -85,7 +85,13 @@ export async function generateBatch(
   const matchers = rowPrompts.map(() => new StopMatcher(opts.stop ?? []));
   const texts = rowPrompts.map(() => '');
   const finish: (FinishReason | undefined)[] = new Array(R).fill(undefined);
-  const scores = new CandidateScores(plan.select, R);
+  // Activations the scorers read, captured on every forward of the main run.
+  const selectBy = plan.select && plan.select.by !== 'perplexity' ? plan.select.by : undefined;
+  const tracks = [...new Set([selectBy, plan.rerank?.scorer])].flatMap((s) => (s ? [new ActivationTrack(s, R)] : []));
+  const selectTrack = tracks.find((t) => t.scorer === selectBy);
+  const rerankTrack = tracks.find((t) => t.scorer === plan.rerank?.scorer);
+  const capture = tracks.length > 0 ? tracks.map((t) => t.capture) : undefined;
+  const rankings = new Map<number, number[]>();
   // Text already handed to onText, per prompt (selection holds text back until it is final).
   const streamed = promptIds.map(() => 0);
   const emit = (b: number, text: string): void => {
@@ -95,8 +101,8 @@ export async function generateBatch(
   const guided = plan.terms.length > 0 || plan.cuts.length > 0;
 
   if (budget > 0) {
-    await lockstep.prefill(scores.capture);
-    scores.update(lockstep, rowPrompts.map(() => true));
+    await lockstep.prefill(capture);
+    for (const t of tracks) t.update(lockstep, rowPrompts.map(() => true));
   }
   for (let step = 0; step < budget; step++) {
     const next: number[] = [];
@@ -112,7 +118,7 @@ export async function generateBatch(
       let id: number;
       if (plan.rerank) {
         samplers[r].process(logits, history);
-        id = await rerankToken(lockstep, plan.rerank, r, logits, samplers[r]);
+        id = await rerankToken(lockstep, plan.rerank, rerankTrack!, r, logits, samplers[r]);
       } else {
         id = samplers[r].sample(logits, history);
       }
@@ -130,16 +136,16 @@ export async function generateBatch(
       next.push(id);
     }
     const done = finish.every((f) => f) || step === budget - 1;
-    // A scorer reads the activation at each row's newest token, which takes one more forward.
-    if (done && !scores.capture) break;
-    await lockstep.advance(next, scores.capture);
-    scores.update(lockstep, fed);
+    // A final selection by a scorer reads the newest token's activation: one more forward.
+    if (done && !selectTrack) break;
+    await lockstep.advance(next, capture);
+    for (const t of tracks) t.update(lockstep, fed);
     if (done) break;
     if (k > 1 && plan.select?.every && (step + 1) % plan.select.every === 0) {
-      const source = await selectBest(model, plan.select, scores, rowPrompts, generated, finish, k, false);
+      const source = await selectBest(model, plan.select, selectTrack, rowPrompts, generated, finish, k, false, rankings);
       if (source.some((src, r) => src !== r)) {
         lockstep.selectRows(source);
-        scores.permute(source);
+        for (const t of tracks) t.permute(source);
         const copy = source.map((src) => ({ tokens: generated[src].slice(), finish: finish[src] }));
         source.forEach((_, r) => {
           generated[r] = copy[r].tokens;
@@ -157,11 +163,11 @@ export async function generateBatch(
   }
 
   for (let r = 0; r < R; r++) if (!finish[r]) texts[r] += matchers[r].flush();
-  const chosen = k > 1 ? await selectBest(model, plan.select!, scores, rowPrompts, generated, finish, k, true) : undefined;
+  const chosen = k > 1 ? await selectBest(model, plan.select!, selectTrack, rowPrompts, generated, finish, k, true, rankings) : undefined;
   return promptIds.map((p, b) => {
     const r = chosen ? chosen[b * k] : b;
     emit(b, texts[r]);
-    const selection = chosen ? { scores: scores.lastRanking(b), chosen: r - b * k } : undefined;
+    const selection = chosen ? { scores: rankings.get(b) ?? [], chosen: r - b * k } : undefined;
     return { text: texts[r], tokens: generated[r], promptTokens: p, finishReason: finish[r] ?? 'length', ...(selection ? { selection } : {}) };
   });
 }

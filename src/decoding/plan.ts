@@ -33,12 +33,14 @@ export interface GuideRun {
 }
 
 /**
- * Scores hidden states: a linear probe as a process reward. Higher is better. The activation
- * scored is the one at the last token of the text so far.
+ * Scores hidden states: a linear probe as a process reward. Higher is better. The vector
+ * scored is the activation at the text's newest token ('last'), or the mean over all its
+ * tokens so far, prompt included ('mean'), matching how the probe reduced its training texts.
  */
 export interface CandidateScorer {
   readonly name: string;
   readonly point: HookPoint;
+  readonly reduce: 'last' | 'mean';
   /** One score per row of `activations` ([rows, hiddenSize]). */
   score(activations: Float32Array, rows: number): Float32Array;
 }

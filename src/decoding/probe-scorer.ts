@@ -1,10 +1,12 @@
 import { InvalidInputError } from '../io/errors.js';
 import type { HookedModel } from '../runtime/model.js';
 import { probeScores, type LinearProbe } from '../probes/probe.js';
+import { bestProbeLayer } from '../probes/train-probes.js';
 import type { CandidateScorer } from './plan.js';
 
 /**
- * A linear probe as a candidate scorer. Layer: the given one, else the probe's best
+ * A linear probe as a candidate scorer, reducing the text as the probe was trained (newest
+ * token or mean over tokens). Layer: the given one, else the probe's best
  * cross-validated layer, else its only layer. Binary probes score the logit of `favour`
  * (default the positive class, so favouring the negative class flips the sign);
  * multiclass probes the log-probability of `favour`; regression probes the predicted value.
@@ -25,6 +27,7 @@ export function probeScorer(probe: LinearProbe, model: Pick<HookedModel, 'spec'>
   return {
     name: `probe@${at}`,
     point: { layer: at, site: probe.site },
+    reduce: probe.positions,
     score(activations, rows) {
       const s = probeScores(probe, at, activations, rows, target);
       if (sign < 0) for (let i = 0; i < s.length; i++) s[i] = -s[i];
@@ -33,14 +36,11 @@ export function probeScorer(probe: LinearProbe, model: Pick<HookedModel, 'spec'>
   };
 }
 
+/** The probe's best cross-validated layer, or its only layer. */
 function bestLayer(probe: LinearProbe): number {
   const layers = [...probe.layers.keys()];
   if (layers.length === 1) return layers[0];
-  const quality = (l: number): number => {
-    const m = probe.metrics?.get(l);
-    return m?.auroc ?? m?.r2 ?? m?.accuracy ?? -Infinity;
-  };
-  const scored = layers.filter((l) => quality(l) > -Infinity);
-  if (scored.length === 0) throw new InvalidInputError(`probe has layers ${layers.join(', ')} and no metrics to choose one: give "layer"`);
-  return scored.reduce((a, b) => (quality(b) > quality(a) ? b : a));
+  const best = bestProbeLayer(layers.flatMap((layer) => (probe.metrics?.has(layer) ? [{ layer, metrics: probe.metrics.get(layer)! }] : [])));
+  if (best === undefined) throw new InvalidInputError(`probe has layers ${layers.join(', ')} and no metrics to choose one: give "layer"`);
+  return best;
 }

@@ -4,27 +4,82 @@ import type { HookedModel } from '../runtime/model.js';
 import type { Sampler } from '../runtime/sampling.js';
 import { scoreTokens } from '../runtime/score.js';
 import type { Lockstep } from './lockstep.js';
-import type { Selection, TokenRerank } from './plan.js';
+import type { CandidateScorer, Selection, TokenRerank } from './plan.js';
+
+/**
+ * Each row's activations at a scorer's hook point, as the text grows: the newest token's
+ * and the running sum over all tokens (prompt included), from captures of the main run's
+ * forwards. What a scorer reads as "the text so far".
+ */
+export class ActivationTrack {
+  readonly capture: Hook;
+  private sums: Float32Array[];
+  private counts: number[];
+  private lasts: (Float32Array | undefined)[];
+
+  constructor(
+    readonly scorer: CandidateScorer,
+    rows: number,
+  ) {
+    this.capture = { kind: 'capture', at: scorer.point };
+    this.sums = Array.from({ length: rows }, () => new Float32Array(0));
+    this.counts = new Array<number>(rows).fill(0);
+    this.lasts = new Array<Float32Array | undefined>(rows).fill(undefined);
+  }
+
+  /** Adds the tokens the last forward processed for the rows marked in `fed`. */
+  update(lockstep: Lockstep, fed: readonly boolean[]): void {
+    const act = lockstep.captures().get(hookName(this.scorer.point));
+    if (!act) return;
+    const D = act.dim;
+    fed.forEach((f, r) => {
+      if (!f) return;
+      const row = lockstep.mainRow(r);
+      if (this.sums[r].length === 0) this.sums[r] = new Float32Array(D);
+      for (let t = 0; t < act.seq; t++) {
+        if (act.positions[row * act.seq + t] < 0) continue; // left padding
+        const v = act.data.subarray((row * act.seq + t) * D, (row * act.seq + t + 1) * D);
+        for (let d = 0; d < D; d++) this.sums[r][d] += v[d];
+        this.counts[r]++;
+        this.lasts[r] = v.slice();
+      }
+    });
+  }
+
+  /** Row r's vector to score; with `next`, as if that activation were appended. */
+  vector(r: number, next?: Float32Array): Float32Array | undefined {
+    if (this.scorer.reduce === 'last') return next ?? this.lasts[r];
+    const n = this.counts[r] + (next ? 1 : 0);
+    if (n === 0) return undefined;
+    const out = new Float32Array(next?.length ?? this.sums[r].length);
+    for (let d = 0; d < out.length; d++) out[d] = ((this.sums[r][d] ?? 0) + (next ? next[d] : 0)) / n;
+    return out;
+  }
+
+  permute(source: readonly number[]): void {
+    this.sums = source.map((src) => this.sums[src].slice());
+    this.counts = source.map((src) => this.counts[src]);
+    this.lasts = source.map((src) => this.lasts[src]);
+  }
+}
 
 /**
  * Probe-guided token choice: the top-k next tokens are each run one step ahead from a copy
- * of the row's cache, the scorer reads the hidden state each produces, and the token is
+ * of the row's cache, the scorer reads the text as it would be with each, and the token is
  * drawn (with the sampler's temperature) from log p(token) + weight · score over them.
  * `logits` must already be processed (Sampler.process).
  */
-export async function rerankToken(lockstep: Lockstep, rerank: TokenRerank, r: number, logits: Float32Array, sampler: Sampler): Promise<number> {
+export async function rerankToken(lockstep: Lockstep, rerank: TokenRerank, track: ActivationTrack, r: number, logits: Float32Array, sampler: Sampler): Promise<number> {
   const candidates = topFinite(logits, rerank.topK);
   if (candidates.length <= 1) return candidates.length === 1 ? candidates[0] : sampler.draw(logits);
   const fork = lockstep.fork(0, r, candidates.length);
   const point = rerank.scorer.point;
-  const out = await fork.model.forward({
-    tokens: candidates.map((c) => [c]),
-    cache: fork.cache,
-    hooks: [...fork.hooks, { kind: 'capture', at: point }],
-    logits: 'last',
-  });
+  const out = await fork.model.forward({ tokens: candidates.map((c) => [c]), cache: fork.cache, hooks: [...fork.hooks, track.capture], logits: 'last' });
   const act = out.captures.get(hookName(point))!;
-  const scores = rerank.scorer.score(act.data, candidates.length);
+  const D = act.dim;
+  const vectors = new Float32Array(candidates.length * D);
+  candidates.forEach((_, i) => vectors.set(track.vector(r, act.data.subarray(i * D, (i + 1) * D))!, i * D));
+  const scores = rerank.scorer.score(vectors, candidates.length);
   const lse = logSumExp(logits);
   const reranked = new Float32Array(logits.length).fill(-Infinity);
   candidates.forEach((c, i) => (reranked[c] = logits[c] - lse + rerank.weight * scores[i]));
@@ -48,86 +103,39 @@ function logSumExp(x: Float32Array): number {
 }
 
 /**
- * Per-row scores for candidate selection. With a scorer, every forward captures the hidden
- * state at the scorer's point and each row that was fed a new token gets its score; rows
- * that rode along (finished) keep theirs.
- */
-export class CandidateScores {
-  /** Hooks to add to the main run's forwards (a capture), when a scorer is used. */
-  readonly capture?: readonly Hook[];
-  private last: Float64Array;
-  private readonly rankings = new Map<number, number[]>();
-
-  constructor(
-    private readonly select: Selection | undefined,
-    rows: number,
-  ) {
-    this.last = new Float64Array(rows).fill(-Infinity);
-    if (select && select.by !== 'perplexity') this.capture = [{ kind: 'capture', at: select.by.point }];
-  }
-
-  update(lockstep: Lockstep, fed: readonly boolean[]): void {
-    const by = this.select?.by;
-    if (!by || by === 'perplexity') return;
-    const act = lockstep.captures().get(hookName(by.point));
-    if (!act) return;
-    const D = act.dim;
-    const rows = fed.map((f, r) => (f ? r : -1)).filter((r) => r >= 0);
-    if (rows.length === 0) return;
-    const picked = new Float32Array(rows.length * D);
-    rows.forEach((r, i) => {
-      const at = (lockstep.mainRow(r) * act.seq + act.seq - 1) * D; // the row's newest token
-      picked.set(act.data.subarray(at, at + D), i * D);
-    });
-    const s = by.score(picked, rows.length);
-    rows.forEach((r, i) => (this.last[r] = s[i]));
-  }
-
-  /** Row r's score as of its newest token. */
-  scoreOf(r: number): number {
-    return this.last[r];
-  }
-
-  permute(source: readonly number[]): void {
-    this.last = Float64Array.from(source, (src) => this.last[src]);
-  }
-
-  setRanking(prompt: number, scores: number[]): void {
-    this.rankings.set(prompt, scores);
-  }
-
-  lastRanking(prompt: number): number[] {
-    return this.rankings.get(prompt) ?? [];
-  }
-}
-
-/**
  * For each prompt's k candidate rows, the best row (highest score; ties → lowest index):
- * returns source[r] = the row that row r should become. Prompts whose rows have all
- * finished are left as they are, except at the end, when every prompt gets its pick.
+ * returns source[r] = the row that row r should become, and records each prompt's scores in
+ * `rankings`. Prompts whose rows have all finished are left as they are, except at the end,
+ * when every prompt gets its pick.
  */
 export async function selectBest(
   model: HookedModel,
   select: Selection,
-  scores: CandidateScores,
+  track: ActivationTrack | undefined,
   rowPrompts: readonly (readonly number[])[],
   generated: readonly (readonly number[])[],
   finish: readonly (string | undefined)[],
   k: number,
   final: boolean,
+  rankings: Map<number, number[]>,
 ): Promise<number[]> {
   const source = rowPrompts.map((_, r) => r);
   for (let b = 0; b * k < rowPrompts.length; b++) {
     const rows = Array.from({ length: k }, (_, j) => b * k + j);
     if (!final && rows.every((r) => finish[r])) continue;
     const values: number[] = [];
-    for (const r of rows) values.push(select.by === 'perplexity' ? await meanLogprob(model, rowPrompts[r], generated[r]) : scores.scoreOf(r));
-    scores.setRanking(b, values);
+    for (const r of rows) values.push(select.by === 'perplexity' ? await meanLogprob(model, rowPrompts[r], generated[r]) : scoreRow(track!, r));
+    rankings.set(b, values);
     let best = 0;
     for (let j = 1; j < k; j++) if (values[j] > values[best]) best = j;
     for (const r of rows) source[r] = b * k + best;
   }
   return source;
+}
+
+function scoreRow(track: ActivationTrack, r: number): number {
+  const v = track.vector(r);
+  return v ? track.scorer.score(v, 1)[0] : -Infinity;
 }
 
 /** Mean log-probability of the generated tokens under the unsteered model (−Infinity when none). */
