@@ -60,6 +60,7 @@ const rows = [
   await run('unsteered'),
   await run('probe rerank top-8, weight 1', { ...empty, rerank: { scorer, topK: 8, weight: 1 } }),
   await run('probe rerank top-8, weight 3', { ...empty, rerank: { scorer, topK: 8, weight: 3 } }),
+  await run('probe rerank top-8, weight 10', { ...empty, rerank: { scorer, topK: 8, weight: 10 } }),
   await run('best-of-4 by probe, every 16 tokens', { ...empty, select: { candidates: 4, every: 16, by: scorer } }),
   await run('best-of-4 by probe (end only)', { ...empty, select: { candidates: 4, by: scorer } }),
   await run('best-of-4 by perplexity', { ...empty, select: { candidates: 4, by: 'perplexity' } }),
