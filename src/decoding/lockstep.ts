@@ -45,18 +45,19 @@ export class Lockstep {
   constructor(readonly streams: readonly StreamSetup[]) {
     if (streams.length === 0) throw new InvalidInputError('lockstep decoding needs at least one run');
     this.rows = streams[0].prompts.length;
+    const members: number[][] = [];
     streams.forEach((s, i) => {
       if (s.prompts.length !== this.rows) throw new InvalidInputError(`${s.name} has ${s.prompts.length} prompt rows, the main run ${this.rows}`);
-      let g = this.groups.find((x) => x.model === s.model && sameHooks(x.hooks, s.hooks));
-      if (!g) {
-        g = { model: s.model, hooks: s.hooks, cache: undefined as unknown as KvCache, offsets: new Map(), streams: [] };
-        this.groups.push(g);
-      }
-      g.offsets.set(i, g.streams.length * this.rows);
-      g.streams.push(i);
-      this.groupOf[i] = g;
+      const at = members.findIndex((m) => streams[m[0]].model === s.model && sameHooks(streams[m[0]].hooks, s.hooks));
+      if (at >= 0) members[at].push(i);
+      else members.push([i]);
     });
-    for (const g of this.groups) g.cache = g.model.createCache(g.streams.length * this.rows);
+    for (const ids of members) {
+      const { model, hooks } = streams[ids[0]];
+      const g: Group = { model, hooks, cache: model.createCache(ids.length * this.rows), offsets: new Map(ids.map((s, k) => [s, k * this.rows])), streams: ids };
+      this.groups.push(g);
+      for (const s of ids) this.groupOf[s] = g;
+    }
   }
 
   /** New tokens each run can still take before its longest row reaches the model's context. */
