@@ -62,7 +62,7 @@ describe('steerer generate with decode-time steering', () => {
       [['--bias', 'sad'], /--bias expects TEXT=VALUE/],
       [['--contrast', 'NaN'], /--contrast must be a finite number/],
       [['--rerank', '4'], /need --probe FILE/],
-      [['--contrast', '2', '--plausibility', '3'], /decoding flags are invalid: contrast\.plausibility/],
+      [['--contrast', '2', '--plausibility', '3'], /decoding \(from the flags\) is invalid: decoding\.contrast\.plausibility/],
     ];
     for (const [flags, message] of cases) {
       const r = steerer(...base, ...flags);

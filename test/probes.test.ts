@@ -448,8 +448,8 @@ describe('probe data files', () => {
       ['plain', '1'],
     ]);
     assert.deepEqual(parseCsv('a,b\n,\n"",x'), [['a', 'b'], ['', ''], ['', 'x']]);
-    assert.throws(() => parseCsv('a,b\n"open,1\n'), /never closed/);
-    assert.throws(() => parseCsv('a,b\nx"y,1\n'), /quote inside/);
+    assert.throws(() => parseCsv('a,b\n"open,1\n'), /Quote Not Closed/);
+    assert.throws(() => parseCsv('a,b\nx"y,1\n'), /Invalid Opening Quote/);
   });
 
   test('JSONL, JSON arrays and CSV files', () => {

@@ -1,8 +1,8 @@
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import { InvalidInputError } from '../io/errors.js';
-import { DecodingSchema, type DecodingSpec } from '../decoding/decoding-spec.js';
-import { explainZodIssues } from '../steering/spec.js';
+import type { DecodingSpec } from '../decoding/decoding-spec.js';
+import { parseSteeringSpec } from '../steering/spec.js';
 import { parseIntStrict, parseNumber } from './common.js';
 
 /** Flags for the steering spec's `decoding` section (`steerer generate`). */
@@ -97,9 +97,7 @@ export function decodingFromFlags(flags: DecodingFlags, fromSpec: DecodingSpec |
   } else if (flags.every !== undefined) throw new InvalidInputError('--every needs --best-of');
   const empty = processors.length === 0 && Object.keys(out).length === 1;
   if (empty) return undefined;
-  const r = DecodingSchema.safeParse(out);
-  if (!r.success) throw new InvalidInputError(`decoding flags are invalid: ${explainZodIssues(r.error.issues)}`);
-  return r.data;
+  return parseSteeringSpec({ decoding: out }, 'decoding (from the flags)').decoding;
 }
 
 /** TEXT=VALUE or #ID=VALUE (the last "=" splits, so phrases may contain "="). */

@@ -7,9 +7,8 @@ import type { CandidateScorer } from './plan.js';
 /**
  * A linear probe as a candidate scorer, reducing the text as the probe was trained (newest
  * token or mean over tokens). Layer: the given one, else the probe's best
- * cross-validated layer, else its only layer. Binary probes score the logit of `favour`
- * (default the positive class, so favouring the negative class flips the sign);
- * multiclass probes the log-probability of `favour`; regression probes the predicted value.
+ * cross-validated layer, else its only layer. Scores are probeScores' (the logit or
+ * log-probability of `favour`, default the positive / last class; regression: the value).
  */
 export function probeScorer(probe: LinearProbe, model: Pick<HookedModel, 'spec'>, layer?: number, favour?: string): CandidateScorer {
   if (probe.hiddenSize !== model.spec.hiddenSize) {
@@ -21,22 +20,15 @@ export function probeScorer(probe: LinearProbe, model: Pick<HookedModel, 'spec'>
   if (favour !== undefined && probe.task === 'classification' && !probe.classes.includes(favour)) {
     throw new InvalidInputError(`probe has no class "${favour}" (classes: ${probe.classes.join(', ')})`);
   }
-  const binary = probe.task === 'classification' && probe.classes.length === 2;
-  const sign = binary && favour === probe.classes[0] ? -1 : 1;
-  const target = binary || probe.task === 'regression' ? undefined : favour;
+  if (favour !== undefined && probe.task === 'regression') throw new InvalidInputError('a regression probe has no classes to favour');
   return {
     name: `probe@${at}`,
     point: { layer: at, site: probe.site },
     reduce: probe.positions,
-    score(activations, rows) {
-      const s = probeScores(probe, at, activations, rows, target);
-      if (sign < 0) for (let i = 0; i < s.length; i++) s[i] = -s[i];
-      return s;
-    },
+    score: (activations, rows) => probeScores(probe, at, activations, rows, favour),
   };
 }
 
-/** The probe's best cross-validated layer, or its only layer. */
 function bestLayer(probe: LinearProbe): number {
   const layers = [...probe.layers.keys()];
   if (layers.length === 1) return layers[0];

@@ -1,7 +1,7 @@
 import { hookName } from '../graph/hook-points.js';
 import type { Hook } from '../runtime/hooks.js';
 import type { HookedModel } from '../runtime/model.js';
-import type { Sampler } from '../runtime/sampling.js';
+import { logSoftmax, type Sampler } from '../runtime/sampling.js';
 import { scoreTokens } from '../runtime/score.js';
 import type { Lockstep } from './lockstep.js';
 import type { CandidateScorer, Selection, TokenRerank } from './plan.js';
@@ -80,26 +80,27 @@ export async function rerankToken(lockstep: Lockstep, rerank: TokenRerank, track
   const vectors = new Float32Array(candidates.length * D);
   candidates.forEach((_, i) => vectors.set(track.vector(r, act.data.subarray(i * D, (i + 1) * D))!, i * D));
   const scores = rerank.scorer.score(vectors, candidates.length);
-  const lse = logSumExp(logits);
+  const logp = logSoftmax(logits);
   const reranked = new Float32Array(logits.length).fill(-Infinity);
-  candidates.forEach((c, i) => (reranked[c] = logits[c] - lse + rerank.weight * scores[i]));
+  candidates.forEach((c, i) => (reranked[c] = logp[c] + rerank.weight * scores[i]));
   return sampler.draw(reranked);
 }
 
-/** Ids of the k largest finite logits, best first (ties → lower id). */
+/**
+ * Ids of the k largest finite logits, best first (ties → lower id), in one pass over the
+ * vocabulary with a sorted list of k (k ≤ 64): no sort of the whole vocabulary per token.
+ */
 function topFinite(logits: Float32Array, k: number): number[] {
-  const ids: number[] = [];
-  for (let i = 0; i < logits.length; i++) if (logits[i] > -Infinity) ids.push(i);
-  ids.sort((a, b) => logits[b] - logits[a] || a - b);
-  return ids.slice(0, k);
-}
-
-function logSumExp(x: Float32Array): number {
-  let m = -Infinity;
-  for (const v of x) if (v > m) m = v;
-  let s = 0;
-  for (const v of x) s += Math.exp(v - m);
-  return m + Math.log(s);
+  const top: number[] = [];
+  for (let i = 0; i < logits.length; i++) {
+    const v = logits[i];
+    if (v === -Infinity || (top.length === k && v <= logits[top[k - 1]])) continue;
+    let at = top.length;
+    while (at > 0 && logits[top[at - 1]] < v) at--;
+    top.splice(at, 0, i);
+    if (top.length > k) top.pop();
+  }
+  return top;
 }
 
 /**

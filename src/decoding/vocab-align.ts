@@ -29,6 +29,17 @@ const SHOWN = 3;
  * logit difference counts as 0). Anything else is an error naming the differing ids.
  */
 export function alignVocabularies(main: VocabModel, guide: VocabModel, label: string): VocabAlignment {
+  // Every generate() call aligns its guides: compare each pair of vocabularies once.
+  let byGuide = aligned.get(main);
+  if (!byGuide) aligned.set(main, (byGuide = new WeakMap()));
+  let a = byGuide.get(guide);
+  if (!a) byGuide.set(guide, (a = align(main, guide, label)));
+  return a;
+}
+
+const aligned = new WeakMap<VocabModel, WeakMap<VocabModel, VocabAlignment>>();
+
+function align(main: VocabModel, guide: VocabModel, label: string): VocabAlignment {
   const mt = main.tokenizer;
   const gt = guide.tokenizer;
   const shared = Math.min(mt.vocabSize, gt.vocabSize);

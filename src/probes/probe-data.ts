@@ -1,4 +1,5 @@
 import { ModelFileError, InvalidInputError } from '../io/errors.js';
+import { parse } from 'csv-parse/sync';
 import { parseJson, readRecords, readText, type Located } from '../io/json-records.js';
 import type { ProbeExample } from './train-probes.js';
 
@@ -18,57 +19,13 @@ function describe(v: unknown): string {
   return typeof v === 'object' ? 'an object' : `${typeof v} ${JSON.stringify(v).slice(0, 40)}`;
 }
 
-/** RFC 4180 CSV: quoted fields may hold commas, newlines and doubled quotes; CRLF or LF line ends. */
+/** RFC 4180 CSV (csv-parse): quoted fields may hold commas, newlines and doubled quotes; blank lines are skipped. */
 export function parseCsv(text: string, file = 'CSV'): string[][] {
-  const rows: string[][] = [];
-  let row: string[] = [];
-  let field = '';
-  let quoted = false;
-  let line = 1;
-  let quoteLine = 0;
-  const endRow = (): void => {
-    row.push(field);
-    field = '';
-    // A blank line is no record (a trailing newline included).
-    if (!(row.length === 1 && row[0] === '')) rows.push(row);
-    row = [];
-  };
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (quoted) {
-      if (c === '"') {
-        if (text[i + 1] === '"') {
-          field += '"';
-          i++;
-        } else {
-          quoted = false;
-          const next = text[i + 1];
-          if (next !== undefined && next !== ',' && next !== '\n' && next !== '\r') {
-            throw new ModelFileError(file, `line ${line}: unexpected character after a closing quote`);
-          }
-        }
-      } else {
-        if (c === '\n') line++;
-        field += c;
-      }
-    } else if (c === '"') {
-      if (field !== '') throw new ModelFileError(file, `line ${line}: a quote inside an unquoted field (quote the whole field and double the quote)`);
-      quoted = true;
-      quoteLine = line;
-    } else if (c === ',') {
-      row.push(field);
-      field = '';
-    } else if (c === '\n' || c === '\r') {
-      if (c === '\r' && text[i + 1] === '\n') i++;
-      endRow();
-      line++;
-    } else {
-      field += c;
-    }
+  try {
+    return parse(text, { relax_column_count: true, skip_empty_lines: true }) as string[][];
+  } catch (e) {
+    throw new ModelFileError(file, `not valid CSV: ${(e as Error).message}`);
   }
-  if (quoted) throw new ModelFileError(file, `line ${quoteLine}: a quoted field is never closed`);
-  if (field !== '' || row.length > 0) endRow();
-  return rows;
 }
 
 function labelText(v: unknown): string | undefined {

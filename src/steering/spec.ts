@@ -118,11 +118,6 @@ function explainIssue(issue: z.core.$ZodIssue, root: unknown): string[] {
   return [`${at(issue.path)}: ${issue.message}`];
 }
 
-/** Zod issues as "path: message; ..." for error messages. */
-export function explainZodIssues(issues: readonly z.core.$ZodIssue[]): string {
-  return issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`).join('; ');
-}
-
 /** JSON Schema of the spec, for editors, the server's docs and other languages. */
 export function steeringSpecJsonSchema(): Record<string, unknown> {
   return z.toJSONSchema(SteeringSpecSchema, { io: 'input' }) as Record<string, unknown>;
