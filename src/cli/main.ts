@@ -7,6 +7,7 @@ import { inspectCommand } from './commands/inspect.js';
 import { perplexityCommand } from './commands/perplexity.js';
 import { probeCommand } from './commands/probe.js';
 import { saeCommand } from './commands/sae.js';
+import { serveCommand } from './commands/serve.js';
 import { vectorCommand } from './commands/vector.js';
 
 // A closed pipe (e.g. `steerer ... | head`) ends the program quietly.
@@ -28,5 +29,6 @@ program.addCommand(vectorCommand());
 program.addCommand(evalCommand());
 program.addCommand(saeCommand());
 program.addCommand(probeCommand());
+program.addCommand(serveCommand());
 
 await program.parseAsync(process.argv);

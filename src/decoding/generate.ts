@@ -25,9 +25,16 @@ export interface GenerateOptions extends SamplingOptions {
   readonly onText?: (delta: string, row: number) => void;
   /** Decode-time steering: processors, guidance runs, reranking, selection. */
   readonly decoding?: DecodingPlan;
+  /**
+   * A seed per prompt, instead of `seed`: prompt b samples with seeds[b] (its j-th selection
+   * candidate with seeds[b] + j), so requests with unrelated seeds can share a batch.
+   */
+  readonly seeds?: readonly number[];
+  /** Polled before every step: a prompt for which it returns true stops there ('cancelled'). */
+  readonly cancelled?: (prompt: number) => boolean;
 }
 
-export type FinishReason = 'stop' | 'length';
+export type FinishReason = 'stop' | 'length' | 'cancelled';
 
 export interface GenerateResult {
   readonly text: string;
@@ -78,7 +85,9 @@ export async function generateBatch(
   if (budget < 0) throw new InvalidInputError(`a guidance run's prompt exceeds its model's context`);
   const stopTokens = new Set(opts.stopTokens ?? model.spec.eosTokenIds);
   const processors = [...(opts.processors ?? []), ...plan.processors];
-  const samplers = rowPrompts.map((_, r) => new Sampler({ ...opts, processors, seed: opts.seed === undefined ? undefined : opts.seed + r }));
+  if (opts.seeds && opts.seeds.length !== prompts.length) throw new InvalidInputError(`seeds has ${opts.seeds.length} entries for ${prompts.length} prompts`);
+  const seedOf = (r: number): number | undefined => (opts.seeds ? opts.seeds[Math.floor(r / k)] + (r % k) : opts.seed === undefined ? undefined : opts.seed + r);
+  const samplers = rowPrompts.map((_, r) => new Sampler({ ...opts, processors, seed: seedOf(r) }));
 
   const V = model.spec.vocabSize;
   const generated: number[][] = rowPrompts.map(() => []);
@@ -107,6 +116,7 @@ export async function generateBatch(
   for (let step = 0; step < budget; step++) {
     const next: number[] = [];
     const fed = new Array<boolean>(R).fill(false);
+    if (opts.cancelled) for (let r = 0; r < R; r++) if (!finish[r] && opts.cancelled(Math.floor(r / k))) finish[r] = 'cancelled';
     for (let r = 0; r < R; r++) {
       const last = generated[r].length > 0 ? generated[r][generated[r].length - 1] : rowPrompts[r][rowPrompts[r].length - 1];
       if (finish[r]) {

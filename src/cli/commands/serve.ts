@@ -1,0 +1,69 @@
+import path from 'node:path';
+import { Command } from 'commander';
+import { createServer } from '../../server/app.js';
+import { DEFAULT_LIMITS } from '../../server/context.js';
+import { InvalidInputError } from '../../io/errors.js';
+import { modelOption, parseIntStrict, runAction, threadsOption } from '../common.js';
+
+interface ServeFlags {
+  model: string;
+  threads?: string;
+  port: string;
+  host: string;
+  dataDir: string;
+  token?: string;
+  maxTokens: string;
+  maxBatch: string;
+  bodyLimit: string;
+  judgeUrl?: string;
+  judgeModel: string;
+  log?: boolean;
+}
+
+export function serveCommand(): Command {
+  return new Command('serve')
+    .description('serve a model: OpenAI-compatible API with per-request steering, vector registry, jobs, and the web studio')
+    .addOption(modelOption)
+    .option('--port <n>', 'port (0 = any free port)', '8080')
+    .option('--host <addr>', 'address to bind; anything but loopback exposes the model to the network', '127.0.0.1')
+    .option('--data-dir <dir>', 'database, vectors/, saes/, probes/ and models/ live here', '.steerer')
+    .option('--token <token>', 'require "Authorization: Bearer <token>" on /v1 (default: $STEERER_API_TOKEN)')
+    .option('--max-tokens <n>', 'new tokens per completion at most', String(DEFAULT_LIMITS.maxTokens))
+    .option('--max-batch <n>', 'compatible requests decoded together at most', String(DEFAULT_LIMITS.maxBatch))
+    .option('--body-limit <mib>', 'largest request body in MiB', String(DEFAULT_LIMITS.bodyBytes / 2 ** 20))
+    .option('--judge-url <url>', 'OpenAI-compatible endpoint that judges ratings (key from STEERER_API_KEY); default: the served model')
+    .option('--judge-model <name>', 'with --judge-url: the model name to ask for', 'default')
+    .option('--log', 'log every request (JSON lines on stdout)')
+    .addOption(threadsOption)
+    .action(
+      runAction(async (flags: ServeFlags) => {
+        const token = flags.token ?? (process.env.STEERER_API_TOKEN || undefined);
+        const bodyMiB = Number(flags.bodyLimit);
+        if (!Number.isFinite(bodyMiB) || bodyMiB <= 0) throw new InvalidInputError(`--body-limit must be a positive number of MiB, got "${flags.bodyLimit}"`);
+        const server = await createServer({
+          modelPath: flags.model,
+          dataDir: path.resolve(flags.dataDir),
+          token,
+          threads: flags.threads === undefined ? undefined : parseIntStrict(flags.threads, '--threads', 1),
+          limits: {
+            maxTokens: parseIntStrict(flags.maxTokens, '--max-tokens', 1),
+            maxBatch: parseIntStrict(flags.maxBatch, '--max-batch', 1),
+            bodyBytes: Math.round(bodyMiB * 2 ** 20),
+          },
+          judge: flags.judgeUrl ? { url: flags.judgeUrl, model: flags.judgeModel, apiKey: process.env.STEERER_API_KEY } : undefined,
+          logger: flags.log,
+        });
+        const address = await server.listen(parseIntStrict(flags.port, '--port'), flags.host);
+        process.stderr.write(`steerer: serving ${server.ctx.modelId} at ${address} (studio: ${address}/studio/, data: ${path.resolve(flags.dataDir)}${token ? ', token required' : ''})\n`);
+        const stop = (): void => {
+          process.stderr.write('steerer: shutting down\n');
+          server.close().then(
+            () => process.exit(0),
+            () => process.exit(1),
+          );
+        };
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      }),
+    );
+}

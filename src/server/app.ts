@@ -1,0 +1,161 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { timingSafeEqual } from 'node:crypto';
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import fastifyStatic from '@fastify/static';
+import { HOOK_SITES } from '../graph/hook-points.js';
+import { localGenerator } from '../generators/local-generator.js';
+import { openAiGenerator } from '../generators/openai-generator.js';
+import type { TextGenerator } from '../generators/text-generator.js';
+import { loadModel } from '../model/load.js';
+import { HookedModel } from '../runtime/model.js';
+import { packageRoot } from '../util/shared-path.js';
+import { DEFAULT_LIMITS, type ServerContext, type ServerLimits } from './context.js';
+import { errorBody, HttpError, toHttpError } from './http-error.js';
+import { JobRunner } from './jobs.js';
+import { RequestSteering } from './request-steering.js';
+import { analysisRoutes } from './routes/analysis.js';
+import { completionRoutes } from './routes/completions.js';
+import { chatRoutes, ratingRoutes } from './routes/ratings.js';
+import { vectorRoutes } from './routes/vectors.js';
+import { Scheduler } from './scheduler.js';
+import { Store } from './store.js';
+import { VectorRegistry } from './vector-registry.js';
+
+export interface ServerOptions {
+  /** Model file or directory to serve. */
+  readonly modelPath: string;
+  /** Where the database (steerer.db) and the vectors/, saes/, probes/, models/ folders live. */
+  readonly dataDir: string;
+  /** When set, /v1/* needs `Authorization: Bearer <token>`. */
+  readonly token?: string;
+  /** ORT threads per runtime (default: all cores). */
+  readonly threads?: number;
+  readonly limits?: Partial<ServerLimits>;
+  /** OpenAI-compatible endpoint for the ratings judge (default: the served model judges). */
+  readonly judge?: { readonly url: string; readonly model: string; readonly apiKey?: string };
+  /** Built studio (default: dist/studio of the package); absent → no studio. */
+  readonly studioDir?: string;
+  /** Fastify's request log (default off). */
+  readonly logger?: boolean;
+}
+
+export interface SteererServer {
+  readonly app: FastifyInstance;
+  readonly ctx: ServerContext;
+  /** Listens; resolves to the address, e.g. http://127.0.0.1:8080. */
+  listen(port: number, host?: string): Promise<string>;
+  close(): Promise<void>;
+}
+
+/** Builds the server: model and its runtimes, the store, the registry, every route, the studio. */
+export async function createServer(opts: ServerOptions): Promise<SteererServer> {
+  const limits: ServerLimits = { ...DEFAULT_LIMITS, ...opts.limits };
+  const loaded = loadModel(opts.modelPath);
+  const model = new HookedModel(loaded, { threads: opts.threads });
+  const jobModel = new HookedModel(loaded, { threads: opts.threads });
+  fs.mkdirSync(opts.dataDir, { recursive: true });
+  const store = new Store(path.join(opts.dataDir, 'steerer.db'));
+  const modelId = model.source.name;
+  const identity = { name: modelId, architecture: model.spec.architecture, hiddenSize: model.spec.hiddenSize, numLayers: model.spec.numLayers };
+  const registry = new VectorRegistry(path.join(opts.dataDir, 'vectors'), store, identity);
+  const judge: TextGenerator = opts.judge ? openAiGenerator({ baseUrl: opts.judge.url, model: opts.judge.model, apiKey: opts.judge.apiKey }) : localGenerator(jobModel);
+  const ctx: ServerContext = {
+    modelId,
+    model,
+    jobModel,
+    scheduler: new Scheduler(model, { maxBatch: limits.maxBatch, maxWaiting: limits.maxWaiting }),
+    steering: new RequestSteering(model, registry, opts.dataDir),
+    registry,
+    store,
+    jobs: new JobRunner(store),
+    judge,
+    limits,
+    startedAt: Date.now(),
+  };
+
+  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: limits.bodyBytes, forceCloseConnections: true });
+  app.setErrorHandler((err: FastifyError | HttpError | Error, req, reply) => {
+    // Fastify's own errors (bad JSON, body too large, wrong content type) carry a 4xx statusCode.
+    const fastifyStatus = 'statusCode' in err && typeof err.statusCode === 'number' && err.statusCode < 500 ? err.statusCode : undefined;
+    const e = fastifyStatus !== undefined && !(err instanceof HttpError) ? new HttpError(fastifyStatus, fastifyMessage(err as FastifyError), (err as FastifyError).code ?? null) : toHttpError(err);
+    if (e.status >= 500) req.log.error(err);
+    if (e.status === 499) return reply.code(499).send(); // nobody is listening
+    return reply.code(e.status).send(errorBody(e.status, e.message, e.code, e.param));
+  });
+  app.setNotFoundHandler((req, reply) => reply.code(404).send(errorBody(404, `no route ${req.method} ${req.url.split('?')[0]}`, 'route_not_found')));
+
+  if (opts.token) {
+    const expected = Buffer.from(`Bearer ${opts.token}`);
+    app.addHook('onRequest', async (req) => {
+      if (!req.url.startsWith('/v1/')) return;
+      const given = Buffer.from(req.headers.authorization ?? '');
+      if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+        throw new HttpError(401, 'missing or wrong bearer token (send "Authorization: Bearer <token>")', 'invalid_token');
+      }
+    });
+  }
+
+  app.get('/health', async () => ({ status: 'ok', model: modelId, uptimeS: Math.round((Date.now() - ctx.startedAt) / 1000), queue: ctx.scheduler.stats, jobs: ctx.jobs.active }));
+  app.get('/v1/models', async () => ({
+    object: 'list',
+    data: [
+      {
+        id: modelId,
+        object: 'model',
+        created: Math.floor(ctx.startedAt / 1000),
+        owned_by: 'steerer',
+        steerer: {
+          architecture: model.spec.architecture,
+          numLayers: model.spec.numLayers,
+          hiddenSize: model.spec.hiddenSize,
+          vocabSize: model.spec.vocabSize,
+          contextLength: model.spec.maxPositions,
+          chatTemplate: model.chatTemplate !== undefined,
+          hookSites: HOOK_SITES,
+        },
+      },
+    ],
+  }));
+  app.get('/v1/jobs', async () => ({ object: 'list', data: store.listJobs() }));
+  app.get<{ Params: { id: string } }>('/v1/jobs/:id', async (req) => {
+    const job = store.getJob(req.params.id);
+    if (!job) throw new HttpError(404, `no job with id "${req.params.id}"`, 'job_not_found');
+    return job;
+  });
+  completionRoutes(app, ctx);
+  vectorRoutes(app, ctx);
+  analysisRoutes(app, ctx);
+  ratingRoutes(app, ctx);
+  chatRoutes(app, ctx);
+
+  const studioDir = opts.studioDir ?? path.join(packageRoot(), 'dist', 'studio');
+  if (fs.existsSync(path.join(studioDir, 'index.html'))) {
+    await app.register(fastifyStatic, { root: studioDir, prefix: '/studio/' });
+    app.get('/', async (_req, reply) => reply.redirect('/studio/'));
+  } else {
+    app.get('/', async () => ({ status: 'ok', model: modelId, studio: 'not built (npm run build:studio)' }));
+  }
+
+  return {
+    app,
+    ctx,
+    async listen(port, host = '127.0.0.1') {
+      return app.listen({ port, host });
+    },
+    async close() {
+      await app.close();
+      store.close();
+      await model.dispose();
+      await jobModel.dispose();
+    },
+  };
+}
+
+function fastifyMessage(err: FastifyError): string {
+  if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return `request body too large: ${err.message.replace(/^.*?:\s*/, '')}`;
+  if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return 'unsupported content type: send application/json';
+  if (err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') return 'the JSON body is empty';
+  if (err instanceof SyntaxError || err.code === 'FST_ERR_CTP_INVALID_JSON_BODY') return `the body is not valid JSON: ${err.message}`;
+  return err.message;
+}

@@ -1,0 +1,61 @@
+import type { JobProgress, JobRow, Store } from './store.js';
+
+/**
+ * Background jobs (vector creation, judging): recorded in the store, run one at a time in
+ * submission order, progress written as they go so GET /v1/jobs/:id can show a bar.
+ */
+
+export type ReportProgress = (stage: string, done: number, total: number, fraction: number) => void;
+export type JobBody = (report: ReportProgress) => Promise<unknown>;
+
+/** Progress rows are rewritten at most this often (a stage change always writes). */
+const PROGRESS_EVERY_MS = 250;
+
+export class JobRunner {
+  private chain: Promise<void> = Promise.resolve();
+  private pending = 0;
+
+  constructor(private readonly store: Store) {}
+
+  /** Number of jobs queued or running. */
+  get active(): number {
+    return this.pending;
+  }
+
+  submit(kind: string, request: unknown, body: JobBody): JobRow {
+    const job = this.store.createJob(kind, request);
+    this.pending++;
+    // A job that cannot even record its end (the store closed under it) must not take the chain down.
+    this.chain = this.chain
+      .then(() => this.run(job.id, body))
+      .catch(() => undefined)
+      .finally(() => this.pending--);
+    return job;
+  }
+
+  /** Resolves when every job submitted so far has ended. */
+  idle(): Promise<void> {
+    return this.chain;
+  }
+
+  private async run(id: string, body: JobBody): Promise<void> {
+    let last: JobProgress = { stage: 'starting', done: 0, total: 0, fraction: 0 };
+    let written = 0;
+    this.store.updateJob(id, { status: 'running', progress: last });
+    const report: ReportProgress = (stage, done, total, fraction) => {
+      const progress = { stage, done, total, fraction: Math.max(0, Math.min(1, fraction)) };
+      const t = Date.now();
+      if (stage !== last.stage || t - written >= PROGRESS_EVERY_MS || done === total) {
+        this.store.updateJob(id, { progress });
+        written = t;
+      }
+      last = progress;
+    };
+    try {
+      const result = await body(report);
+      this.store.updateJob(id, { status: 'succeeded', progress: { ...last, stage: 'done', fraction: 1 }, result: result ?? null });
+    } catch (e) {
+      this.store.updateJob(id, { status: 'failed', progress: last, error: e instanceof Error ? e.message : String(e) });
+    }
+  }
+}

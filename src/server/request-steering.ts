@@ -1,0 +1,77 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { loadModel } from '../model/load.js';
+import { loadProbe } from '../probes/probe-file.js';
+import type { LinearProbe } from '../probes/probe.js';
+import { HookedModel } from '../runtime/model.js';
+import { loadSae } from '../sae/load-sae.js';
+import type { Sae } from '../sae/sae.js';
+import { compileSpecForGeneration, type CompiledSpec } from '../steering/resolve.js';
+import { parseSteeringSpec, type SpecResolver, type SteeringSpec } from '../steering/spec.js';
+import { HttpError, toHttpError } from './http-error.js';
+import { checkVectorName, type VectorRegistry } from './vector-registry.js';
+
+/**
+ * The `steering` field of a request: the one steering spec, validated and compiled against
+ * the served model. Over HTTP a spec names things, it never gives paths: vectors by registry
+ * name, SAEs, probes and guide models by their name under DATA_DIR/saes, /probes, /models.
+ */
+
+export interface RequestSpec {
+  readonly spec: SteeringSpec | null;
+  readonly compiled: CompiledSpec;
+  /** Canonical JSON of the parsed spec: equal keys, equal hooks (batching compares these). */
+  readonly key: string;
+}
+
+export const NO_STEERING: RequestSpec = { spec: null, compiled: { hooks: [] }, key: '' };
+
+export class RequestSteering {
+  private readonly resolver: SpecResolver;
+
+  constructor(
+    private readonly model: HookedModel,
+    registry: VectorRegistry,
+    dataDir: string,
+  ) {
+    const named = <T>(folder: string, what: string, load: (file: string) => T) => {
+      const cache = new Map<string, T>();
+      return (ref: string): T => {
+        checkVectorName(ref, what);
+        const file = path.join(dataDir, folder, ref);
+        let v = cache.get(file);
+        if (!v) {
+          if (!fs.existsSync(file)) throw new HttpError(400, `steering: no ${what} named "${ref}" (looked in ${folder}/ of the data directory)`, `${what}_not_found`);
+          v = load(file);
+          cache.set(file, v);
+        }
+        return v;
+      };
+    };
+    this.resolver = {
+      vector: (ref) => {
+        if (!registry.has(ref)) {
+          checkVectorName(ref, 'vector');
+          throw new HttpError(400, `steering: no vector named "${ref}" in the registry (GET /v1/vectors lists them)`, 'vector_not_found');
+        }
+        return registry.get(ref);
+      },
+      sae: named<Sae>('saes', 'sae', (f) => loadSae(f)),
+      probe: named<LinearProbe>('probes', 'probe', loadProbe),
+      model: named<HookedModel>('models', 'model', (f) => new HookedModel(loadModel(f), { threads: this.model.threads })),
+    };
+  }
+
+  /** Validates and compiles a request's `steering` value (undefined or null: no steering). */
+  compile(value: unknown): RequestSpec {
+    if (value === undefined || value === null) return NO_STEERING;
+    try {
+      const spec = parseSteeringSpec(value, 'steering');
+      const compiled = compileSpecForGeneration(this.model, spec, this.resolver);
+      return { spec, compiled, key: JSON.stringify(spec) };
+    } catch (e) {
+      const err = toHttpError(e);
+      throw err.status === 500 ? err : new HttpError(err.status, err.message, err.code, err.param ?? 'steering');
+    }
+  }
+}

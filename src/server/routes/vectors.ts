@@ -1,0 +1,153 @@
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod/v4';
+import { createConceptVector, type PipelineStage } from '../../auto/concept-vector.js';
+import { HOOK_SITES } from '../../graph/hook-points.js';
+import { lineChartSvg } from '../../report/plot.js';
+import type { SteeringVector } from '../../steering/vector.js';
+import type { ServerContext } from '../context.js';
+import { HttpError, parseBody } from '../http-error.js';
+import { checkVectorName, type VectorInfo } from '../vector-registry.js';
+
+/** The vector registry over HTTP, the one-click pipeline as a background job, and per-vector plots. */
+
+const Name = z.string().min(1).max(64);
+const int = z.number().int().nonnegative();
+
+const FileUpload = z
+  .object({
+    name: Name,
+    description: z.string().max(2000).optional(),
+    overwrite: z.boolean().optional(),
+    safetensors: z.string().min(1).regex(/^[A-Za-z0-9+/\r\n]*={0,2}\s*$/, 'must be base64'),
+  })
+  .strict();
+
+const InlineUpload = z
+  .object({
+    name: Name,
+    description: z.string().max(2000).optional(),
+    overwrite: z.boolean().optional(),
+    site: z.enum(HOOK_SITES).default('resid_post'),
+    directions: z.record(z.string().regex(/^\d+$/, 'keys are layer numbers'), z.array(z.number()).min(1)),
+    recommended: z.object({ layers: z.array(int).min(1).optional(), coefficient: z.number().optional() }).strict().optional(),
+  })
+  .strict();
+
+const CreateBody = z
+  .object({
+    name: Name,
+    concept: z.string().trim().min(1).max(300),
+    neutral: z.string().trim().min(1).max(300).optional(),
+    count: z.number().int().min(4).max(512).default(48),
+    layer: z.union([z.literal('auto'), int]).default('auto'),
+    coefficient: z.union([z.literal('auto'), z.number()]).default('auto'),
+    method: z.enum(['diffmean', 'pca_diff', 'pca_center', 'probe']).default('diffmean'),
+    seed: int.default(0),
+    description: z.string().max(2000).optional(),
+    overwrite: z.boolean().optional(),
+  })
+  .strict();
+
+const STAGES: readonly PipelineStage[] = ['data', 'activations', 'layers', 'strength'];
+
+export function vectorRoutes(app: FastifyInstance, ctx: ServerContext): void {
+  const { registry } = ctx;
+
+  app.get('/v1/vectors', async () => ({ object: 'list', data: registry.list() }));
+
+  app.get<{ Params: { name: string } }>('/v1/vectors/:name', async (req) => registry.info(req.params.name));
+
+  app.get<{ Params: { name: string; kind: string } }>('/v1/vectors/:name/plot/:kind', async (req, reply) => {
+    const info = registry.info(req.params.name);
+    const svg = await plotSvg(info, req.params.kind);
+    return reply.type('image/svg+xml').send(svg);
+  });
+
+  app.post('/v1/vectors', async (req, reply) => {
+    const body = req.body as Record<string, unknown> | undefined;
+    const isFile = body !== null && typeof body === 'object' && 'safetensors' in body;
+    let info: VectorInfo;
+    if (isFile) {
+      const up = parseBody(FileUpload, body, 'vector upload');
+      info = registry.addFile(up.name, Buffer.from(up.safetensors, 'base64'), up.overwrite, up.description);
+    } else {
+      const up = parseBody(InlineUpload, body, 'vector upload');
+      checkVectorName(up.name);
+      const directions = new Map(Object.entries(up.directions).map(([l, d]) => [Number(l), Float32Array.from(d)] as [number, Float32Array]));
+      const vector: SteeringVector = {
+        directions,
+        meta: {
+          format: 'steerer.vector/v1',
+          model: { name: ctx.modelId, architecture: ctx.model.spec.architecture, hiddenSize: ctx.model.spec.hiddenSize, numLayers: ctx.model.spec.numLayers },
+          method: 'imported',
+          site: up.site,
+          createdAt: new Date().toISOString(),
+          ...(up.description ? { description: up.description } : {}),
+          ...(up.recommended ? { recommended: up.recommended } : {}),
+        },
+      };
+      info = registry.add(up.name, vector, up.overwrite);
+    }
+    return reply.code(201).send(info);
+  });
+
+  app.delete<{ Params: { name: string } }>('/v1/vectors/:name', async (req) => {
+    registry.remove(req.params.name);
+    return { deleted: req.params.name };
+  });
+
+  app.post('/v1/vectors/create', async (req, reply) => {
+    const body = parseBody(CreateBody, req.body, 'vector creation');
+    checkVectorName(body.name);
+    if (!body.overwrite && registry.has(body.name)) throw new HttpError(409, `a vector named "${body.name}" exists; pick another name or pass "overwrite": true`, 'name_taken', 'name');
+    if (body.layer !== 'auto' && body.layer >= ctx.model.spec.numLayers) {
+      throw new HttpError(400, `layer ${body.layer} does not exist: the model has layers 0..${ctx.model.spec.numLayers - 1}`, 'invalid_layer', 'layer');
+    }
+    const job = ctx.jobs.submit('vector.create', body, async (report) => {
+      const result = await createConceptVector(ctx.jobModel, {
+        concept: body.concept,
+        neutral: body.neutral,
+        count: body.count,
+        layer: body.layer,
+        coefficient: body.coefficient,
+        method: body.method,
+        seed: body.seed,
+        onStage: (stage, done, total) => {
+          const k = STAGES.indexOf(stage);
+          report(stage, done, total, (k + (total > 0 ? done / total : 0)) / STAGES.length);
+        },
+      });
+      const vector = body.description ? { ...result.vector, meta: { ...result.vector.meta, description: body.description } } : result.vector;
+      const info = registry.add(body.name, vector, true);
+      return { vector: info.name, layer: result.selection.layer, coefficient: result.selection.coefficient, examples: result.examples.slice(0, 3) };
+    });
+    return reply.code(202).send(job);
+  });
+}
+
+async function plotSvg(info: VectorInfo, kind: string): Promise<string> {
+  if (kind === 'diagnostics.svg') {
+    const diag = info.diagnostics ?? [];
+    if (diag.length === 0) throw new HttpError(404, `vector "${info.name}" has no per-layer diagnostics to plot`, 'no_plot');
+    const series = [
+      { name: 'held-out accuracy', points: diag.filter((d) => d.accuracy !== null).map((d) => [d.layer, d.accuracy!] as const) },
+      { name: 'held-out AUROC', points: diag.filter((d) => d.auroc !== null).map((d) => [d.layer, d.auroc!] as const) },
+      { name: '|v| / mean |x|', points: diag.filter((d) => d.relativeNorm !== null).map((d) => [d.layer, d.relativeNorm!] as const) },
+    ].filter((s) => s.points.length > 0);
+    return lineChartSvg({ title: `${info.name}: separation by layer`, xLabel: 'layer', yLabel: 'value', series, integerX: true });
+  }
+  if (kind === 'strength.svg') {
+    const curve = [...(info.auto?.strength?.curve ?? [])].sort((a, b) => a.coefficient - b.coefficient);
+    if (curve.length === 0) throw new HttpError(404, `vector "${info.name}" has no strength curve (only vectors made by /v1/vectors/create have one)`, 'no_plot');
+    return lineChartSvg({
+      title: `${info.name}: concept score and coherence cost by strength (chosen ${info.auto!.coefficient.toFixed(2)})`,
+      xLabel: 'coefficient',
+      yLabel: 'value',
+      series: [
+        { name: 'concept score', points: curve.map((p) => [p.coefficient, p.concept] as const) },
+        { name: 'coherence cost', points: curve.map((p) => [p.coefficient, p.cost] as const) },
+      ],
+    });
+  }
+  throw new HttpError(404, `no plot "${kind}": use diagnostics.svg or strength.svg`, 'no_plot');
+}
