@@ -75,6 +75,8 @@ export async function createServer(opts: ServerOptions): Promise<SteererServer> 
   };
 
   const app = Fastify({ logger: opts.logger ?? false, bodyLimit: limits.bodyBytes, forceCloseConnections: true });
+  // The API speaks JSON only: a text/plain body is refused (415) rather than read as a string.
+  app.removeContentTypeParser('text/plain');
   app.setErrorHandler((err: FastifyError | HttpError | Error, req, reply) => {
     // Fastify's own errors (bad JSON, body too large, wrong content type) carry a 4xx statusCode.
     const fastifyStatus = 'statusCode' in err && typeof err.statusCode === 'number' && err.statusCode < 500 ? err.statusCode : undefined;

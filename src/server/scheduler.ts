@@ -58,6 +58,8 @@ export interface SchedulerStats {
   /** Batches run so far and the rows they held (rows / batches = mean batch size). */
   readonly batches: number;
   readonly rows: number;
+  /** Requests that stopped early because their client went away. */
+  readonly cancelled: number;
 }
 
 export const cancelled = (): HttpError => new HttpError(499, 'the client closed the connection', 'cancelled');
@@ -68,6 +70,7 @@ export class Scheduler {
   private busy = false;
   private batches = 0;
   private rows = 0;
+  private cancelledCount = 0;
 
   constructor(
     private readonly model: HookedModel,
@@ -75,7 +78,7 @@ export class Scheduler {
   ) {}
 
   get stats(): SchedulerStats {
-    return { waiting: this.queue.length, running: this.runningRows, batches: this.batches, rows: this.rows };
+    return { waiting: this.queue.length, running: this.runningRows, batches: this.batches, rows: this.rows, cancelled: this.cancelledCount };
   }
 
   generate(task: GenerationTask): Promise<GenerateResult> {
@@ -104,6 +107,7 @@ export class Scheduler {
           const i = this.queue.indexOf(item);
           if (i >= 0) {
             this.queue.splice(i, 1);
+            this.cancelledCount++;
             reject(cancelled());
           }
         },
@@ -163,7 +167,10 @@ export class Scheduler {
           cancelled: (row) => batch[row].task.signal?.aborted ?? false,
         },
       );
-      results.forEach((r, i) => batch[i].resolve(r));
+      results.forEach((r, i) => {
+        if (r.finishReason === 'cancelled') this.cancelledCount++;
+        batch[i].resolve(r);
+      });
     } catch (e) {
       for (const b of batch) b.reject(e);
     }
