@@ -1,0 +1,159 @@
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import { getJson, postJson, startServer, waitForJob, type RunningServer } from './helpers/server.js';
+
+/**
+ * Ratings (stored with spec and seed, exported as JSONL), the judge job and its agreement
+ * with people, and the one-click vector job with its progress and plots.
+ */
+
+/**
+ * A stand-in judge endpoint with known behaviour: a text "involves the concept" iff it holds
+ * the word "sad", is fluent (2) iff it has more than three words, else 1.
+ */
+function fakeJudge(): Promise<{ url: string; close: () => Promise<void> }> {
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (d: Buffer) => (body += d.toString()));
+    req.on('end', () => {
+      const prompt = (JSON.parse(body) as { messages: { content: string }[] }).messages[0].content;
+      const text = prompt.split('"""').at(-2) ?? '';
+      let rating = 1;
+      if (prompt.includes('whether it involves the concept')) rating = /\bsad\b/.test(text) ? 2 : 0;
+      else if (prompt.includes('language quality')) rating = text.trim().split(/\s+/).length > 3 ? 2 : 1;
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ choices: [{ message: { role: 'assistant', content: `Reasoning.\nRating: ${rating}` } }] }));
+    });
+  });
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      resolve({ url: `http://127.0.0.1:${port}/v1`, close: () => new Promise((r) => server.close(() => r())) });
+    }),
+  );
+}
+
+interface RatingJson {
+  id: string;
+  seed: number;
+  concept?: string;
+  a: { text: string; steering: unknown };
+  b: { text: string; steering: { version: number; interventions: { vector: string; coefficient: number }[] } | null };
+  judge?: { a: { concept: number; fluency: number }; b: { concept: number; fluency: number } };
+}
+
+describe('ratings, judge and agreement', () => {
+  let srv: RunningServer;
+  let judge: Awaited<ReturnType<typeof fakeJudge>>;
+  before(async () => {
+    judge = await fakeJudge();
+    srv = await startServer({ judge: { url: judge.url, model: 'fake' } });
+  });
+  after(async () => {
+    await srv.close();
+    await judge.close();
+  });
+
+  const steered = { interventions: [{ vector: 'sad', layers: [1], coefficient: 4 }] };
+  const rating = (a: string, b: string, extra: Record<string, unknown>) => ({ prompt: 'Tell a story', concept: 'sad', seed: 5, a: { text: a, steering: null }, b: { text: b, steering: steered }, blind: true, ...extra });
+
+  test('ratings are stored with the full spec and seed, listed and exported as JSONL', async () => {
+    const r1 = await postJson<{ id: string }>(`${srv.url}/v1/ratings`, rating('the dog ran home fast', 'the sad dog cried', { preference: { concept: 'b', coherence: 'a' } }));
+    assert.equal(r1.status, 201);
+    const r2 = await postJson(`${srv.url}/v1/ratings`, rating('a happy day', 'so sad and very sad', { preference: { concept: 'a', coherence: 'tie' }, scores: { a: { concept: 4, coherence: 5 }, b: { concept: 2, coherence: 1 } } }));
+    assert.equal(r2.status, 201);
+    const r3 = await postJson(`${srv.url}/v1/ratings`, { ...rating('x', 'y', { scores: { a: { concept: 1, coherence: 3 }, b: { concept: 5, coherence: 2 } } }), concept: undefined });
+    assert.equal(r3.status, 201);
+    const { json } = await getJson<{ data: RatingJson[] }>(`${srv.url}/v1/ratings`);
+    assert.equal(json.data.length, 3);
+    assert.equal(json.data[0].id, r1.json.id);
+    // Stored as parsed specs: defaults filled in, so the spec alone reproduces the reply.
+    assert.deepEqual(json.data[0].b.steering!.interventions[0], { vector: 'sad', layers: [1], site: 'resid_post', operator: 'add', coefficient: 4, positions: 'all', preserveNorm: false });
+    assert.equal(json.data[0].seed, 5);
+    const exp = await fetch(`${srv.url}/v1/ratings/export`);
+    assert.match(exp.headers.get('content-type') ?? '', /ndjson/);
+    const lines = (await exp.text()).trim().split('\n').map((l) => JSON.parse(l) as RatingJson);
+    assert.deepEqual(lines.map((l) => l.id), json.data.map((r) => r.id));
+  });
+
+  test('bad ratings are refused', async () => {
+    const noChoice = await postJson<{ error: { message: string } }>(`${srv.url}/v1/ratings`, rating('a', 'b', {}));
+    assert.equal(noChoice.status, 400);
+    assert.match(noChoice.json.error.message, /preference/);
+    const badScore = await postJson(`${srv.url}/v1/ratings`, rating('a', 'b', { scores: { a: { concept: 6, coherence: 1 }, b: { concept: 1, coherence: 1 } } }));
+    assert.equal(badScore.status, 400);
+    const badSpec = await postJson<{ error: { message: string } }>(`${srv.url}/v1/ratings`, { ...rating('a', 'b', { preference: { concept: 'a', coherence: 'a' } }), b: { text: 'b', steering: { interventions: [{ vector: 'sad', coefficient: 'lots' }] } } });
+    assert.equal(badSpec.status, 400);
+    assert.match(badSpec.json.error.message, /b\.steering/);
+    assert.equal((await getJson<{ data: unknown[] }>(`${srv.url}/v1/ratings`)).json.data.length, 3);
+  });
+
+  test('the judge job scores every rated reply; agreement is computed from its scores', async () => {
+    const job = await postJson<{ id: string }>(`${srv.url}/v1/ratings/judge`, {});
+    assert.equal(job.status, 202);
+    const done = await waitForJob(srv.url, job.json.id);
+    assert.equal(done.status, 'succeeded', done.error);
+    assert.equal(done.result!.judged, 2);
+    assert.equal(done.result!.skipped, 1);
+    assert.match(String(done.result!.judge), /fake/);
+    const { json } = await getJson<{ data: RatingJson[] }>(`${srv.url}/v1/ratings`);
+    const [j1, j2, j3] = json.data.map((r) => r.judge);
+    assert.deepEqual([j1!.a.concept, j1!.b.concept, j1!.a.fluency, j1!.b.fluency], [0, 2, 2, 2]);
+    assert.deepEqual([j2!.a.concept, j2!.b.concept, j2!.a.fluency, j2!.b.fluency], [0, 2, 1, 2]);
+    assert.equal(j3, undefined, 'no concept: not judged');
+    const agree = await getJson<{ judged: number; concept: { pairs: number; agreement: number; spearman: number | null }; coherence: { pairs: number; agreement: number } }>(`${srv.url}/v1/ratings/agreement`);
+    assert.equal(agree.json.judged, 2);
+    // Concept: human b (judge b: agree), human a (judge b: disagree).
+    assert.equal(agree.json.concept.pairs, 2);
+    assert.equal(agree.json.concept.agreement, 0.5);
+    // Coherence: human a vs judge tie (2,2): disagree; human tie vs judge b (1,2): disagree.
+    assert.equal(agree.json.coherence.agreement, 0);
+    // Only rating 2 has 1-5 scores: concept human [4,2] vs judge [0,2] → rho = -1.
+    assert.equal(agree.json.concept.spearman, -1);
+  });
+});
+
+describe('one-click vector job', () => {
+  let srv: RunningServer;
+  before(async () => {
+    srv = await startServer();
+  });
+  after(() => srv.close());
+
+  test('creates, reports progress, registers the vector with its plots; refuses bad requests', async () => {
+    const bad = await postJson(`${srv.url}/v1/vectors/create`, { name: 'x', concept: 'sad', layer: 9 });
+    assert.equal(bad.status, 400);
+    const noConcept = await postJson(`${srv.url}/v1/vectors/create`, { name: 'x', concept: '   ' });
+    assert.equal(noConcept.status, 400);
+    const job = await postJson<{ id: string; status: string }>(`${srv.url}/v1/vectors/create`, { name: 'sad', concept: 'sad', neutral: 'happy', count: 12, seed: 1 });
+    assert.equal(job.status, 202);
+    assert.equal(job.json.status, 'queued');
+    const seen: number[] = [];
+    for (let t = Date.now(); Date.now() - t < 120_000; ) {
+      const { json } = await getJson<{ status: string; progress: { fraction: number } }>(`${srv.url}/v1/jobs/${job.json.id}`);
+      seen.push(json.progress.fraction);
+      if (json.status === 'succeeded' || json.status === 'failed') break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const done = await waitForJob(srv.url, job.json.id);
+    assert.equal(done.status, 'succeeded', done.error);
+    assert.ok(seen.every((f, i) => f >= 0 && f <= 1 && (i === 0 || f >= seen[i - 1])), `progress not monotone: ${seen}`);
+    assert.equal(seen.at(-1), 1);
+    const info = await getJson<{ concept: string; recommended: { layers: number[]; coefficient: number }; plots: { diagnostics: boolean; strength: boolean } }>(`${srv.url}/v1/vectors/sad`);
+    assert.equal(info.json.concept, 'sad');
+    assert.equal(info.json.recommended.layers.length, 1);
+    assert.ok(Number.isFinite(info.json.recommended.coefficient));
+    assert.deepEqual(info.json.plots, { diagnostics: true, strength: true });
+    for (const kind of ['diagnostics', 'strength']) {
+      const svg = await fetch(`${srv.url}/v1/vectors/sad/plot/${kind}.svg`);
+      assert.equal(svg.status, 200);
+      assert.match(await svg.text(), /^<svg/);
+    }
+    assert.equal((await fetch(`${srv.url}/v1/vectors/sad/plot/other.svg`)).status, 404);
+    const taken = await postJson(`${srv.url}/v1/vectors/create`, { name: 'sad', concept: 'sad' });
+    assert.equal(taken.status, 409);
+    assert.equal((await getJson(`${srv.url}/v1/jobs/job_missing`)).status, 404);
+  });
+});
