@@ -33,7 +33,7 @@ describe('server faults', () => {
   });
   after(() => srv.close());
 
-  const chat = (extra: Record<string, unknown>) => postJson(`${srv.url}/v1/chat/completions`, { messages: [{ role: 'user', content: 'Once' }], max_tokens: 4, ...extra });
+  const chat = (extra: Record<string, unknown>) => postJson<ErrorJson>(`${srv.url}/v1/chat/completions`, { messages: [{ role: 'user', content: 'Once' }], max_tokens: 4, ...extra });
 
   test('malformed, empty and wrongly typed bodies', async () => {
     assertError(await postJson(`${srv.url}/v1/chat/completions`, '{"messages": [{"role": "user", "content": "hi"}'), 400, /not valid JSON/);
@@ -58,7 +58,7 @@ describe('server faults', () => {
   test('unknown vectors, unknown layers, mismatched sizes', async () => {
     const unknown = await chat({ steering: { interventions: [{ vector: 'nope', layers: [1] }] } });
     assertError(unknown, 400, /no vector named "nope"/);
-    assert.equal((unknown.json as ErrorJson).error.code, 'vector_not_found');
+    assert.equal(unknown.json.error.code, 'vector_not_found');
     assertError(await chat({ steering: { interventions: [{ vector: 'v', layers: [7] }] } }), 400, /layer 7 does not exist/);
     assertError(await chat({ steering: { interventions: [{ vector: { inline: ones(64) }, layers: [1] }] } }), 400, /size 64.*hidden size is 128/);
     assertError(await postJson(`${srv.url}/v1/vectors`, { name: 'small', directions: { '1': ones(64) } }), 400, /64 values but the model's hidden size is 128/);

@@ -16,7 +16,8 @@ import { rng } from './helpers/prng.js';
  * with the exact steering and seed the studio used.
  */
 
-const CHROMIUM = '/usr/bin/chromium';
+// Debian's package; STEERER_CHROMIUM points elsewhere (e.g. to a missing path, to see the skip).
+const CHROMIUM = process.env.STEERER_CHROMIUM ?? '/usr/bin/chromium';
 const ROOT = packageRoot();
 const SHARED = process.env.STEERER_SHARED ?? path.resolve(ROOT, '..', 'shared');
 const MODEL = path.join(SHARED, 'models', 'tinystories-656k');
@@ -139,7 +140,7 @@ async function shot(page: Page, name: string): Promise<void> {
 
 test('studio: slider steering, side-by-side replies and a stored blind rating', { timeout: 90_000 }, async (t) => {
   if (!fs.existsSync(CHROMIUM)) {
-    console.log(`# studio browser test skipped: ${CHROMIUM} not found (apt-get install chromium)`);
+    console.log(`studio browser test skipped: ${CHROMIUM} not found (apt-get install chromium)`);
     t.skip(`${CHROMIUM} not found`);
     return;
   }
@@ -259,6 +260,23 @@ test('studio: slider steering, side-by-side replies and a stored blind rating', 
     await page.getByTestId('rating-row').first().waitFor();
     assert.equal(await page.getByTestId('rating-row').count(), 1);
     await shot(page, 'studio-ratings.png');
+
+    // One-click vector from a concept: job progress, then the new vector's page with its plots,
+    // and the vector in the chat's panel. count 8 keeps the pipeline to a few seconds here.
+    await page.getByTestId('nav-create').click();
+    await page.getByTestId('create-name').fill('happy');
+    await page.getByTestId('create-concept').fill('happiness and joy');
+    await page.getByTestId('create-count').fill('8');
+    await page.getByTestId('create-submit').click();
+    await page.locator('[data-testid="create-job"][data-status="succeeded"]').waitFor({ timeout: 60_000 });
+    await shot(page, 'studio-create.png');
+    await page.getByTestId('created-link').click();
+    await page.getByTestId('plot-diagnostics').waitFor();
+    await page.getByTestId('plot-strength').waitFor();
+    assert.ok((await page.getByTestId('diagnostics-table').locator('tbody tr').count()) >= 1);
+    await page.screenshot({ path: path.join(SCREENSHOTS, 'studio-vector-auto.png'), fullPage: true });
+    await page.getByTestId('nav-chat').click();
+    await page.getByTestId('vector-row-happy').waitFor();
 
     assert.deepEqual(pageErrors, [], 'no uncaught errors in the page');
   } catch (e) {

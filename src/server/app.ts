@@ -115,6 +115,7 @@ export async function createServer(opts: ServerOptions): Promise<SteererServer> 
           contextLength: model.spec.maxPositions,
           chatTemplate: model.chatTemplate !== undefined,
           hookSites: HOOK_SITES,
+          limits: { maxTokens: limits.maxTokens, maxChoices: limits.maxChoices, maxInputs: limits.maxInputs },
         },
       },
     ],

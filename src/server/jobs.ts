@@ -53,7 +53,7 @@ export class JobRunner {
     };
     try {
       const result = await body(report);
-      this.store.updateJob(id, { status: 'succeeded', progress: { ...last, stage: 'done', fraction: 1 }, result: result ?? null });
+      this.store.updateJob(id, { status: 'succeeded', progress: { stage: 'done', done: last.total, total: last.total, fraction: 1 }, result: result ?? null });
     } catch (e) {
       this.store.updateJob(id, { status: 'failed', progress: last, error: e instanceof Error ? e.message : String(e) });
     }

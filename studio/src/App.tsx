@@ -1,0 +1,85 @@
+import { useCallback, useEffect, useState } from 'react';
+import { api, onUnauthorized, type VectorInfo } from './api';
+import { ChatPage } from './ChatPage';
+import { CreateVectorPage } from './CreateVectorPage';
+import { RatingsPage } from './RatingsPage';
+import type { SteeringSettings, VectorSetting } from './steering';
+import { TokenPrompt } from './TokenPrompt';
+import { useHashRoute, type Route } from './useHashRoute';
+import { VectorPage } from './VectorPage';
+
+const NAV: [Route['page'], string, string][] = [
+  ['chat', '#/chat', 'Chat'],
+  ['create', '#/create', 'Create vector'],
+  ['ratings', '#/ratings', 'Ratings'],
+];
+
+export function App() {
+  const route = useHashRoute();
+  const [model, setModel] = useState<string | null>(null);
+  const [vectors, setVectors] = useState<VectorInfo[]>([]);
+  const [settings, setSettings] = useState<SteeringSettings>({});
+  const [needToken, setNeedToken] = useState(false);
+  const [loadError, setLoadError] = useState<string | null>(null);
+  // Bumped when a token is saved, so pages that failed with 401 load again.
+  const [authEpoch, setAuthEpoch] = useState(0);
+
+  useEffect(() => onUnauthorized(() => setNeedToken(true)), []);
+
+  const refreshVectors = useCallback(async (): Promise<void> => {
+    try {
+      const list = await api.vectors();
+      setVectors(list);
+      setLoadError(null);
+      // Forget the settings of vectors that are gone, so a re-created name starts at zero.
+      setSettings((s) => Object.fromEntries(Object.entries(s).filter(([name]) => list.some((v) => v.name === name))));
+    } catch (e) {
+      setLoadError(e instanceof Error ? e.message : String(e));
+    }
+  }, []);
+
+  useEffect(() => {
+    api.health().then((h) => setModel(h.model), () => setModel(null));
+    void refreshVectors();
+  }, [refreshVectors, authEpoch]);
+
+  // Vectors created elsewhere (CLI, another tab) show up when the panel is next visible.
+  useEffect(() => {
+    if (route.page === 'chat') void refreshVectors();
+  }, [route.page, refreshVectors]);
+
+  const setSetting = (name: string, setting: VectorSetting): void => setSettings((s) => ({ ...s, [name]: setting }));
+  const resetSteering = (): void => setSettings((s) => Object.fromEntries(Object.entries(s).map(([n, v]) => [n, { ...v, strength: 0 }])));
+
+  return (
+    <div className="app">
+      <header className="topbar">
+        <a className="brand" href="#/chat">Steerer <span>studio</span></a>
+        <nav>
+          {NAV.map(([page, link, label]) => (
+            <a key={page} href={link} className={route.page === page ? 'active' : ''} data-testid={`nav-${page}`}>{label}</a>
+          ))}
+        </nav>
+        <span className="model muted small" data-testid="model-id">{model ?? ''}</span>
+      </header>
+      {needToken && (
+        <TokenPrompt
+          onSaved={() => {
+            setNeedToken(false);
+            setAuthEpoch((n) => n + 1);
+          }}
+        />
+      )}
+      {loadError !== null && !needToken && <div className="notice error banner">Could not load vectors: {loadError}</div>}
+      <main key={authEpoch}>
+        {/* The chat stays mounted so conversations and running streams survive page switches. */}
+        <div hidden={route.page !== 'chat'}>
+          <ChatPage vectors={vectors} settings={settings} onSetting={setSetting} onResetSteering={resetSteering} />
+        </div>
+        {route.page === 'create' && <CreateVectorPage onCreated={() => void refreshVectors()} />}
+        {route.page === 'ratings' && <RatingsPage />}
+        {route.page === 'vector' && <VectorPage name={route.name} onDeleted={() => void refreshVectors()} />}
+      </main>
+    </div>
+  );
+}

@@ -1,0 +1,299 @@
+/**
+ * Typed client for the `steerer serve` HTTP API (docs/http-api.md). The shapes below mirror
+ * the contract; only the fields the studio reads are spelled out.
+ */
+import type { AgreementRow } from './agreement-rows';
+import { readSseData } from './sse';
+
+// ---------- shapes ----------
+
+export type Role = 'system' | 'user' | 'assistant';
+
+export interface ChatMessage {
+  role: Role;
+  content: string;
+}
+
+export interface Intervention {
+  vector: string | { inline: number[] };
+  layers: number[];
+  coefficient: number;
+}
+
+export interface SteeringSpec {
+  version: 1;
+  interventions: Intervention[];
+}
+
+export interface Diagnostic {
+  layer: number;
+  accuracy: number;
+  auroc: number;
+  fisher: number;
+  relativeNorm: number;
+  heldOut: boolean | number;
+}
+
+export interface StrengthPoint {
+  coefficient: number;
+  concept: number;
+  cost: number;
+  feasible: boolean;
+  perplexity: number;
+}
+
+export interface VectorInfo {
+  name: string;
+  description?: string;
+  createdAt: string;
+  method: string;
+  site: string;
+  layers: number[];
+  norms: number[];
+  hiddenSize: number;
+  model: string;
+  recommended?: { layers?: number[]; coefficient?: number };
+  concept?: string;
+  diagnostics?: Diagnostic[];
+  /** The one-click pipeline's choices. The contract puts the curve at `auto.curve`; the server sends `auto.strength.curve`. */
+  auto?: {
+    layer: number;
+    coefficient: number;
+    metric?: string;
+    budget?: { kind: string; epsilon: number };
+    curve?: StrengthPoint[];
+    strength?: { curve?: StrengthPoint[] };
+  };
+  plots: { diagnostics: boolean; strength: boolean };
+}
+
+export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed';
+
+export interface Job {
+  id: string;
+  kind: 'vector.create' | 'ratings.judge';
+  status: JobStatus;
+  progress: { stage: string; done: number; total: number; fraction: number };
+  request: object;
+  result?: object;
+  error?: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export type Pick3 = 'a' | 'b' | 'tie';
+export type Score = 1 | 2 | 3 | 4 | 5;
+
+export interface RatedReply {
+  text: string;
+  steering: SteeringSpec | null;
+}
+
+export interface RatingInput {
+  prompt: string;
+  messages?: ChatMessage[];
+  concept?: string;
+  seed: number;
+  a: RatedReply;
+  b: RatedReply;
+  blind: boolean;
+  preference?: { concept: Pick3; coherence: Pick3 };
+  scores?: { a: { concept: Score; coherence: Score }; b: { concept: Score; coherence: Score } };
+  rater?: string;
+  chatId?: string;
+}
+
+/** The judge's 0-2 ratings of one reply (src/evals/judge.ts). */
+export interface JudgeScores {
+  concept: number;
+  instruction: number;
+  fluency: number;
+  score: number;
+}
+
+export interface Rating extends RatingInput {
+  id: string;
+  createdAt: string;
+  /** Present once the judge has scored both replies; `judge.judge` names the judging model. */
+  judge?: { judge?: string; a: JudgeScores; b: JudgeScores };
+}
+
+export interface AgreementStats {
+  /** Ratings with a human preference (given, or derived from the 1-5 scores). */
+  pairs: number;
+  agreement: number | null;
+  kappa: number | null;
+  /** Replies with a human 1-5 score (what spearman is computed over); not in the contract. */
+  scoredReplies?: number;
+  spearman: number | null;
+}
+
+/** A side's verdict in the contract's agreement rows: a pick ("a"/"b"/"tie") or a number. */
+export type Verdict = string | number | null;
+
+export interface Agreement {
+  ratings: number;
+  judged: number;
+  concept: AgreementStats;
+  coherence: AgreementStats;
+  rows: AgreementRow[];
+}
+
+export interface Health {
+  status: string;
+  model: string;
+  queue: { waiting: number; running: number };
+}
+
+export interface ModelInfo {
+  id: string;
+  steerer: { architecture: string; numLayers: number; hiddenSize: number; vocabSize: number; contextLength: number; chatTemplate: boolean };
+}
+
+export interface ChatRequest {
+  messages: ChatMessage[];
+  max_tokens: number;
+  temperature: number;
+  seed: number;
+  steering?: SteeringSpec;
+}
+
+export interface ChatCompletion {
+  choices: { index: number; message: ChatMessage; finish_reason: string | null }[];
+  steerer?: { seed: number };
+}
+
+interface ChatChunk {
+  choices: { index: number; delta: { role?: Role; content?: string }; finish_reason: string | null }[];
+  steerer?: { seed: number };
+}
+
+export interface CreateVectorRequest {
+  name: string;
+  concept: string;
+  neutral?: string;
+  count?: number;
+}
+
+interface List<T> {
+  data: T[];
+}
+
+// ---------- transport ----------
+
+/** An error reply of the API (`{"error": {...}}`) or a transport failure. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly type: string | null = null,
+  ) {
+    super(message);
+  }
+}
+
+const TOKEN_KEY = 'steerer.token';
+const unauthorizedListeners = new Set<() => void>();
+
+export function getToken(): string {
+  return localStorage.getItem(TOKEN_KEY) ?? '';
+}
+
+export function setToken(token: string): void {
+  if (token === '') localStorage.removeItem(TOKEN_KEY);
+  else localStorage.setItem(TOKEN_KEY, token);
+}
+
+/** Called on every 401, so the app can ask for the token wherever the call came from. */
+export function onUnauthorized(listener: () => void): () => void {
+  unauthorizedListeners.add(listener);
+  return () => unauthorizedListeners.delete(listener);
+}
+
+function headers(json: boolean): Headers {
+  const h = new Headers();
+  if (json) h.set('Content-Type', 'application/json');
+  const token = getToken();
+  if (token !== '') h.set('Authorization', `Bearer ${token}`);
+  return h;
+}
+
+// The studio is served at /studio/ by the same server, so API paths are absolute.
+async function send(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<Response> {
+  const res = await fetch(path, {
+    method,
+    headers: headers(body !== undefined),
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal,
+  });
+  if (res.ok) return res;
+  if (res.status === 401) unauthorizedListeners.forEach((l) => l());
+  throw await errorOf(res);
+}
+
+async function errorOf(res: Response): Promise<ApiError> {
+  const text = await res.text();
+  try {
+    const parsed = JSON.parse(text) as { error?: { message?: string; type?: string } };
+    if (parsed.error?.message !== undefined) return new ApiError(res.status, parsed.error.message, parsed.error.type ?? null);
+  } catch {
+    // not JSON: fall through to the raw text
+  }
+  return new ApiError(res.status, text !== '' ? text : `${res.status} ${res.statusText}`);
+}
+
+async function json<T>(method: string, path: string, body?: unknown): Promise<T> {
+  return (await (await send(method, path, body)).json()) as T;
+}
+
+const vectorPath = (name: string): string => `/v1/vectors/${encodeURIComponent(name)}`;
+
+// ---------- routes ----------
+
+export const api = {
+  health: async (): Promise<Health> => json<Health>('GET', '/health'),
+  models: async (): Promise<ModelInfo[]> => (await json<List<ModelInfo>>('GET', '/v1/models')).data,
+
+  vectors: async (): Promise<VectorInfo[]> => (await json<List<VectorInfo>>('GET', '/v1/vectors')).data,
+  vector: async (name: string): Promise<VectorInfo> => json<VectorInfo>('GET', vectorPath(name)),
+  deleteVector: async (name: string): Promise<void> => {
+    await send('DELETE', vectorPath(name));
+  },
+  plotUrl: (name: string, plot: 'diagnostics' | 'strength'): string => `${vectorPath(name)}/plot/${plot}.svg`,
+  createVector: async (req: CreateVectorRequest): Promise<Job> => json<Job>('POST', '/v1/vectors/create', req),
+
+  job: async (id: string): Promise<Job> => json<Job>('GET', `/v1/jobs/${encodeURIComponent(id)}`),
+
+  chat: async (req: ChatRequest): Promise<ChatCompletion> => json<ChatCompletion>('POST', '/v1/chat/completions', { ...req, stream: false }),
+
+  ratings: async (): Promise<Rating[]> => (await json<List<Rating>>('GET', '/v1/ratings')).data,
+  rate: async (rating: RatingInput): Promise<{ id: string; createdAt: string }> => json('POST', '/v1/ratings', rating),
+  runJudge: async (): Promise<Job> => json<Job>('POST', '/v1/ratings/judge', {}),
+  agreement: async (): Promise<Agreement> => json<Agreement>('GET', '/v1/ratings/agreement'),
+  exportRatings: async (): Promise<Blob> => (await send('GET', '/v1/ratings/export')).blob(),
+
+  /** Any GET as a blob, with the token: for images an `<img src>` could not authenticate. */
+  blob: async (path: string): Promise<Blob> => (await send('GET', path)).blob(),
+};
+
+/**
+ * Streams a chat reply: calls `onText` with each content delta and resolves with the finish
+ * reason once `data: [DONE]` arrives. Aborting `signal` rejects with an AbortError.
+ */
+export async function streamChat(req: ChatRequest, onText: (delta: string) => void, signal: AbortSignal): Promise<{ finishReason: string | null; seed: number | null }> {
+  const res = await send('POST', '/v1/chat/completions', { ...req, stream: true }, signal);
+  if (res.body === null) throw new ApiError(0, 'the server sent no body');
+  let finishReason: string | null = null;
+  let seed: number | null = null;
+  for await (const data of readSseData(res.body)) {
+    if (data === '[DONE]') return { finishReason, seed };
+    const parsed = JSON.parse(data) as ChatChunk | { error: { message: string } };
+    if ('error' in parsed) throw new ApiError(500, parsed.error.message);
+    if (parsed.steerer !== undefined) seed = parsed.steerer.seed;
+    for (const choice of parsed.choices) {
+      if (choice.delta.content !== undefined && choice.delta.content !== '') onText(choice.delta.content);
+      if (choice.finish_reason !== null) finishReason = choice.finish_reason;
+    }
+  }
+  throw new ApiError(0, 'the stream ended before [DONE]');
+}
