@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
+import { saveVector } from '../src/steering/vector-file.js';
 import { packageRoot } from '../src/util/shared-path.js';
 import { getJson, postJson, startServer, TINY, type RunningServer } from './helpers/server.js';
 
@@ -200,6 +201,14 @@ describe('durability', () => {
       await Promise.all(writers);
       await exited(first.child);
 
+      // Between the runs: a vector file dropped in by hand, and the leftover of an upload cut short.
+      const vectors = path.join(dataDir, 'vectors');
+      saveVector(path.join(vectors, 'dropped.safetensors'), {
+        directions: new Map([[1, new Float32Array(D).fill(0.5)]]),
+        meta: { format: 'steerer.vector/v1', model: { name: 'x', architecture: 'LlamaForCausalLM', hiddenSize: D, numLayers: 2 }, method: 'imported', site: 'resid_post', createdAt: new Date().toISOString() },
+      });
+      fs.writeFileSync(path.join(vectors, '.upload-cut.safetensors'), 'partial');
+
       const second = await spawnServer(dataDir);
       try {
         const { json } = await getJson<{ data: { id: string; b: { steering: unknown } }[] }>(`${second.url}/v1/ratings`);
@@ -210,6 +219,9 @@ describe('durability', () => {
         const after = await getJson<{ status: string; error: string }>(`${second.url}/v1/jobs/${job.json.id}`);
         assert.equal(after.json.status, 'failed');
         assert.match(after.json.error, /interrupted/);
+        const listed = await getJson<{ data: { name: string }[] }>(`${second.url}/v1/vectors`);
+        assert.deepEqual(listed.json.data.map((v) => v.name), ['dropped']);
+        assert.ok(!fs.existsSync(path.join(vectors, '.upload-cut.safetensors')));
       } finally {
         second.child.kill('SIGTERM');
         await exited(second.child);

@@ -112,7 +112,7 @@ export function RatingsPage() {
 function AgreementView({ agreement }: { agreement: Agreement }) {
   const stat = (label: string, s: AgreementStats) => (
     <tr>
-      <td>{label}</td><td>{s.pairs}</td><td>{s.scoredReplies ?? '—'}</td><td>{s.agreement === null ? '—' : `${Math.round(s.agreement * 100)}%`}</td><td>{num(s.kappa)}</td><td>{num(s.spearman)}</td>
+      <td>{label}</td><td>{s.pairs}</td><td>{s.scoredReplies}</td><td>{s.agreement === null ? '—' : `${Math.round(s.agreement * 100)}%`}</td><td>{num(s.kappa)}</td><td>{num(s.spearman)}</td>
     </tr>
   );
   return (

@@ -37,7 +37,7 @@ export function VectorPage({ name, onDeleted }: { name: string; onDeleted: () =>
   if (vector === null) return <div className="page muted">Loading…</div>;
 
   const rec = vector.recommended;
-  const curve = [...(vector.auto?.curve ?? vector.auto?.strength?.curve ?? [])].sort((a, b) => a.coefficient - b.coefficient);
+  const curve = [...(vector.auto?.strength?.curve ?? [])].sort((a, b) => a.coefficient - b.coefficient);
   return (
     <div className="page" data-testid="vector-page">
       <div className="page-head">

@@ -55,13 +55,12 @@ export interface VectorInfo {
   recommended?: { layers?: number[]; coefficient?: number };
   concept?: string;
   diagnostics?: Diagnostic[];
-  /** The one-click pipeline's choices. The contract puts the curve at `auto.curve`; the server sends `auto.strength.curve`. */
+  /** The one-click pipeline's choices; the strength search's curve is under `strength`. */
   auto?: {
     layer: number;
     coefficient: number;
     metric?: string;
     budget?: { kind: string; epsilon: number };
-    curve?: StrengthPoint[];
     strength?: { curve?: StrengthPoint[] };
   };
   plots: { diagnostics: boolean; strength: boolean };
@@ -123,13 +122,10 @@ export interface AgreementStats {
   pairs: number;
   agreement: number | null;
   kappa: number | null;
-  /** Replies with a human 1-5 score (what spearman is computed over); not in the contract. */
-  scoredReplies?: number;
+  /** Replies with a human 1-5 score (what spearman is computed over). */
+  scoredReplies: number;
   spearman: number | null;
 }
-
-/** A side's verdict in the contract's agreement rows: a pick ("a"/"b"/"tie") or a number. */
-export type Verdict = string | number | null;
 
 export interface Agreement {
   ratings: number;
