@@ -9,7 +9,7 @@
  * library's generate() called directly, one request after another, with no server at all.
  *
  * Usage (from the repository root, no bench/ install needed):
- *   npx tsx bench/serve-load.ts [--clients 8] [--requests 96] [--max-tokens 48] [--threads 2] [--model DIR]
+ *   npx tsx bench/serve-load.ts [--clients 8] [--requests 96] [--max-tokens 48] [--threads 2] [--model DIR|smollm2-random]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -17,6 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { RESULTS_DIR } from './lib/paths.js';
+import { ensureSmolRandomModel } from './lib/random-model.js';
 import { generate, HookedModel, loadModel, sharedPath } from './lib/steerer.js';
 import { compileSteeringSpec, parseSteeringSpec, type SpecResolver } from '../src/steering/spec.js';
 import { createRng } from '../src/runtime/rng.js';
@@ -29,7 +30,9 @@ const clients = Number(flag('clients', '8'));
 const total = Number(flag('requests', '96'));
 const maxTokens = Number(flag('max-tokens', '48'));
 const threads = flag('threads', '2');
-const modelDir = flag('model', sharedPath('models', 'tinystories-656k'));
+// "smollm2-random": the SmolLM2-135M-shape model with random weights the other benchmarks use.
+const modelFlag = flag('model', sharedPath('models', 'tinystories-656k'));
+const modelDir = modelFlag === 'smollm2-random' ? ensureSmolRandomModel((m) => console.error(`[load] ${m}`)).dir : modelFlag;
 const REQUEST_TIMEOUT_MS = 120_000;
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 
@@ -241,5 +244,5 @@ for (const r of runs) {
 const ok = runs.every((r) => r.errors === 0 && r.leaks === 0);
 console.log(`\nno-leak check: ${runs.every((r) => r.leaks === 0) ? 'PASS' : 'FAIL'} (every response equals the same request run alone); errors: ${runs.reduce((s, r) => s + r.errors, 0)}`);
 fs.mkdirSync(RESULTS_DIR, { recursive: true });
-fs.writeFileSync(path.join(RESULTS_DIR, 'serve-load.json'), `${JSON.stringify({ date: new Date().toISOString(), clients, requests: total, maxTokens, threads: Number(threads), model: path.basename(modelDir), cpus: os.cpus().length, runs }, null, 2)}\n`);
+fs.writeFileSync(path.join(RESULTS_DIR, `serve-load.${path.basename(modelDir)}.json`), `${JSON.stringify({ date: new Date().toISOString(), clients, requests: total, maxTokens, threads: Number(threads), model: path.basename(modelDir), cpus: os.cpus().length, runs }, null, 2)}\n`);
 process.exit(ok ? 0 : 1);

@@ -47,6 +47,7 @@ interface StoredRating {
   b: { text: string; steering: Steering | null };
   preference?: { concept: string; coherence: string };
   scores?: { a: { concept: number; coherence: number }; b: { concept: number; coherence: number } };
+  chatId?: string;
 }
 
 async function freePort(): Promise<number> {
@@ -250,6 +251,15 @@ test('studio: slider steering, side-by-side replies and a stored blind rating', 
     assert.equal(steeredSide === 'a' ? r.b.steering : r.a.steering, null);
     assert.deepEqual(r.preference, { concept: 'a', coherence: 'b' });
     assert.deepEqual(r.scores, { a: { concept: 4, coherence: 2 }, b: { concept: 1, coherence: 5 } });
+
+    // The conversation itself is stored too, and the rating points at it.
+    type StoredChat = { id: string; messages: { role: string; content: string }[]; settings: { turns?: { seed: number }[] } };
+    const chat = await server.api<StoredChat>('GET', `/v1/chats/${encodeURIComponent(r.chatId ?? 'missing')}`);
+    assert.deepEqual(chat.messages, [
+      { role: 'user', content: PROMPT },
+      { role: 'assistant', content: steeredSide === 'a' ? textA : textB },
+    ]);
+    assert.deepEqual(chat.settings.turns?.map((turn) => turn.seed), [blindSeed]);
 
     // The vector's own page and the ratings page.
     await page.getByRole('link', { name: VECTOR, exact: true }).click();

@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from 'react';
-import { streamChat, type ChatRequest, type SteeringSpec, type VectorInfo } from './api';
+import { api, streamChat, type ChatBody, type ChatRequest, type SteeringSpec, type VectorInfo } from './api';
 import { historyOf, type Mode, type Reply, type Turn } from './chat-types';
 import { buildSteering, steeringConcept, type SteeringSettings, type VectorSetting } from './steering';
 import { TurnView } from './TurnView';
@@ -32,6 +32,9 @@ export function ChatPage({ vectors, settings, onSetting, onResetSteering }: Prop
   const [freshSeed, setFreshSeed] = useState(true);
   const [busy, setBusy] = useState(false);
   const abortRef = useRef<AbortController | null>(null);
+  // The stored chat this conversation is saved to (created with its first prompt).
+  const chatIdRef = useRef<string | null>(null);
+  const [saveError, setSaveError] = useState<string | null>(null);
   const endRef = useRef<HTMLDivElement | null>(null);
 
   const steering = buildSteering(vectors, settings);
@@ -45,6 +48,20 @@ export function ChatPage({ vectors, settings, onSetting, onResetSteering }: Prop
   useEffect(() => {
     endRef.current?.scrollIntoView({ block: 'end' });
   }, [turns]);
+
+  // Once every reply is in, the conversation is saved: what the model saw, and every turn as shown.
+  useEffect(() => {
+    const id = chatIdRef.current;
+    if (busy || id === null || turns.length === 0) return;
+    const body: ChatBody = {
+      messages: historyOf(turns),
+      settings: { turns: turns.map(({ mode, prompt, seed, replies, steeredSide, concept, ratingId }) => ({ mode, prompt, seed, replies: replies.map(({ text, steering, state }) => ({ text, steering, state })), steeredSide, concept, ratingId })) },
+    };
+    api.saveChat(id, body).then(
+      () => setSaveError(null),
+      (e: unknown) => setSaveError(`The chat could not be saved: ${e instanceof Error ? e.message : String(e)}`),
+    );
+  }, [busy, turns]);
 
   const updateReply = (turnId: number, index: number, change: (r: Reply) => Reply): void =>
     setTurns((ts) => ts.map((t) => (t.id !== turnId ? t : { ...t, replies: t.replies.map((r, i) => (i === index ? change(r) : r)) })));
@@ -62,9 +79,18 @@ export function ChatPage({ vectors, settings, onSetting, onResetSteering }: Prop
   const send = async (): Promise<void> => {
     const prompt = input.trim();
     if (prompt === '' || busy || blockedReason !== null) return;
+    setBusy(true);
     const messages = [...historyOf(turns), { role: 'user' as const, content: prompt }];
     const reply = (s: SteeringSpec | null): Reply => ({ text: '', steering: s, state: 'streaming' });
+    if (chatIdRef.current === null) {
+      try {
+        chatIdRef.current = (await api.createChat({ title: prompt.slice(0, 60), messages: [], settings: {} })).id;
+      } catch (e) {
+        setSaveError(`The chat could not be saved: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
     const turn: Turn = {
+      chatId: chatIdRef.current ?? undefined,
       id: nextTurnId++,
       mode,
       prompt,
@@ -78,7 +104,6 @@ export function ChatPage({ vectors, settings, onSetting, onResetSteering }: Prop
     setInput('');
     const controller = new AbortController();
     abortRef.current = controller;
-    setBusy(true);
     // Every reply of a turn gets the same explicit seed, so base and steered differ only by steering.
     await Promise.all(
       turn.replies.map((r, i) => {
@@ -103,7 +128,15 @@ export function ChatPage({ vectors, settings, onSetting, onResetSteering }: Prop
               </button>
             ))}
           </div>
-          <button type="button" onClick={() => setTurns([])} disabled={busy || turns.length === 0} data-testid="new-chat">
+          <button
+            type="button"
+            onClick={() => {
+              setTurns([]);
+              chatIdRef.current = null;
+            }}
+            disabled={busy || turns.length === 0}
+            data-testid="new-chat"
+          >
             New chat
           </button>
         </div>
@@ -153,6 +186,7 @@ export function ChatPage({ vectors, settings, onSetting, onResetSteering }: Prop
           )}
         </form>
         {blockedReason !== null && <div className="notice warn small">{blockedReason}</div>}
+        {saveError !== null && <div className="notice error small">{saveError}</div>}
         {mode === 'side' && steering === null && <div className="notice warn small">No vector is active, so both columns will be the same.</div>}
 
         <div className="settings-line" data-testid="chat-settings">

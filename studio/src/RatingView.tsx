@@ -28,6 +28,7 @@ export function ratingInput(turn: Turn, concept: Pick3 | null, coherence: Pick3 
     blind: true,
   };
   if (turn.concept !== undefined) input.concept = turn.concept;
+  if (turn.chatId !== undefined) input.chatId = turn.chatId;
 
   if (concept !== null || coherence !== null) {
     if (concept === null || coherence === null) return 'Pick A, B or tie for both questions.';

@@ -175,6 +175,20 @@ interface List<T> {
   data: T[];
 }
 
+/** A stored conversation: the messages as the model saw them, plus the studio's own record of each turn. */
+export interface ChatBody {
+  title?: string;
+  messages: ChatMessage[];
+  settings: Record<string, unknown>;
+}
+
+export interface Chat extends ChatBody {
+  id: string;
+  title: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
 // ---------- transport ----------
 
 /** An error reply of the API (`{"error": {...}}`) or a transport failure. */
@@ -261,6 +275,9 @@ export const api = {
   job: async (id: string): Promise<Job> => json<Job>('GET', `/v1/jobs/${encodeURIComponent(id)}`),
 
   chat: async (req: ChatRequest): Promise<ChatCompletion> => json<ChatCompletion>('POST', '/v1/chat/completions', { ...req, stream: false }),
+
+  createChat: async (body: ChatBody): Promise<Chat> => json<Chat>('POST', '/v1/chats', body),
+  saveChat: async (id: string, body: ChatBody): Promise<Chat> => json<Chat>('PUT', `/v1/chats/${encodeURIComponent(id)}`, body),
 
   ratings: async (): Promise<Rating[]> => (await json<List<Rating>>('GET', '/v1/ratings')).data,
   rate: async (rating: RatingInput): Promise<{ id: string; createdAt: string }> => json('POST', '/v1/ratings', rating),

@@ -25,6 +25,8 @@ export interface Turn {
   concept?: string;
   /** Set once this turn's blind rating is stored. */
   ratingId?: string;
+  /** The stored chat (/v1/chats) this turn belongs to. */
+  chatId?: string;
 }
 
 export const BASE = 0;

@@ -54,6 +54,9 @@ export function serveCommand(): Command {
           logger: flags.log,
         });
         const address = await server.listen(parseIntStrict(flags.port, '--port'), flags.host);
+        if (!['127.0.0.1', 'localhost', '::1'].includes(flags.host) && !token) {
+          process.stderr.write(`steerer: warning: listening on ${flags.host} without --token: anyone who can reach this address can use the model\n`);
+        }
         process.stderr.write(`steerer: serving ${server.ctx.modelId} at ${address} (studio: ${address}/studio/, data: ${path.resolve(flags.dataDir)}${token ? ', token required' : ''})\n`);
         const stop = (): void => {
           process.stderr.write('steerer: shutting down\n');

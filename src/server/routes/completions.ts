@@ -117,7 +117,11 @@ async function complete(ctx: ServerContext, req: FastifyRequest, reply: FastifyR
   const id = `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${randomUUID()}`;
   const created = Math.floor(Date.now() / 1000);
   const head = { id, created, model: ctx.modelId, system_fingerprint: 'steerer' };
-  const signal = clientSignal(req, reply);
+  // One signal for all choices: the client going away, or one choice failing, stops them all.
+  const abort = new AbortController();
+  const client = clientSignal(req, reply);
+  client.addEventListener('abort', () => abort.abort(), { once: true });
+  const signal = abort.signal;
   const run = (c: Choice, onText?: (delta: string) => void): Promise<GenerateResult> =>
     ctx.scheduler.generate({ prompt: c.prompt, seed: c.seed, options, steering: steering.compiled, steeringKey: steering.key, onText, signal });
   const usage = (results: readonly GenerateResult[]) => {
@@ -127,8 +131,14 @@ async function complete(ctx: ServerContext, req: FastifyRequest, reply: FastifyR
   };
   const finish = (r: GenerateResult): string => (r.finishReason === 'cancelled' ? 'stop' : r.finishReason);
 
+  const all = <T>(work: Promise<T>[]): Promise<T[]> =>
+    Promise.all(work).catch((e: unknown) => {
+      abort.abort();
+      throw e;
+    });
+
   if (!body.stream) {
-    const results = await Promise.all(choices.map((c) => run(c)));
+    const results = await all(choices.map((c) => run(c)));
     return {
       ...head,
       object: kind === 'chat' ? 'chat.completion' : 'text_completion',
@@ -156,7 +166,7 @@ async function complete(ctx: ServerContext, req: FastifyRequest, reply: FastifyR
       : { ...head, object, choices: [{ index, text: delta ?? '', logprobs: null, finish_reason: finishReason }], steerer: { seed } };
   if (kind === 'chat') for (const c of choices) send({ ...head, object, choices: [{ index: c.index, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }] });
   try {
-    const results = await Promise.all(
+    const results = await all(
       choices.map(async (c) => {
         const r = await run(c, (delta) => send(chunk(c.index, delta, null)));
         send(chunk(c.index, null, finish(r)));
