@@ -1,39 +1,12 @@
 import assert from 'node:assert/strict';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
+import { fakeJudge } from './helpers/fake-judge.js';
 import { getJson, postJson, startServer, waitForJob, type RunningServer } from './helpers/server.js';
 
 /**
  * Ratings (stored with spec and seed, exported as JSONL), the judge job and its agreement
  * with people, and the one-click vector job with its progress and plots.
  */
-
-/**
- * A stand-in judge endpoint with known behaviour: a text "involves the concept" iff it holds
- * the word "sad", is fluent (2) iff it has more than three words, else 1.
- */
-function fakeJudge(): Promise<{ url: string; close: () => Promise<void> }> {
-  const server = http.createServer((req, res) => {
-    let body = '';
-    req.on('data', (d: Buffer) => (body += d.toString()));
-    req.on('end', () => {
-      const prompt = (JSON.parse(body) as { messages: { content: string }[] }).messages[0].content;
-      const text = prompt.split('"""').at(-2) ?? '';
-      let rating = 1;
-      if (prompt.includes('whether it involves the concept')) rating = /\bsad\b/.test(text) ? 2 : 0;
-      else if (prompt.includes('language quality')) rating = text.trim().split(/\s+/).length > 3 ? 2 : 1;
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ choices: [{ message: { role: 'assistant', content: `Reasoning.\nRating: ${rating}` } }] }));
-    });
-  });
-  return new Promise((resolve) =>
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      resolve({ url: `http://127.0.0.1:${port}/v1`, close: () => new Promise((r) => server.close(() => r())) });
-    }),
-  );
-}
 
 interface RatingJson {
   id: string;

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
 import { packageRoot } from '../src/util/shared-path.js';
+import { fakeJudge } from './helpers/fake-judge.js';
 import { rng } from './helpers/prng.js';
 
 /**
@@ -148,7 +149,9 @@ test('studio: slider steering, side-by-side replies and a stored blind rating', 
   fs.mkdirSync(SCREENSHOTS, { recursive: true });
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'steerer-studio-'));
   const port = await freePort();
-  const server = new Server(`http://127.0.0.1:${port}`, ['serve', '--model', MODEL, '--port', String(port), '--host', '127.0.0.1', '--data-dir', dataDir]);
+  // A judge whose verdicts are known: the concept counts as present iff the reply says "girl".
+  const judge = await fakeJudge('girl');
+  const server = new Server(`http://127.0.0.1:${port}`, ['serve', '--model', MODEL, '--port', String(port), '--host', '127.0.0.1', '--data-dir', dataDir, '--judge-url', judge.url, '--judge-model', 'fake']);
   let browser: Browser | undefined;
   let page: Page | undefined;
   try {
@@ -271,6 +274,18 @@ test('studio: slider steering, side-by-side replies and a stored blind rating', 
     assert.equal(await page.getByTestId('rating-row').count(), 1);
     await shot(page, 'studio-ratings.png');
 
+    // The judge run, then the agreement view: one judged rating, its row showing both verdicts.
+    await page.getByTestId('run-judge').click();
+    await page.getByTestId('agreement-row').first().waitFor({ timeout: 30_000 });
+    const agreement = await server.api<{ judged: number; concept: { pairs: number } }>('GET', '/v1/ratings/agreement');
+    assert.equal(agreement.judged, 1);
+    assert.equal(agreement.concept.pairs, 1);
+    const conceptScore = (t: string) => (/\bgirl\b/i.test(t) ? 2 : 0);
+    const [sa, sb] = [conceptScore(textA), conceptScore(textB)];
+    const judgeCell = `${sa > sb ? 'A' : sb > sa ? 'B' : 'tie'} (${sa} vs ${sb})`;
+    assert.ok(((await page.getByTestId('agreement-row').first().textContent()) ?? '').includes(judgeCell), `agreement row shows the judge's ${judgeCell}`);
+    await shot(page, 'studio-agreement.png');
+
     // One-click vector from a concept: job progress, then the new vector's page with its plots,
     // and the vector in the chat's panel. count 8 keeps the pipeline to a few seconds here.
     await page.getByTestId('nav-create').click();
@@ -296,6 +311,7 @@ test('studio: slider steering, side-by-side replies and a stored blind rating', 
   } finally {
     await browser?.close();
     await server.stop();
+    await judge.close();
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
 });
