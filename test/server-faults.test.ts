@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -229,5 +229,21 @@ describe('durability', () => {
     } finally {
       fs.rmSync(dataDir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('steerer serve flags', () => {
+  const serve = (...args: string[]) => spawnSync(process.execPath, [path.join(packageRoot(), 'dist/cli/main.js'), 'serve', '--model', TINY, ...args], { encoding: 'utf8', timeout: 30_000 });
+
+  test('bad flags are one clear line and exit code 1', () => {
+    const body = serve('--body-limit', 'lots');
+    assert.equal(body.status, 1);
+    assert.match(body.stderr, /--body-limit must be a positive number of MiB, got "lots"/);
+    const port = serve('--port', '-3');
+    assert.equal(port.status, 1);
+    assert.match(port.stderr, /--port must be an integer/);
+    const missing = spawnSync(process.execPath, [path.join(packageRoot(), 'dist/cli/main.js'), 'serve', '--model', '/no/such/model'], { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(missing.status, 1);
+    assert.match(missing.stderr, /\/no\/such\/model/);
   });
 });
