@@ -7,6 +7,7 @@
  * between specs: every response must equal the text the same request gave when it ran alone.
  * Peers measured in the same run: the same server with batching off (--max-batch 1), and the
  * library's generate() called directly, one request after another, with no server at all.
+ * Last, the cost of one generateBatch decode step by batch size: what batching can gain here.
  *
  * Usage (from the repository root, no bench/ install needed):
  *   npx tsx bench/serve-load.ts [--clients 8] [--requests 96] [--max-tokens 48] [--threads 2] [--model DIR|smollm2-random]
@@ -20,6 +21,7 @@ import { RESULTS_DIR } from './lib/paths.js';
 import { ensureSmolRandomModel } from './lib/random-model.js';
 import { generate, HookedModel, loadModel, sharedPath } from './lib/steerer.js';
 import { compileSteeringSpec, parseSteeringSpec, type SpecResolver } from '../src/steering/spec.js';
+import { generateBatch } from '../src/decoding/generate.js';
 import { createRng } from '../src/runtime/rng.js';
 
 function flag(name: string, fallback: string): string {
@@ -182,6 +184,7 @@ async function load(label: string, base: string, reference: Map<string, string>)
 
 console.error(`[load] ${clients} clients, ${total} requests, ${maxTokens} tokens each, ${specs.length} specs, ${threads} threads, model ${path.basename(modelDir)}`);
 const runs: Run[] = [];
+const stepCost: { batch: number; msPerStep: number }[] = [];
 const reference = new Map<string, string>();
 {
   const server = await startServer([]);
@@ -232,6 +235,16 @@ const reference = new Map<string, string>();
   }
   const wallS = (performance.now() - t0) / 1000;
   runs.push({ label: 'library generate(), sequential', wallS, rps: requests.length / wallS, tokensPerS: tokens / wallS, p50Ms: quantile(latencies, 0.5), p99Ms: quantile(latencies, 0.99), errors: 0, leaks, meanBatch: 1 });
+
+  // What batching can gain at all on this machine: one decode step of generateBatch by batch size.
+  const stepPrompts = prompts.map((p) => model.encode(p));
+  await generateBatch(model, stepPrompts.slice(0, 2), { maxTokens: 2, temperature: 1, seed: 1 });
+  for (const b of [1, 2, 4, 8]) {
+    const rowsIn = Array.from({ length: b }, (_, i) => stepPrompts[i % stepPrompts.length]);
+    const t = performance.now();
+    await generateBatch(model, rowsIn, { maxTokens, temperature: 1, seed: 1, stopTokens: [] });
+    stepCost.push({ batch: b, msPerStep: (performance.now() - t) / maxTokens });
+  }
   await model.dispose();
 }
 
@@ -241,8 +254,9 @@ console.log(`\n${'run'.padEnd(32)} ${pad('req/s', 7)} ${pad('tok/s', 7)} ${pad('
 for (const r of runs) {
   console.log(`${r.label.padEnd(32)} ${pad(r.rps.toFixed(2), 7)} ${pad(r.tokensPerS.toFixed(0), 7)} ${pad(r.p50Ms.toFixed(0), 8)} ${pad(r.p99Ms.toFixed(0), 8)} ${pad(r.meanBatch.toFixed(2), 6)} ${pad(r.errors, 6)} ${pad(r.leaks, 6)} ${pad((base.rps / r.rps).toFixed(2), 9)}`);
 }
+console.log(`\ngenerateBatch, ms per decode step (prefill included) by batch size: ${stepCost.map((c) => `${c.batch}: ${c.msPerStep.toFixed(1)}`).join(', ')}`);
 const ok = runs.every((r) => r.errors === 0 && r.leaks === 0);
 console.log(`\nno-leak check: ${runs.every((r) => r.leaks === 0) ? 'PASS' : 'FAIL'} (every response equals the same request run alone); errors: ${runs.reduce((s, r) => s + r.errors, 0)}`);
 fs.mkdirSync(RESULTS_DIR, { recursive: true });
-fs.writeFileSync(path.join(RESULTS_DIR, `serve-load.${path.basename(modelDir)}.json`), `${JSON.stringify({ date: new Date().toISOString(), clients, requests: total, maxTokens, threads: Number(threads), model: path.basename(modelDir), cpus: os.cpus().length, runs }, null, 2)}\n`);
+fs.writeFileSync(path.join(RESULTS_DIR, `serve-load.${path.basename(modelDir)}.json`), `${JSON.stringify({ date: new Date().toISOString(), clients, requests: total, maxTokens, threads: Number(threads), model: path.basename(modelDir), cpus: os.cpus().length, runs, stepCost }, null, 2)}\n`);
 process.exit(ok ? 0 : 1);

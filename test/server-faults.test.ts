@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
+import { loadModel } from '../src/model/load.js';
 import { saveVector } from '../src/steering/vector-file.js';
 import { packageRoot } from '../src/util/shared-path.js';
 import { getJson, postJson, startServer, TINY, type RunningServer } from './helpers/server.js';
@@ -108,12 +109,14 @@ describe('server faults', () => {
   });
 
   test('a client that disconnects mid-stream cancels its generation', async () => {
+    const eos = loadModel(TINY).spec.eosTokenIds;
     const before = srv.server.ctx.scheduler.stats.cancelled;
     const controller = new AbortController();
     const res = await fetch(`${srv.url}/v1/chat/completions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ messages: [{ role: 'user', content: 'Once upon a time' }], max_tokens: 300, stream: true, stop: ['never appears 123'] }),
+      // End-of-story banned, so the decode is still running when the client leaves.
+      body: JSON.stringify({ messages: [{ role: 'user', content: 'Once upon a time' }], max_tokens: 300, stream: true, logit_bias: Object.fromEntries(eos.map((id) => [String(id), -100])) }),
       signal: controller.signal,
     });
     const reader = res.body!.getReader();
@@ -233,17 +236,22 @@ describe('durability', () => {
 });
 
 describe('steerer serve flags', () => {
-  const serve = (...args: string[]) => spawnSync(process.execPath, [path.join(packageRoot(), 'dist/cli/main.js'), 'serve', '--model', TINY, ...args], { encoding: 'utf8', timeout: 30_000 });
+  const cwd = fs.mkdtempSync(path.join(os.tmpdir(), 'steerer-flags-'));
+  after(() => fs.rmSync(cwd, { recursive: true, force: true }));
+  const serve = (...args: string[]) => spawnSync(process.execPath, [path.join(packageRoot(), 'dist/cli/main.js'), 'serve', '--model', TINY, ...args], { encoding: 'utf8', timeout: 30_000, cwd });
 
-  test('bad flags are one clear line and exit code 1', () => {
+  test('bad flags are one clear line and exit code 1, before anything is written', () => {
     const body = serve('--body-limit', 'lots');
     assert.equal(body.status, 1);
     assert.match(body.stderr, /--body-limit must be a positive number of MiB, got "lots"/);
     const port = serve('--port', '-3');
     assert.equal(port.status, 1);
     assert.match(port.stderr, /--port must be an integer/);
-    const missing = spawnSync(process.execPath, [path.join(packageRoot(), 'dist/cli/main.js'), 'serve', '--model', '/no/such/model'], { encoding: 'utf8', timeout: 30_000 });
+    const missing = spawnSync(process.execPath, [path.join(packageRoot(), 'dist/cli/main.js'), 'serve', '--model', '/no/such/model'], { encoding: 'utf8', timeout: 30_000, cwd });
     assert.equal(missing.status, 1);
     assert.match(missing.stderr, /\/no\/such\/model/);
+    assert.equal(serve('--port', '70000').status, 1);
+    // No run above may have created the default data directory.
+    assert.deepEqual(fs.readdirSync(cwd), []);
   });
 });

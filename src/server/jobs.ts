@@ -33,11 +33,6 @@ export class JobRunner {
     return job;
   }
 
-  /** Resolves when every job submitted so far has ended. */
-  idle(): Promise<void> {
-    return this.chain;
-  }
-
   private async run(id: string, body: JobBody): Promise<void> {
     let last: JobProgress = { stage: 'starting', done: 0, total: 0, fraction: 0 };
     let written = 0;

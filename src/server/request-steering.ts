@@ -7,7 +7,7 @@ import { HookedModel } from '../runtime/model.js';
 import { loadSae } from '../sae/load-sae.js';
 import type { Sae } from '../sae/sae.js';
 import { compileSpecForGeneration, type CompiledSpec } from '../steering/resolve.js';
-import { parseSteeringSpec, type SpecResolver, type SteeringSpec } from '../steering/spec.js';
+import { parseSteeringSpec, type SpecResolver } from '../steering/spec.js';
 import { HttpError, toHttpError } from './http-error.js';
 import { checkVectorName, type VectorRegistry } from './vector-registry.js';
 
@@ -18,13 +18,12 @@ import { checkVectorName, type VectorRegistry } from './vector-registry.js';
  */
 
 export interface RequestSpec {
-  readonly spec: SteeringSpec | null;
   readonly compiled: CompiledSpec;
   /** Canonical JSON of the parsed spec: equal keys, equal hooks (batching compares these). */
   readonly key: string;
 }
 
-export const NO_STEERING: RequestSpec = { spec: null, compiled: { hooks: [] }, key: '' };
+export const NO_STEERING: RequestSpec = { compiled: { hooks: [] }, key: '' };
 
 export class RequestSteering {
   private readonly resolver: SpecResolver;
@@ -68,7 +67,7 @@ export class RequestSteering {
     try {
       const spec = parseSteeringSpec(value, 'steering');
       const compiled = compileSpecForGeneration(this.model, spec, this.resolver);
-      return { spec, compiled, key: JSON.stringify(spec) };
+      return { compiled, key: JSON.stringify(spec) };
     } catch (e) {
       const err = toHttpError(e);
       throw err.status === 500 ? err : new HttpError(err.status, err.message, err.code, err.param ?? 'steering');

@@ -38,7 +38,6 @@ interface GenerationItem {
 interface ExclusiveItem {
   readonly kind: 'exclusive';
   readonly run: () => Promise<unknown>;
-  readonly signal?: AbortSignal;
   readonly resolve: (r: unknown) => void;
   readonly reject: (e: unknown) => void;
 }
@@ -90,7 +89,7 @@ export class Scheduler {
 
   /** Runs `fn` with the model to itself (scoring, activations). */
   exclusive<T>(fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
-    return this.enqueue<T>(signal, (resolve, reject) => ({ kind: 'exclusive', run: fn, signal, resolve: resolve as (r: unknown) => void, reject }));
+    return this.enqueue<T>(signal, (resolve, reject) => ({ kind: 'exclusive', run: fn, resolve: resolve as (r: unknown) => void, reject }));
   }
 
   private enqueue<T>(signal: AbortSignal | undefined, make: (resolve: (r: T) => void, reject: (e: unknown) => void) => Item): Promise<T> {

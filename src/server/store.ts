@@ -178,11 +178,6 @@ export class Store {
     return (this.db.prepare('SELECT * FROM ratings ORDER BY seq').all() as Row[]).map(ratingRow);
   }
 
-  /** Ratings in insertion order, one at a time (for exports that should not hold them all). */
-  *iterateRatings(): IterableIterator<RatingRow> {
-    for (const r of this.db.prepare('SELECT * FROM ratings ORDER BY seq').iterate() as IterableIterator<Row>) yield ratingRow(r);
-  }
-
   setJudgement(id: string, judge: unknown): void {
     this.db.prepare('UPDATE ratings SET judge = ? WHERE id = ?').run(JSON.stringify(judge), id);
   }

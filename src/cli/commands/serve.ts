@@ -38,22 +38,27 @@ export function serveCommand(): Command {
     .action(
       runAction(async (flags: ServeFlags) => {
         const token = flags.token ?? (process.env.STEERER_API_TOKEN || undefined);
+        // Every flag is checked before the model loads and the data directory is created.
         const bodyMiB = Number(flags.bodyLimit);
         if (!Number.isFinite(bodyMiB) || bodyMiB <= 0) throw new InvalidInputError(`--body-limit must be a positive number of MiB, got "${flags.bodyLimit}"`);
+        const port = parseIntStrict(flags.port, '--port');
+        if (port > 65535) throw new InvalidInputError(`--port must be at most 65535, got ${port}`);
+        const threads = flags.threads === undefined ? undefined : parseIntStrict(flags.threads, '--threads', 1);
+        const limits = {
+          maxTokens: parseIntStrict(flags.maxTokens, '--max-tokens', 1),
+          maxBatch: parseIntStrict(flags.maxBatch, '--max-batch', 1),
+          bodyBytes: Math.round(bodyMiB * 2 ** 20),
+        };
         const server = await createServer({
           modelPath: flags.model,
           dataDir: path.resolve(flags.dataDir),
           token,
-          threads: flags.threads === undefined ? undefined : parseIntStrict(flags.threads, '--threads', 1),
-          limits: {
-            maxTokens: parseIntStrict(flags.maxTokens, '--max-tokens', 1),
-            maxBatch: parseIntStrict(flags.maxBatch, '--max-batch', 1),
-            bodyBytes: Math.round(bodyMiB * 2 ** 20),
-          },
+          threads,
+          limits,
           judge: flags.judgeUrl ? { url: flags.judgeUrl, model: flags.judgeModel, apiKey: process.env.STEERER_API_KEY } : undefined,
           logger: flags.log,
         });
-        const address = await server.listen(parseIntStrict(flags.port, '--port'), flags.host);
+        const address = await server.listen(port, flags.host);
         if (!['127.0.0.1', 'localhost', '::1'].includes(flags.host) && !token) {
           process.stderr.write(`steerer: warning: listening on ${flags.host} without --token: anyone who can reach this address can use the model\n`);
         }

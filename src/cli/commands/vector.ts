@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import { Command, Option } from 'commander';
 import { HOOK_SITES, type HookSite } from '../../graph/hook-points.js';
 import { InvalidInputError } from '../../io/errors.js';
-import { lineChartSvg } from '../../report/plot.js';
+import { diagnosticsSeries, diagnosticsSvg } from '../../report/vector-plots.js';
 import { readContrastFile, readSetFiles } from '../../steering/datasets.js';
 import { extractVector } from '../../steering/extract.js';
 import { steeringSpecJsonSchema } from '../../steering/spec.js';
@@ -218,14 +218,9 @@ function infoCommand(): Command {
         const layers = [...v.directions.keys()].sort((a, b) => a - b);
         const norms = layers.map((l) => Math.hypot(...v.directions.get(l)!));
         if (flags.svg) {
-          const diag = v.meta.diagnostics ?? [];
-          const series = [
-            { name: 'held-out accuracy', points: diag.filter((d) => d.accuracy !== null).map((d) => [d.layer, d.accuracy!] as const) },
-            { name: 'held-out AUROC', points: diag.filter((d) => d.auroc !== null).map((d) => [d.layer, d.auroc!] as const) },
-            { name: '|v| / mean |x|', points: diag.filter((d) => d.relativeNorm !== null).map((d) => [d.layer, d.relativeNorm!] as const) },
-          ].filter((s) => s.points.length > 0);
+          const series = diagnosticsSeries(v.meta.diagnostics ?? []);
           if (series.length === 0) series.push({ name: '|v|', points: layers.map((l, i) => [l, norms[i]] as const) });
-          const svg = await lineChartSvg({ title: `${file}: separation by layer`, xLabel: 'layer', yLabel: 'value', series, integerX: true });
+          const svg = await diagnosticsSvg(`${file}: separation by layer`, series);
           fs.writeFileSync(flags.svg, svg);
         }
         if (flags.json) {

@@ -60,8 +60,7 @@ export function ratingRoutes(app: FastifyInstance, ctx: ServerContext): void {
   app.get('/v1/ratings', async () => ({ object: 'list', data: store.listRatings().map(ratingJson) }));
 
   app.get('/v1/ratings/export', async (_req, reply) => {
-    const lines: string[] = [];
-    for (const r of store.iterateRatings()) lines.push(JSON.stringify(ratingJson(r)));
+    const lines = store.listRatings().map((r) => JSON.stringify(ratingJson(r)));
     return reply
       .type('application/x-ndjson')
       .header('content-disposition', 'attachment; filename="ratings.jsonl"')

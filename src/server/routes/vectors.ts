@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod/v4';
 import { createConceptVector, type PipelineStage } from '../../auto/concept-vector.js';
 import { HOOK_SITES } from '../../graph/hook-points.js';
-import { lineChartSvg } from '../../report/plot.js';
+import { diagnosticsSeries, diagnosticsSvg, strengthSvg } from '../../report/vector-plots.js';
 import type { SteeringVector } from '../../steering/vector.js';
 import type { ServerContext } from '../context.js';
 import { HttpError, parseBody } from '../http-error.js';
@@ -118,7 +118,8 @@ export function vectorRoutes(app: FastifyInstance, ctx: ServerContext): void {
         },
       });
       const vector = body.description ? { ...result.vector, meta: { ...result.vector.meta, description: body.description } } : result.vector;
-      const info = registry.add(body.name, vector, true);
+      // Someone may have taken the name while the job ran: the request's own overwrite rule decides.
+      const info = registry.add(body.name, vector, body.overwrite);
       return { vector: info.name, layer: result.selection.layer, coefficient: result.selection.coefficient, examples: result.examples.slice(0, 3) };
     });
     return reply.code(202).send(job);
@@ -127,27 +128,14 @@ export function vectorRoutes(app: FastifyInstance, ctx: ServerContext): void {
 
 async function plotSvg(info: VectorInfo, kind: string): Promise<string> {
   if (kind === 'diagnostics.svg') {
-    const diag = info.diagnostics ?? [];
-    if (diag.length === 0) throw new HttpError(404, `vector "${info.name}" has no per-layer diagnostics to plot`, 'no_plot');
-    const series = [
-      { name: 'held-out accuracy', points: diag.filter((d) => d.accuracy !== null).map((d) => [d.layer, d.accuracy!] as const) },
-      { name: 'held-out AUROC', points: diag.filter((d) => d.auroc !== null).map((d) => [d.layer, d.auroc!] as const) },
-      { name: '|v| / mean |x|', points: diag.filter((d) => d.relativeNorm !== null).map((d) => [d.layer, d.relativeNorm!] as const) },
-    ].filter((s) => s.points.length > 0);
-    return lineChartSvg({ title: `${info.name}: separation by layer`, xLabel: 'layer', yLabel: 'value', series, integerX: true });
+    const series = diagnosticsSeries(info.diagnostics ?? []);
+    if (series.length === 0) throw new HttpError(404, `vector "${info.name}" has no per-layer diagnostics to plot`, 'no_plot');
+    return diagnosticsSvg(`${info.name}: separation by layer`, series);
   }
   if (kind === 'strength.svg') {
-    const curve = [...(info.auto?.strength?.curve ?? [])].sort((a, b) => a.coefficient - b.coefficient);
+    const curve = info.auto?.strength?.curve ?? [];
     if (curve.length === 0) throw new HttpError(404, `vector "${info.name}" has no strength curve (only vectors made by /v1/vectors/create have one)`, 'no_plot');
-    return lineChartSvg({
-      title: `${info.name}: concept score and coherence cost by strength (chosen ${info.auto!.coefficient.toFixed(2)})`,
-      xLabel: 'coefficient',
-      yLabel: 'value',
-      series: [
-        { name: 'concept score', points: curve.map((p) => [p.coefficient, p.concept] as const) },
-        { name: 'coherence cost', points: curve.map((p) => [p.coefficient, p.cost] as const) },
-      ],
-    });
+    return strengthSvg(`${info.name}: concept score and coherence cost by strength (chosen ${info.auto!.coefficient.toFixed(2)})`, curve);
   }
   throw new HttpError(404, `no plot "${kind}": use diagnostics.svg or strength.svg`, 'no_plot');
 }
