@@ -26,7 +26,12 @@ import { alignVocabularies } from './vocab-align.js';
  */
 
 const int = z.number().int().nonnegative();
-const texts = z.union([z.string().min(1), z.array(z.string().min(1)).min(1).max(1024)]);
+/** Phrases are tokenized when the spec compiles: each is short, and all of them together are bounded. */
+const MAX_PHRASE_CHARS = 256;
+const MAX_DECODING_TEXT_CHARS = 1 << 16;
+const phrase = z.string().min(1).max(MAX_PHRASE_CHARS);
+const texts = z.union([phrase, z.array(phrase).min(1).max(1024)]);
+const promptText = z.string().max(MAX_DECODING_TEXT_CHARS);
 const tokenSeqs = z.union([z.array(int).min(1).max(64), z.array(z.array(int).min(1).max(64)).min(1).max(1024)]);
 const window = z.number().int().positive().optional().describe('only the last N tokens count (default: all)');
 
@@ -52,9 +57,9 @@ export const ProcessorSchema = z.discriminatedUnion('type', [
 
 const ProbeRefSchema = z
   .object({
-    probe: z.string().min(1).describe('a probe file from `steerer probe train` (relative to the spec)'),
+    probe: z.string().min(1).max(4096).describe('a probe file from `steerer probe train` (relative to the spec)'),
     layer: int.optional().describe("default: the probe's best cross-validated layer"),
-    class: z.string().min(1).optional().describe('the class to favour (default: the positive / last class)'),
+    class: z.string().min(1).max(256).optional().describe('the class to favour (default: the positive / last class)'),
   })
   .strict();
 
@@ -68,7 +73,7 @@ export const DecodingSchema = z
         cutUnder: z.enum(['expert', 'amateur']).default('expert'),
         amateur: z
           .object({
-            prompt: z.string().optional().describe("the amateur's prompt (default: the same prompt)"),
+            prompt: promptText.optional().describe("the amateur's prompt (default: the same prompt)"),
             steered: z.boolean().default(false).describe("whether the amateur keeps the spec's activation steering"),
           })
           .strict()
@@ -79,14 +84,14 @@ export const DecodingSchema = z
     cfg: z
       .object({
         scale: z.number().describe('logits = negative + scale · (prompt − negative); 1 = off'),
-        negativePrompt: z.string().default('').describe("empty: the prompt's last token alone (or BOS)"),
+        negativePrompt: promptText.default('').describe("empty: the prompt's last token alone (or BOS)"),
       })
       .strict()
       .optional(),
     guide: z
       .object({
-        expert: z.string().min(1).describe('model path of the tuned small model'),
-        base: z.string().min(1).describe('model path of its untuned base'),
+        expert: z.string().min(1).max(4096).describe('model path of the tuned small model'),
+        base: z.string().min(1).max(4096).describe('model path of its untuned base'),
         alpha: z.number().default(1).describe('logits = target + alpha · (expert − base)'),
       })
       .strict()
@@ -106,7 +111,19 @@ export const DecodingSchema = z
       .strict()
       .optional(),
   })
-  .strict();
+  .strict()
+  .refine((d) => decodingTextChars(d) <= MAX_DECODING_TEXT_CHARS, { message: `the decoding section's phrases and prompts have more than ${MAX_DECODING_TEXT_CHARS} characters together` });
+
+/** Characters the compiler will tokenize: every phrase and prompt of the section. */
+function decodingTextChars(d: { processors: readonly object[]; contrast?: { amateur: { prompt?: string } }; cfg?: { negativePrompt: string } }): number {
+  let n = (d.contrast?.amateur.prompt?.length ?? 0) + (d.cfg?.negativePrompt.length ?? 0);
+  for (const p of d.processors) {
+    const text = 'text' in p ? (p.text as string | readonly string[] | undefined) : undefined;
+    if (typeof text === 'string') n += text.length;
+    else if (text) for (const t of text) n += t.length;
+  }
+  return n;
+}
 
 export type DecodingSpec = z.output<typeof DecodingSchema>;
 export type ProcessorSpec = z.output<typeof ProcessorSchema>;

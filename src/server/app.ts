@@ -1,17 +1,18 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import fastifyStatic from '@fastify/static';
 import { HOOK_SITES } from '../graph/hook-points.js';
 import { localGenerator } from '../generators/local-generator.js';
 import { openAiGenerator } from '../generators/openai-generator.js';
 import type { TextGenerator } from '../generators/text-generator.js';
+import { clearStaleTempFiles } from '../io/stale-temp.js';
 import { loadModel } from '../model/load.js';
 import { HookedModel } from '../runtime/model.js';
 import { packageRoot } from '../util/shared-path.js';
-import { DEFAULT_LIMITS, type ServerContext, type ServerLimits } from './context.js';
-import { errorBody, HttpError, toHttpError } from './http-error.js';
+import { installAccessChecks } from './access.js';
+import { DEFAULT_LIMITS, promptCharLimit, type ServerContext, type ServerLimits } from './context.js';
+import { errorBody, HttpError, redactPaths, toHttpError } from './http-error.js';
 import { JobRunner } from './jobs.js';
 import { RequestSteering } from './request-steering.js';
 import { analysisRoutes } from './routes/analysis.js';
@@ -27,8 +28,10 @@ export interface ServerOptions {
   readonly modelPath: string;
   /** Where the database (steerer.db) and the vectors/, saes/, probes/, models/ folders live. */
   readonly dataDir: string;
-  /** When set, /v1/* needs `Authorization: Bearer <token>`. */
+  /** When set, every route but /health and the studio's files needs `Authorization: Bearer <token>`. */
   readonly token?: string;
+  /** Host names served besides loopback ones when no token is set (DNS-rebinding guard). */
+  readonly allowedHosts?: readonly string[];
   /** ORT threads per runtime (default: all cores). */
   readonly threads?: number;
   readonly limits?: Partial<ServerLimits>;
@@ -50,25 +53,31 @@ export interface SteererServer {
 
 /** Builds the server: model and its runtimes, the store, the registry, every route, the studio. */
 export async function createServer(opts: ServerOptions): Promise<SteererServer> {
-  const limits: ServerLimits = { ...DEFAULT_LIMITS, ...opts.limits };
   const loaded = loadModel(opts.modelPath);
+  const given: ServerLimits = { ...DEFAULT_LIMITS, ...opts.limits };
+  const limits: ServerLimits = { ...given, maxPromptChars: promptCharLimit(given, loaded.spec.maxPositions) };
   const model = new HookedModel(loaded, { threads: opts.threads });
   const jobModel = new HookedModel(loaded, { threads: opts.threads });
   fs.mkdirSync(opts.dataDir, { recursive: true });
+  // Files a killed writer left half-written never stay (the vector registry clears its own folder).
+  for (const folder of ['.', 'saes', 'probes', 'models']) clearStaleTempFiles(path.join(opts.dataDir, folder));
   const store = new Store(path.join(opts.dataDir, 'steerer.db'));
   const modelId = model.source.name;
   const identity = { name: modelId, architecture: model.spec.architecture, hiddenSize: model.spec.hiddenSize, numLayers: model.spec.numLayers };
   const registry = new VectorRegistry(path.join(opts.dataDir, 'vectors'), store, identity);
   const judge: TextGenerator = opts.judge ? openAiGenerator({ baseUrl: opts.judge.url, model: opts.judge.model, apiKey: opts.judge.apiKey }) : localGenerator(jobModel);
+  const dataDir = path.resolve(opts.dataDir);
+  const redact = (message: string): string => redactPaths(message, dataDir);
   const ctx: ServerContext = {
     modelId,
+    redact,
     model,
     jobModel,
     scheduler: new Scheduler(model, { maxBatch: limits.maxBatch, maxWaiting: limits.maxWaiting }),
     steering: new RequestSteering(model, registry, opts.dataDir),
     registry,
     store,
-    jobs: new JobRunner(store),
+    jobs: new JobRunner(store, redact),
     judge,
     limits,
     startedAt: Date.now(),
@@ -83,20 +92,11 @@ export async function createServer(opts: ServerOptions): Promise<SteererServer> 
     const e = fastifyStatus !== undefined && !(err instanceof HttpError) ? new HttpError(fastifyStatus, fastifyMessage(err as FastifyError), (err as FastifyError).code ?? null) : toHttpError(err);
     if (e.status >= 500) req.log.error(err);
     if (e.status === 499) return reply.code(499).send(); // nobody is listening
-    return reply.code(e.status).send(errorBody(e.status, e.message, e.code, e.param));
+    return reply.code(e.status).send(errorBody(e.status, redact(e.message), e.code, e.param));
   });
   app.setNotFoundHandler((req, reply) => reply.code(404).send(errorBody(404, `no route ${req.method} ${req.url.split('?')[0]}`, 'route_not_found')));
 
-  if (opts.token) {
-    const expected = Buffer.from(`Bearer ${opts.token}`);
-    app.addHook('onRequest', async (req) => {
-      if (!req.url.startsWith('/v1/')) return;
-      const given = Buffer.from(req.headers.authorization ?? '');
-      if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-        throw new HttpError(401, 'missing or wrong bearer token (send "Authorization: Bearer <token>")', 'invalid_token');
-      }
-    });
-  }
+  installAccessChecks(app, { token: opts.token, allowedHosts: opts.allowedHosts });
 
   app.get('/health', async () => ({ status: 'ok', model: modelId, uptimeS: Math.round((Date.now() - ctx.startedAt) / 1000), queue: ctx.scheduler.stats, jobs: ctx.jobs.active }));
   app.get('/v1/models', async () => ({
@@ -115,7 +115,7 @@ export async function createServer(opts: ServerOptions): Promise<SteererServer> 
           contextLength: model.spec.maxPositions,
           chatTemplate: model.chatTemplate !== undefined,
           hookSites: HOOK_SITES,
-          limits: { maxTokens: limits.maxTokens, maxChoices: limits.maxChoices, maxInputs: limits.maxInputs },
+          limits: { maxTokens: limits.maxTokens, maxChoices: limits.maxChoices, maxInputs: limits.maxInputs, maxPromptChars: limits.maxPromptChars },
         },
       },
     ],

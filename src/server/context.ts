@@ -22,6 +22,12 @@ export interface ServerLimits {
   readonly maxBatch: number;
   /** Requests waiting for the model at most (then 429). */
   readonly maxWaiting: number;
+  /**
+   * Characters of prompt text one request may carry (all prompts, messages or inputs
+   * together), checked before anything is tokenized. 0: derived from the model's context
+   * (see promptCharLimit).
+   */
+  readonly maxPromptChars: number;
 }
 
 export const DEFAULT_LIMITS: ServerLimits = {
@@ -32,12 +38,38 @@ export const DEFAULT_LIMITS: ServerLimits = {
   maxActivationFloats: 4 * 1024 * 1024,
   maxBatch: 8,
   maxWaiting: 256,
+  maxPromptChars: 0,
 };
+
+/** Characters per token that no real tokenizer's average exceeds (long whitespace runs included). */
+const CHARS_PER_TOKEN_BOUND = 16;
+/** Tokenizing runs on the event loop (~100k chars/s here): this keeps one request under a few seconds. */
+const PROMPT_CHARS_CEILING = 1 << 18;
+
+/**
+ * The prompt character cap for a model: a text of more than context × 16 characters cannot fit
+ * the context, so it is refused without tokenizing; the ceiling bounds the CPU time one request
+ * may take on the event loop for long-context models (raise it with --max-prompt-chars).
+ */
+export function promptCharLimit(limits: Pick<ServerLimits, 'maxPromptChars'>, contextLength: number): number {
+  return limits.maxPromptChars > 0 ? limits.maxPromptChars : Math.min(contextLength * CHARS_PER_TOKEN_BOUND, PROMPT_CHARS_CEILING);
+}
+
+/**
+ * Body limit of the routes that carry prompts: the prompt text at the worst JSON escaping
+ * (6 bytes a character), plus room for inline steering directions (a number is at most
+ * ~24 bytes of JSON) at every layer, plus 1 MiB for everything else; never above bodyBytes.
+ */
+export function promptBodyLimit(limits: Pick<ServerLimits, 'bodyBytes'>, promptChars: number, model: { hiddenSize: number; numLayers: number }): number {
+  return Math.min(limits.bodyBytes, 6 * promptChars + 24 * model.hiddenSize * model.numLayers + (1 << 20));
+}
 
 /** What every route handler works with. */
 export interface ServerContext {
   /** The `id` clients send as `model` and /v1/models lists. */
   readonly modelId: string;
+  /** Rewrites data-directory paths in a message as relative ones (errors never show where files live). */
+  readonly redact: (message: string) => string;
   readonly model: HookedModel;
   /** A second runtime over the same weights for background jobs, so they do not hold up requests. */
   readonly jobModel: HookedModel;

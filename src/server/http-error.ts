@@ -24,6 +24,7 @@ export interface ErrorBody {
 const TYPES: Record<number, string> = {
   400: 'invalid_request_error',
   401: 'authentication_error',
+  403: 'permission_error',
   404: 'not_found_error',
   409: 'conflict_error',
   413: 'request_too_large',
@@ -43,6 +44,16 @@ export function toHttpError(e: unknown): HttpError {
   if (e instanceof InvalidInputError || e instanceof ModelFileError) return new HttpError(400, e.message, 'invalid_input');
   if (e instanceof SteererError) return new HttpError(400, e.message, 'invalid_input');
   return new HttpError(500, 'internal error', 'internal_error');
+}
+
+/**
+ * Rewrites absolute paths under the data directory as paths relative to it, so no error a
+ * client sees tells where the server keeps its files.
+ */
+export function redactPaths(message: string, dataDir: string): string {
+  const root = dataDir.replace(/[\\/]+$/, '');
+  if (root.length === 0) return message;
+  return message.split(`${root}/`).join('').split(`${root}\\`).join('').split(root).join('DATA_DIR');
 }
 
 /** Validates a body with zod; problems become one 400 naming each JSON path. */

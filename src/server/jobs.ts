@@ -15,7 +15,11 @@ export class JobRunner {
   private chain: Promise<void> = Promise.resolve();
   private pending = 0;
 
-  constructor(private readonly store: Store) {}
+  /** `redact` cleans an error message before it is stored for clients to read. */
+  constructor(
+    private readonly store: Store,
+    private readonly redact: (message: string) => string = (m) => m,
+  ) {}
 
   /** Number of jobs queued or running. */
   get active(): number {
@@ -50,7 +54,7 @@ export class JobRunner {
       const result = await body(report);
       this.store.updateJob(id, { status: 'succeeded', progress: { stage: 'done', done: last.total, total: last.total, fraction: 1 }, result: result ?? null });
     } catch (e) {
-      this.store.updateJob(id, { status: 'failed', progress: last, error: e instanceof Error ? e.message : String(e) });
+      this.store.updateJob(id, { status: 'failed', progress: last, error: this.redact(e instanceof Error ? e.message : String(e)) });
     }
   }
 }

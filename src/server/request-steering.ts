@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { ModelFileError } from '../io/errors.js';
 import { loadModel } from '../model/load.js';
 import { loadProbe } from '../probes/probe-file.js';
 import type { LinearProbe } from '../probes/probe.js';
@@ -41,7 +42,13 @@ export class RequestSteering {
         let v = cache.get(file);
         if (!v) {
           if (!fs.existsSync(file)) throw new HttpError(400, `steering: no ${what} named "${ref}" (looked in ${folder}/ of the data directory)`, `${what}_not_found`);
-          v = load(file);
+          try {
+            v = load(file);
+          } catch (e) {
+            // Name the file as the client knows it (relative to the data directory), never by its absolute path.
+            if (e instanceof ModelFileError) throw new HttpError(400, `steering: ${folder}/${ref} cannot be used: ${e.problem}`, `invalid_${what}_file`);
+            throw e;
+          }
           cache.set(file, v);
         }
         return v;

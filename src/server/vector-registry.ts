@@ -1,7 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { ModelFileError } from '../io/errors.js';
+import { InvalidInputError, ModelFileError } from '../io/errors.js';
+import { clearStaleTempFiles } from '../io/stale-temp.js';
+import { checkDirectionValues } from '../steering/spec.js';
 import type { HookSite } from '../graph/hook-points.js';
 import type { ModelIdentity, SteeringVector } from '../steering/vector.js';
 import { loadVector, saveVector } from '../steering/vector-file.js';
@@ -124,7 +126,9 @@ export class VectorRegistry {
         const problem = e instanceof ModelFileError ? e.problem : (e as Error).message;
         throw new HttpError(400, `the uploaded vector file is not valid: ${problem}`, 'invalid_vector_file', 'safetensors');
       }
-      if (description) vector = { ...vector, meta: { ...vector.meta, description } };
+      // An imported file's description names the file it came from: here a temporary name the client never saw.
+      const said = description ?? (vector.meta.method === 'imported' ? `uploaded as "${name}"` : vector.meta.description);
+      vector = { ...vector, meta: { ...vector.meta, ...(said ? { description: said } : {}) } };
       return this.add(name, vector, overwrite);
     } finally {
       fs.rmSync(tmp, { force: true });
@@ -152,8 +156,15 @@ export class VectorRegistry {
     if (hiddenSize !== this.model.hiddenSize) {
       throw new HttpError(400, `the vector has hidden size ${hiddenSize} but the served model's is ${this.model.hiddenSize}`, 'vector_mismatch');
     }
-    for (const layer of v.directions.keys()) {
+    for (const [layer, d] of v.directions) {
       if (layer >= this.model.numLayers) throw new HttpError(400, `the vector has a direction for layer ${layer} but the served model has layers 0..${this.model.numLayers - 1}`, 'vector_mismatch');
+      if (d.length !== hiddenSize) throw new HttpError(400, `the vector's direction for layer ${layer} has ${d.length} values but the model's hidden size is ${hiddenSize}`, 'vector_mismatch');
+      try {
+        checkDirectionValues(d, `the vector's direction for layer ${layer}`);
+      } catch (e) {
+        if (e instanceof InvalidInputError) throw new HttpError(400, e.message, 'invalid_vector_values');
+        throw e;
+      }
     }
   }
 
@@ -170,6 +181,7 @@ export class VectorRegistry {
 
   /** Rows without files are dropped; vector files without rows are registered (bad files are skipped). */
   private reconcile(): void {
+    clearStaleTempFiles(this.dir);
     for (const row of this.store.listVectors()) if (!fs.existsSync(row.file)) this.store.deleteVector(row.name);
     for (const entry of fs.readdirSync(this.dir)) {
       if (!entry.endsWith('.safetensors')) continue;

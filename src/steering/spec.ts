@@ -31,29 +31,60 @@ import { DecodingSchema, type DecodingResolver } from '../decoding/decoding-spec
  * adds decode-time steering on top.
  */
 
+/**
+ * Every number and list in a spec is bounded here, before anything is sized from it; the
+ * bounds are far above any real model (compileSteeringSpec then checks against the model).
+ */
+export const SPEC_LIMITS = {
+  /** Layer indices are below this. */
+  layers: 4096,
+  /** Token positions are below this. */
+  positions: 1 << 24,
+  /** Entries of one inline direction (the hidden size) at most. */
+  hiddenSize: 1 << 16,
+  /** |coefficient| at most. */
+  coefficient: 1e6,
+  /** Norm of one direction, before the coefficient, at most. */
+  directionNorm: 1e6,
+  /** SAE feature indices are below this. */
+  features: 1 << 24,
+} as const;
+
 const int = z.number().int().nonnegative();
+const position = int.max(SPEC_LIMITS.positions - 1);
+const layer = int.max(SPEC_LIMITS.layers - 1);
+const direction = z.array(z.number()).min(1).max(SPEC_LIMITS.hiddenSize);
 
 export const PositionsSchema = z.union([
   z.enum(['all', 'prompt', 'generated']),
-  z.object({ last: int }).strict(),
-  z.object({ indices: z.array(int).min(1) }).strict(),
-  z.object({ from: int, to: int.optional() }).strict(),
+  z.object({ last: position }).strict(),
+  z.object({ indices: z.array(position).min(1).max(65536) }).strict(),
+  z.object({ from: position, to: position.optional() }).strict(),
 ]);
 
 export const LayersSchema = z.union([
   z.literal('all'),
   z.literal('recommended'),
-  int,
-  z.array(int).min(1),
-  z.object({ from: int, to: int }).strict().describe('inclusive range'),
+  layer,
+  z.array(layer).min(1).max(SPEC_LIMITS.layers),
+  z.object({ from: layer, to: layer }).strict().describe('inclusive range'),
 ]);
 
 export const VectorRefSchema = z.union([
-  z.string().min(1).describe('a vector file path (relative to the spec) or a registry name'),
-  z.object({ file: z.string().min(1) }).strict(),
-  z.object({ inline: z.array(z.number()).min(1) }).strict().describe('one direction used at every listed layer'),
-  z.object({ inlineLayers: z.record(z.string().regex(/^\d+$/), z.array(z.number()).min(1)) }).strict().describe('a direction per layer'),
+  z.string().min(1).max(4096).describe('a vector file path (relative to the spec) or a registry name'),
+  z.object({ file: z.string().min(1).max(4096) }).strict(),
+  z.object({ inline: direction }).strict().describe('one direction used at every listed layer'),
+  z
+    .object({
+      inlineLayers: z
+        .record(z.string().regex(/^\d{1,4}$/), direction)
+        .refine((r) => Object.keys(r).length <= SPEC_LIMITS.layers, `at most ${SPEC_LIMITS.layers} layers`),
+    })
+    .strict()
+    .describe('a direction per layer'),
 ]);
+
+const coefficient = z.number().min(-SPEC_LIMITS.coefficient).max(SPEC_LIMITS.coefficient);
 
 export const InterventionSchema = z
   .object({
@@ -61,7 +92,7 @@ export const InterventionSchema = z
     layers: LayersSchema.default('recommended'),
     site: z.enum(HOOK_SITES).default('resid_post'),
     operator: z.enum(OPERATORS).default('add'),
-    coefficient: z.union([z.number(), z.literal('recommended')]).default(1),
+    coefficient: z.union([coefficient, z.literal('recommended')]).default(1),
     positions: PositionsSchema.default('all'),
     preserveNorm: z.boolean().default(false),
   })
@@ -71,10 +102,10 @@ export const FEATURE_OPERATORS = ['add', 'clamp', 'ablate'] as const;
 
 export const FeatureInterventionSchema = z
   .object({
-    sae: z.string().min(1).describe('an SAE: a Steerer .safetensors file or a SAELens / sparsify folder (relative to the spec)'),
-    features: z.union([int, z.array(int).min(1).max(4096)]),
+    sae: z.string().min(1).max(4096).describe('an SAE: a Steerer .safetensors file or a SAELens / sparsify folder (relative to the spec)'),
+    features: z.union([int.max(SPEC_LIMITS.features - 1), z.array(int.max(SPEC_LIMITS.features - 1)).min(1).max(4096)]),
     operator: z.enum(FEATURE_OPERATORS).default('add'),
-    coefficient: z.number().default(1).describe('add: multiple of the decoder directions; clamp: the activation value; ablate: unused'),
+    coefficient: coefficient.default(1).describe('add: multiple of the decoder directions; clamp: the activation value; ablate: unused'),
     positions: PositionsSchema.default('all'),
   })
   .strict();
@@ -201,6 +232,8 @@ function resolveLayers(iv: InterventionSpec, vector: SteeringVector | undefined,
   else if (Array.isArray(L)) layers = [...L];
   else {
     if (L.to < L.from) throw new InvalidInputError(`${where}.layers: "to" (${L.to}) is below "from" (${L.from})`);
+    // Checked before the range is spelled out, so no range can size an allocation.
+    if (L.to >= numLayers) throw new InvalidInputError(`${where}: layer ${L.to} does not exist: the model has layers 0..${numLayers - 1}`);
     layers = Array.from({ length: L.to - L.from + 1 }, (_, i) => L.from + i);
   }
   for (const l of layers) {
@@ -216,5 +249,21 @@ function directionAt(ref: VectorRef, vector: SteeringVector | undefined, layer: 
   else if (typeof ref === 'object' && 'inlineLayers' in ref) d = ref.inlineLayers[String(layer)] ? Float32Array.from(ref.inlineLayers[String(layer)]) : undefined;
   if (!d) throw new InvalidInputError(`${where}: the vector has no direction for layer ${layer}`);
   if (d.length !== hidden) throw new InvalidInputError(`${where}: direction for layer ${layer} has size ${d.length} but the model's hidden size is ${hidden}`);
+  checkDirectionValues(d, `${where}: direction for layer ${layer}`);
   return d;
+}
+
+/**
+ * A direction must be finite and of a sane norm: one entry of 3e38 is a valid float32 but
+ * turns every logit into NaN once added. Throws InvalidInputError naming `what`.
+ */
+export function checkDirectionValues(d: Float32Array, what: string): void {
+  let sq = 0;
+  for (let i = 0; i < d.length; i++) {
+    const x = d[i];
+    if (!Number.isFinite(x)) throw new InvalidInputError(`${what} has a non-finite value (${x}) at index ${i}`);
+    sq += x * x;
+  }
+  const norm = Math.sqrt(sq);
+  if (!(norm <= SPEC_LIMITS.directionNorm)) throw new InvalidInputError(`${what} has norm ${norm.toExponential(3)}, above the limit of ${SPEC_LIMITS.directionNorm.toExponential(0)}`);
 }

@@ -12,7 +12,9 @@ interface ServeFlags {
   host: string;
   dataDir: string;
   token?: string;
+  allowedHost: string[];
   maxTokens: string;
+  maxPromptChars?: string;
   maxBatch: string;
   bodyLimit: string;
   judgeUrl?: string;
@@ -28,7 +30,9 @@ export function serveCommand(): Command {
     .option('--host <addr>', 'address to bind; anything but loopback exposes the model to the network', '127.0.0.1')
     .option('--data-dir <dir>', 'database, vectors/, saes/, probes/ and models/ live here', '.steerer')
     .option('--token <token>', 'require "Authorization: Bearer <token>" on /v1 (default: $STEERER_API_TOKEN)')
+    .option('--allowed-host <name...>', 'without --token, Host names served besides loopback ones (DNS-rebinding guard)', [])
     .option('--max-tokens <n>', 'new tokens per completion at most', String(DEFAULT_LIMITS.maxTokens))
+    .option('--max-prompt-chars <n>', 'characters of prompt text per request at most (default: context length × 16, at most 262144)')
     .option('--max-batch <n>', 'compatible requests decoded together at most', String(DEFAULT_LIMITS.maxBatch))
     .option('--body-limit <mib>', 'largest request body in MiB', String(DEFAULT_LIMITS.bodyBytes / 2 ** 20))
     .option('--judge-url <url>', 'OpenAI-compatible endpoint that judges ratings (key from STEERER_API_KEY); default: the served model')
@@ -48,11 +52,16 @@ export function serveCommand(): Command {
           maxTokens: parseIntStrict(flags.maxTokens, '--max-tokens', 1),
           maxBatch: parseIntStrict(flags.maxBatch, '--max-batch', 1),
           bodyBytes: Math.round(bodyMiB * 2 ** 20),
+          ...(flags.maxPromptChars === undefined ? {} : { maxPromptChars: parseIntStrict(flags.maxPromptChars, '--max-prompt-chars', 1) }),
         };
+        for (const h of flags.allowedHost) {
+          if (!/^[A-Za-z0-9.-]+$|^\[?[0-9A-Fa-f:]+\]?$/.test(h)) throw new InvalidInputError(`--allowed-host takes host names without port or scheme, got "${h}"`);
+        }
         const server = await createServer({
           modelPath: flags.model,
           dataDir: path.resolve(flags.dataDir),
           token,
+          allowedHosts: flags.allowedHost.map((h) => h.replace(/^\[|\]$/g, '')),
           threads,
           limits,
           judge: flags.judgeUrl ? { url: flags.judgeUrl, model: flags.judgeModel, apiKey: process.env.STEERER_API_KEY } : undefined,

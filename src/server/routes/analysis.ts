@@ -6,6 +6,8 @@ import { scoreTokens } from '../../runtime/score.js';
 import type { ServerContext } from '../context.js';
 import { clientSignal } from '../client-signal.js';
 import { HttpError, parseBody } from '../http-error.js';
+import { promptBodyLimit } from '../context.js';
+import { checkPromptChars } from '../prompt-size.js';
 
 /** Looking inside over HTTP: per-token log-probs (/v1/score) and hidden states (/v1/activations), steered or not. */
 
@@ -16,7 +18,7 @@ const ScoreBody = z.object({ input: Input, steering: z.unknown().optional() }).s
 const ActivationsBody = z
   .object({
     input: Input,
-    layers: z.union([z.literal('all'), z.array(z.number().int().nonnegative()).min(1)]),
+    layers: z.union([z.literal('all'), z.array(z.number().int().nonnegative().max(4095)).min(1).max(4096)]),
     site: z.enum(HOOK_SITES).default('resid_post'),
     positions: z.enum(['all', 'last', 'mean']).default('all'),
     steering: z.unknown().optional(),
@@ -28,6 +30,7 @@ export function analysisRoutes(app: FastifyInstance, ctx: ServerContext): void {
   const texts = (input: string | string[]): string[] => {
     const list = typeof input === 'string' ? [input] : input;
     if (list.length > ctx.limits.maxInputs) throw new HttpError(400, `${list.length} inputs; at most ${ctx.limits.maxInputs} per request`, 'too_many_inputs', 'input');
+    checkPromptChars(ctx, list, 'input');
     return list;
   };
   const encode = (list: readonly string[]): number[][] =>
@@ -38,7 +41,8 @@ export function analysisRoutes(app: FastifyInstance, ctx: ServerContext): void {
     });
   const pieces = (ids: readonly number[]): string[] => ids.map((id) => model.tokenizer.idToToken(id) ?? '');
 
-  app.post('/v1/score', async (req, reply) => {
+  const bodyLimit = promptBodyLimit(ctx.limits, ctx.limits.maxPromptChars, model.spec);
+  app.post('/v1/score', { bodyLimit }, async (req, reply) => {
     const body = parseBody(ScoreBody, req.body, 'score');
     const ids = encode(texts(body.input));
     const steering = ctx.steering.compile(body.steering);
@@ -58,7 +62,7 @@ export function analysisRoutes(app: FastifyInstance, ctx: ServerContext): void {
     return { object: 'list', model: ctx.modelId, data };
   });
 
-  app.post('/v1/activations', async (req, reply) => {
+  app.post('/v1/activations', { bodyLimit }, async (req, reply) => {
     const body = parseBody(ActivationsBody, req.body, 'activations');
     const list = texts(body.input);
     const ids = encode(list);

@@ -8,6 +8,8 @@ import type { ServerContext } from '../context.js';
 import { HttpError, parseBody, toHttpError, errorBody } from '../http-error.js';
 import type { SharedOptions } from '../scheduler.js';
 import { clientSignal } from '../client-signal.js';
+import { promptBodyLimit } from '../context.js';
+import { checkPromptChars } from '../prompt-size.js';
 
 /**
  * OpenAI-compatible /v1/chat/completions and /v1/completions, streaming (SSE) or not, with
@@ -24,6 +26,9 @@ const MessageSchema = z.object({
 
 const nullable = <T extends z.ZodType>(t: T) => t.nullish();
 
+/** logit_bias entries per request at most (OpenAI allows 300; local vocabularies are larger). */
+const MAX_LOGIT_BIAS = 4096;
+
 /** Fields both routes take; unknown OpenAI fields (tools, logprobs, ...) are ignored, as other local servers do. */
 const CommonFields = {
   model: nullable(z.string()),
@@ -34,14 +39,18 @@ const CommonFields = {
   top_k: nullable(z.number().int().nonnegative()),
   min_p: nullable(z.number().min(0).max(1)),
   seed: nullable(z.number().int().min(0).max(2 ** 31 - 1)),
-  n: nullable(z.number().int().min(1)),
-  stop: nullable(z.union([z.string().min(1), z.array(z.string().min(1)).max(8)])),
+  n: nullable(z.number().int().min(1).max(1024)),
+  stop: nullable(z.union([z.string().min(1).max(256), z.array(z.string().min(1).max(256)).max(8)])),
   stream: nullable(z.boolean()),
   stream_options: nullable(z.object({ include_usage: z.boolean().optional() })),
   frequency_penalty: nullable(z.number().min(-2).max(2)),
   presence_penalty: nullable(z.number().min(-2).max(2)),
   repetition_penalty: nullable(z.number().positive()),
-  logit_bias: nullable(z.record(z.string().regex(/^\d+$/, 'logit_bias keys are token ids'), z.number().min(-100).max(100))),
+  logit_bias: nullable(
+    z
+      .record(z.string().regex(/^\d{1,9}$/, 'logit_bias keys are token ids'), z.number().min(-100).max(100))
+      .refine((r) => Object.keys(r).length <= MAX_LOGIT_BIAS, `at most ${MAX_LOGIT_BIAS} logit_bias entries`),
+  ),
   steering: z.unknown().optional(),
 };
 
@@ -57,8 +66,10 @@ interface Choice {
 }
 
 export function completionRoutes(app: FastifyInstance, ctx: ServerContext): void {
-  app.post('/v1/chat/completions', async (req, reply) => {
+  const bodyLimit = promptBodyLimit(ctx.limits, ctx.limits.maxPromptChars, ctx.model.spec);
+  app.post('/v1/chat/completions', { bodyLimit }, async (req, reply) => {
     const body = parseBody(ChatBody, req.body, 'chat completion');
+    checkPromptChars(ctx, body.messages.flatMap((m) => (typeof m.content === 'string' ? [m.content] : m.content.map((p) => p.text))), 'messages');
     const messages: ChatMessage[] = body.messages.map((m) => ({
       role: m.role === 'developer' ? 'system' : m.role,
       content: typeof m.content === 'string' ? m.content : m.content.map((p) => p.text).join(''),
@@ -68,8 +79,9 @@ export function completionRoutes(app: FastifyInstance, ctx: ServerContext): void
     return complete(ctx, req, reply, body, [prompt], 'chat');
   });
 
-  app.post('/v1/completions', async (req, reply) => {
+  app.post('/v1/completions', { bodyLimit }, async (req, reply) => {
     const body = parseBody(CompletionBody, req.body, 'completion');
+    checkPromptChars(ctx, typeof body.prompt === 'string' ? [body.prompt] : body.prompt, 'prompt');
     const prompts = (typeof body.prompt === 'string' ? [body.prompt] : body.prompt).map((p) => ctx.model.encode(p));
     return complete(ctx, req, reply, body, prompts, 'text');
   });
@@ -179,7 +191,7 @@ async function complete(ctx: ServerContext, req: FastifyRequest, reply: FastifyR
     const err = toHttpError(e);
     if (err.status !== 499) {
       if (err.status >= 500) req.log.error(e);
-      send(errorBody(err.status, err.message, err.code, err.param));
+      send(errorBody(err.status, ctx.redact(err.message), err.code, err.param));
     }
   } finally {
     res.end();

@@ -3,6 +3,7 @@ import { z } from 'zod/v4';
 import { createConceptVector, type PipelineStage } from '../../auto/concept-vector.js';
 import { HOOK_SITES } from '../../graph/hook-points.js';
 import { diagnosticsSeries, diagnosticsSvg, strengthSvg } from '../../report/vector-plots.js';
+import { SPEC_LIMITS } from '../../steering/spec.js';
 import type { SteeringVector } from '../../steering/vector.js';
 import type { ServerContext } from '../context.js';
 import { HttpError, parseBody } from '../http-error.js';
@@ -28,8 +29,14 @@ const InlineUpload = z
     description: z.string().max(2000).optional(),
     overwrite: z.boolean().optional(),
     site: z.enum(HOOK_SITES).default('resid_post'),
-    directions: z.record(z.string().regex(/^\d+$/, 'keys are layer numbers'), z.array(z.number()).min(1)),
-    recommended: z.object({ layers: z.array(int).min(1).optional(), coefficient: z.number().optional() }).strict().optional(),
+    directions: z.record(z.string().regex(/^\d{1,4}$/, 'keys are layer numbers'), z.array(z.number()).min(1).max(SPEC_LIMITS.hiddenSize)),
+    recommended: z
+      .object({
+        layers: z.array(int.max(SPEC_LIMITS.layers - 1)).min(1).max(SPEC_LIMITS.layers).optional(),
+        coefficient: z.number().min(-SPEC_LIMITS.coefficient).max(SPEC_LIMITS.coefficient).optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 
