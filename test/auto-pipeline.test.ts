@@ -61,30 +61,50 @@ before(async () => {
 after(() => server.close());
 
 describe('one-click vectors', () => {
-  test('vector create --concept --coef auto: vector, data and report; the chosen strength fits the budget', async () => {
+  test('vector create --concept --coef auto: lexicon, gated data, vector and report; generate --steer uses the recommendation', async () => {
     const r = await steerer('vector', 'create', '-m', MODEL, '--concept', 'sad', '--coef', 'auto', '--count', '24', '--threads', '2', '-o', 'sad.safetensors', '--json');
     assert.equal(r.status, 0, r.stderr);
     const v = loadVector(path.join(tmp, 'sad.safetensors'));
     const auto = v.meta.auto!;
     assert.equal(auto.concept, 'sad');
-    assert.deepEqual(v.meta.recommended, { layers: [auto.layer], coefficient: auto.coefficient });
-    // The ranking measured both layers and put a feasible one first.
-    assert.equal(auto.layerRanking.length, 2);
-    assert.equal(auto.layerRanking[0].layer, auto.layer);
+    assert.equal(auto.kind, 'feeling');
+    assert.deepEqual(v.meta.recommended, { layers: auto.layers, coefficient: auto.coefficient });
+    // The lexicon is stored with the vector and beside it.
+    const words = auto.lexicon!.terms.map((t) => t.word);
+    assert.ok(words.includes('sad') && words.includes('sadness'), words.join(','));
+    assert.ok(fs.existsSync(path.join(tmp, 'sad.lexicon.json')));
+    // Every variant and layer was tried at the same strength before the search.
+    assert.ok(auto.layerRanking.length >= 2);
     const curve = auto.strength!.curve;
+    assert.equal(curve[0].coefficient, 0);
     const chosen = curve.find((p) => p.coefficient === auto.coefficient)!;
-    assert.ok(auto.coefficient > 0 && chosen.feasible);
-    assert.ok(chosen.perplexity <= 2 * curve[0].perplexity + 1e-9, 'perplexity within the default budget (eps = 1)');
-    assert.ok(curve.some((p) => !p.feasible), 'the search went past the boundary');
-    assert.ok(chosen.concept > curve[0].concept, 'steering raised the concept score');
+    assert.ok(chosen, 'the chosen coefficient was measured');
+    assert.ok(chosen.feasible && chosen.cost <= 0.25 + 1e-12, 'within the default budget (perplexity ≤ 1.25× unsteered)');
+    for (const p of curve) assert.equal(p.feasible, p.cost <= 0.25 && !p.why, `feasibility of ${p.coefficient} follows its cost`);
+    assert.ok(auto.strength!.confirmation, 'confirmed on fresh seeds');
+    assert.ok(auto.strength!.explanation.some((e) => /"cost" is that ratio minus 1/.test(e)));
+    assert.ok(Object.keys(chosen.metrics).includes('likelihood') && Object.keys(chosen.metrics).includes('projection'), 'other concept scores reported beside presence');
     const data = loadConceptDataset(path.join(tmp, 'sad.data.json'));
     assert.equal(data.concept, 'sad');
-    assert.equal(data.train.length + data.validation.length + data.dropped.length, 24);
+    assert.deepEqual(data.sources!.map((s) => s.source), ['pairs', 'continuations']);
+    const pairs = data.sources!.find((s) => s.source === 'pairs')!;
+    assert.equal(pairs.considered, 24);
+    assert.equal(pairs.negativeHits, 0, 'minimal pairs: the neutral side never names the concept');
+    assert.equal(data.train.length + data.validation.length + data.dropped.length, 48);
     const html = fs.readFileSync(path.join(tmp, 'sad.report.html'), 'utf8');
     assert.match(html, /<svg/);
-    assert.match(html, /Strength search/);
+    assert.match(html, /Strength \(rule/);
     const report = JSON.parse(fs.readFileSync(path.join(tmp, 'sad.report.json'), 'utf8')) as EvalReport;
     assert.equal(report.curve.length, curve.length);
+
+    // The user's next step: generate --steer FILE with no coefficient applies the recommendation and says so.
+    const g = await steerer('generate', '-m', MODEL, '--steer', 'sad.safetensors', '--prompt', 'Once upon a time', '--max-tokens', '8', '--seed', '1', '--json');
+    assert.equal(g.status, 0, g.stderr);
+    const used = (JSON.parse(g.stdout) as { steering: { coefficient: number; coefficientFrom: string; layers: number[] }[] }).steering[0];
+    assert.equal(used.coefficient, auto.coefficient);
+    assert.equal(used.coefficientFrom, 'recommended');
+    assert.deepEqual(used.layers, auto.layers);
+    assert.match(g.stderr, /steering: sad\.safetensors at layers? [\d,]+, coefficient [-\d.e]+ \(recommended\)/);
   });
 
   test('steerer eval: sweep, capability retention on ARC-Easy and a CAA behaviour, judge through an endpoint', async () => {
@@ -126,7 +146,7 @@ describe('one-click vectors', () => {
     try {
       const r = await createConceptVector(model, {
         concept: 'sad',
-        source: { kind: 'endpoint', generator: openAiGenerator({ baseUrl: url, model: 'big' }) },
+        sources: [{ kind: 'endpoint', generator: openAiGenerator({ baseUrl: url, model: 'big' }) }],
         count: 20,
         layer: 1,
         coefficient: 2,
@@ -141,7 +161,8 @@ describe('one-click vectors', () => {
         assert.match(i.negative.completion, /bread/);
       }
       assert.equal(r.selection.coefficient, 2);
-      assert.equal(r.vector.meta.auto!.source, `endpoint (${r.dataset.generator})`);
+      assert.equal(r.vector.meta.auto!.source, 'endpoint');
+      assert.match(r.dataset.generator, /big/);
     } finally {
       await model.dispose();
     }

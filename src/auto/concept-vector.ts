@@ -2,239 +2,411 @@ import { InvalidInputError } from '../io/errors.js';
 import type { HookSite } from '../graph/hook-points.js';
 import type { TextGenerator } from '../generators/text-generator.js';
 import { localGenerator } from '../generators/local-generator.js';
+import type { Hook } from '../runtime/hooks.js';
 import type { HookedModel } from '../runtime/model.js';
+import { addVector } from '../steering/operators.js';
+import type { AutoSelection, CurvePoint, ExamplePair, LayerTrial, StrengthRecord } from '../steering/auto-record.js';
 import { pairsFromPrompted } from '../steering/datasets.js';
 import { bestLayer, extractVector } from '../steering/extract.js';
 import type { ExtractionMethod, SteeringVector } from '../steering/vector.js';
-import type { ConceptDataset } from '../concept/concept-data.js';
+import { buildConceptDataset, type ConceptDataset, type ConceptItem, type DroppedItem, type SourceReport } from '../concept/concept-data.js';
+import { corpusItems } from '../concept/corpus-source.js';
 import { generatedConceptData } from '../concept/generated-source.js';
+import { assertLexiconResolved, buildLexicon, type Lexicon } from '../concept/lexicon.js';
+import { STORY_OPENINGS } from '../concept/openings.js';
+import { pairSourceItems } from '../concept/pair-source.js';
+import { gateItems } from '../concept/quality-gate.js';
 import { templateConceptData } from '../concept/template-source.js';
-import type { PersonaTemplate } from '../concept/templates.js';
-import { embeddingScorer, likelihoodScorer, projectionScorer, type ConceptMetric, type ConceptScorer, type ScoredOutput } from '../evals/concept-score.js';
-import { rankLayers, type LayerScore } from './layer-ranking.js';
-import { budgetLimit, DEFAULT_BUDGET, SteeringProbe, type CoherenceBudget, type ProbeSettings, type SteeringOutcome } from './steering-probe.js';
-import { searchStrength, type StrengthSearchResult } from './strength-search.js';
+import { likelihoodScorer, presenceScorer, projectionScorer, type ConceptScorer } from '../evals/concept-score.js';
+import { generateBatch } from '../decoding/generate.js';
+import { StoryProbe, type ProbeOutcome, type StoryProbeSettings } from './story-probe.js';
+import { chooseStrength, DEFAULT_RULE, feasibility, RELATIVE_GRID, searchGrid, validateRule, type StrengthCandidate, type StrengthRule } from './strength-choice.js';
 
-export type DataSource = { readonly kind: 'templates' } | { readonly kind: 'self' } | { readonly kind: 'endpoint'; readonly generator: TextGenerator };
+export type { AutoSelection, CurvePoint, ExamplePair } from '../steering/auto-record.js';
+
+/** Where the contrastive data comes from. */
+export type DataSource =
+  | { readonly kind: 'pairs' | 'continuations' | 'samples' | 'templates' | 'self' }
+  | { readonly kind: 'corpus'; readonly texts: readonly string[] }
+  | { readonly kind: 'endpoint'; readonly generator: TextGenerator };
 
 export interface ConceptVectorOptions {
   readonly concept: string;
+  /** A neutral or opposite concept for the template / self / endpoint sources. */
   readonly neutral?: string;
-  /** Where the contrastive data comes from (default: templates). */
-  readonly source?: DataSource;
-  /** Pairs to generate (default 48). */
+  /** The concept's words; replace or extend WordNet's (see buildLexicon). */
+  readonly words?: readonly string[];
+  readonly wordsMode?: 'replace' | 'extend';
+  /** A ready lexicon (e.g. read from --lexicon FILE); overrides words. */
+  readonly lexicon?: Lexicon;
+  /** Data sources, combined (default: minimal pairs and continuations; a chat model: `self` as well). */
+  readonly sources?: readonly DataSource[];
+  /** Items per source before the quality gate (default 48). */
   readonly count?: number;
-  /** Persona templates for the template source (default: chosen by model kind and concept). */
-  readonly templates?: readonly PersonaTemplate[];
-  /** Tokens the model writes per opening in the template source (default 16). */
-  readonly completionTokens?: number;
   readonly method?: ExtractionMethod;
   readonly site?: HookSite;
-  /** A layer, or 'auto' (default): ranked by separability, then by measured effect. */
+  /** A layer, or 'auto' (default): candidates by separability, then by measured steering. */
   readonly layer?: number | 'auto';
-  /** A coefficient, or 'auto' (default): the best concept score within the coherence budget. */
+  /** A coefficient, or 'auto' (default): chosen by `rule`. */
   readonly coefficient?: number | 'auto';
-  readonly budget?: CoherenceBudget;
-  /** Concept score that drives the choices (default likelihood). */
-  readonly metric?: ConceptMetric;
-  readonly probe?: ProbeSettings;
-  /** Layers measured by steering in the layer ranking (default 3). */
+  /** How strength is chosen and the coherence budget (default DEFAULT_RULE). */
+  readonly rule?: Partial<StrengthRule>;
+  /** 'away': recommend a negative strength that removes the concept (default 'toward'). */
+  readonly direction?: 'toward' | 'away';
+  /** Probe texts: prompts, length (default 128 tokens, generate's default), seed. */
+  readonly probe?: StoryProbeSettings;
+  /** Layers tried by steering before the strength search (default 3). */
   readonly candidateLayers?: number;
+  /** Held-out AUROC below this at every layer: the model does not separate the concept (default 0.65). */
+  readonly minSeparation?: number;
   readonly seed?: number;
   readonly onStage?: (stage: PipelineStage, done: number, total: number) => void;
 }
 
 export type PipelineStage = 'data' | 'activations' | 'layers' | 'strength';
 
-/** One example prompt's continuation without and with the chosen steering. */
-export interface ExamplePair {
-  readonly prompt: string;
-  readonly base: string;
-  readonly steered: string;
-}
-
-/** What the pipeline decided and why; stored in the vector's metadata under `auto`. */
-export interface AutoSelection {
-  readonly concept: string;
-  readonly neutral?: string;
-  readonly source: string;
-  readonly metric: ConceptMetric;
-  readonly budget: CoherenceBudget;
-  readonly layer: number;
-  readonly coefficient: number;
-  readonly layerRanking: readonly LayerScore[];
-  readonly strength?: Omit<StrengthSearchResult, 'curve'> & { readonly curve: readonly CurvePoint[] };
-  readonly probe: { readonly prompts: number; readonly maxTokens: number; readonly seed: number };
-}
-
-/** A strength-curve point with the coherence numbers behind its cost. */
-export interface CurvePoint {
-  readonly coefficient: number;
-  readonly concept: number;
-  readonly cost: number;
-  readonly feasible: boolean;
-  readonly perplexity: number;
-  readonly meanKl: number | null;
-  readonly distinct2: number;
-}
-
 export interface ConceptVectorResult {
   readonly vector: SteeringVector;
   readonly dataset: ConceptDataset;
+  readonly lexicon: Lexicon;
   readonly selection: AutoSelection;
   readonly examples: readonly ExamplePair[];
 }
 
-function scorerFor(model: HookedModel, metric: ConceptMetric, opts: ConceptVectorOptions, vector: () => { direction: Float32Array; layer: number }): ConceptScorer {
-  const mid = Math.floor(model.spec.numLayers / 2);
-  if (metric === 'likelihood') return likelihoodScorer(model, { concept: opts.concept, neutral: opts.neutral });
-  if (metric === 'embedding') return embeddingScorer(model, { concept: opts.concept, neutral: opts.neutral, point: { layer: mid, site: 'resid_post' } });
-  // The projection reads the unsteered model at a layer known only after extraction; bound lazily.
-  let inner: ConceptScorer | undefined;
-  return {
-    metric: 'projection',
-    score: async (outputs: readonly ScoredOutput[]) => {
-      if (!inner) {
-        const v = vector();
-        inner = projectionScorer(model, v.direction, { layer: v.layer, site: 'resid_post' });
-      }
-      return inner.score(outputs);
-    },
-  };
-}
+/** Fewest training pairs the gate must leave for a vector to be worth extracting. */
+const MIN_PAIRS = 8;
 
 /**
- * The one-click pipeline: contrastive data for a concept → a vector at every layer (one batched
- * sweep, held-out diagnostics) → the layer (separability, then measured effect) → the strength
- * (bracketing + bisection under a coherence budget) → examples. Every choice is recorded.
+ * The one-click pipeline:
+ *   concept → lexicon (kind and words, WordNet or the user's) → contrastive data from the
+ *   chosen sources, each item through the quality gate → a vector at every layer (held-out
+ *   diagnostics) → candidate layers tried by steering → strength by the rule, measured on texts
+ *   of the length users generate → the choice confirmed on fresh seeds → examples.
+ * Every choice and its reason is recorded in the vector's metadata.
  */
 export async function createConceptVector(model: HookedModel, opts: ConceptVectorOptions): Promise<ConceptVectorResult> {
   const concept = opts.concept.trim();
   if (concept === '') throw new InvalidInputError('the concept is empty');
-  const budget = opts.budget ?? DEFAULT_BUDGET;
-  const limit = budgetLimit(budget);
-  const metric = opts.metric ?? 'likelihood';
+  const rule: StrengthRule = { ...DEFAULT_RULE, ...opts.rule };
+  validateRule(rule);
   const seed = opts.seed ?? 0;
   const site = opts.site ?? 'resid_post';
-  const source = opts.source ?? { kind: 'templates' };
+  const direction = opts.direction ?? 'toward';
+  if (direction !== 'toward' && direction !== 'away') throw new InvalidInputError(`direction must be "toward" or "away", got "${String(direction)}"`);
   if (typeof opts.layer === 'number' && (!Number.isInteger(opts.layer) || opts.layer < 0 || opts.layer >= model.spec.numLayers)) {
     throw new InvalidInputError(`layer ${opts.layer} does not exist: the model has layers 0..${model.spec.numLayers - 1}`);
   }
   if (typeof opts.coefficient === 'number' && !Number.isFinite(opts.coefficient)) throw new InvalidInputError(`the coefficient must be a finite number, got ${opts.coefficient}`);
+  const count = opts.count ?? 48;
+  if (!Number.isInteger(count) || count < 4) throw new InvalidInputError(`count must be an integer >= 4, got ${count}`);
   const stage = opts.onStage ?? (() => {});
+  const chat = model.chatTemplate !== undefined;
 
-  // 1. Data.
-  let reader: { direction: Float32Array; layer: number } | undefined;
-  const scorer = scorerFor(model, metric, opts, () => reader!);
-  let dataset: ConceptDataset;
-  if (source.kind === 'templates') {
-    dataset = await templateConceptData(model, {
-      concept,
-      neutral: opts.neutral,
-      count: opts.count,
-      templates: opts.templates,
-      completionTokens: opts.completionTokens,
-      seed,
-      onProgress: (d, t) => stage('data', d, t),
-    });
-  } else {
-    if (source.kind === 'self' && !model.chatTemplate) {
-      throw new InvalidInputError(`${model.source.name} has no chat template, so it cannot be asked to write its own data; use the template source or an endpoint`);
+  // 1. What the concept is, and its words.
+  const lexicon = opts.lexicon ?? buildLexicon(concept, { words: opts.words, mode: opts.wordsMode });
+  assertLexiconResolved(lexicon);
+
+  // 2. Data, each source through the quality gate.
+  const sources = opts.sources ?? defaultSources(lexicon, chat);
+  if (sources.length === 0) throw new InvalidInputError('no data source given');
+  const bySource: { kind: DataSource['kind']; items: ConceptItem[] }[] = [];
+  const dropped: DroppedItem[] = [];
+  const reports: SourceReport[] = [];
+  let generator = model.source.name;
+  for (const [k, src] of sources.entries()) {
+    const items = await sourceItems(model, lexicon, src, { concept, neutral: opts.neutral, count, seed: seed + 7919 * k, chat, onProgress: (d, t) => stage('data', k * t + d, sources.length * t) });
+    if (src.kind === 'endpoint') generator = `${generator} + ${src.generator.name}`;
+    // Sources that read whole behaviours (persona templates, generated prompts) carry no lexicon signal to gate on.
+    if (src.kind === 'templates' || src.kind === 'self' || src.kind === 'endpoint' || !gateable(lexicon)) {
+      bySource.push({ kind: src.kind, items });
+      reports.push({ source: src.kind, considered: items.length, kept: items.length, droppedNoConcept: 0, droppedConceptInNegative: 0, positiveHits: 0, negativeHits: 0 });
+      continue;
     }
-    const generator = source.kind === 'self' ? localGenerator(model) : source.generator;
-    const likelihood = likelihoodScorer(model, { concept, neutral: opts.neutral });
-    stage('data', 0, 1);
-    dataset = await generatedConceptData(model, generator, {
-      concept,
-      neutral: opts.neutral,
-      count: opts.count,
-      seed,
-      source: source.kind,
-      scorer: async (texts) => likelihood.score(texts.map((t) => ({ promptTokens: [], tokens: [], text: t, output: t }))),
+    const gate = gateItems(items, lexicon, src.kind, { positiveSetUp: src.kind === 'continuations' });
+    bySource.push({ kind: src.kind, items: gate.kept });
+    dropped.push(...gate.dropped);
+    reports.push(gate.report);
+  }
+  const sourceName = sources.map((s) => s.kind).join('+');
+  const kept = bySource.flatMap((s) => s.items);
+  if (kept.length < MIN_PAIRS) {
+    const detail = reports.map((r) => `${r.source}: ${r.kept} of ${r.considered} kept`).join('; ');
+    throw new InvalidInputError(
+      `${model.source.name} could not be made to express "${concept}": only ${kept.length} contrastive pairs passed the quality gate (${detail}). ` +
+        "Give the concept's words with --words, a text that contains it with --corpus, or a generator with --source endpoint",
+    );
+  }
+  const dataset = buildConceptDataset(
+    { concept, ...(opts.neutral !== undefined ? { neutral: opts.neutral } : {}), source: sourceName, sources: reports, generator, chat, seed },
+    kept,
+    { dropped },
+  );
+
+  // 3. Vectors at every layer with held-out separability: from all the data, and from each
+  // source alone when there are several (sources steer differently; which one works best for
+  // a concept is measured below, not guessed).
+  const variants: { name: string; items: readonly ConceptItem[] }[] = [{ name: sourceName, items: kept }];
+  if (bySource.length > 1) for (const s of bySource) if (s.items.length >= MIN_PAIRS) variants.push({ name: s.kind, items: s.items });
+  const extractedVariants: { name: string; vector: SteeringVector }[] = [];
+  for (const [i, v] of variants.entries()) {
+    const split = buildConceptDataset({ concept, source: v.name, generator, chat, seed }, v.items);
+    const train = pairsFromPrompted(model, split.train, { chat, source: `concept:${concept}`, tooLong: 'skip' });
+    const held = pairsFromPrompted(model, split.validation, { chat, source: `concept:${concept}`, tooLong: 'skip' });
+    const vector = await extractVector(model, train, {
+      method: opts.method ?? 'diffmean',
+      site,
+      read: 'mean',
+      heldOut: held.pairs,
+      description: `concept "${concept}" (${lexicon.kind}; ${v.name} data)`,
+      onProgress: (d, t) => stage('activations', i * t + d, variants.length * t),
     });
-    stage('data', 1, 1);
+    extractedVariants.push({ name: v.name, vector });
+  }
+  const separation = (v: SteeringVector): number => Math.max(0, ...(v.meta.diagnostics ?? []).map((d) => d.auroc ?? 0));
+  const bestAuroc = Math.max(...extractedVariants.map((v) => separation(v.vector)));
+  const minSeparation = opts.minSeparation ?? 0.65;
+  if (extractedVariants.some((v) => (v.vector.meta.diagnostics ?? []).some((d) => d.auroc !== null)) && bestAuroc < minSeparation) {
+    throw new InvalidInputError(`${model.source.name} does not separate "${concept}" from its contrast: the best held-out AUROC over layers is ${bestAuroc.toFixed(2)} (< ${minSeparation}); the data may not express the concept`);
   }
 
-  // 2. Vector at every layer.
-  const train = pairsFromPrompted(model, dataset.train, { chat: dataset.chat, source: `concept:${concept}`, tooLong: 'skip' });
-  const held = pairsFromPrompted(model, dataset.validation, { chat: dataset.chat, source: `concept:${concept}`, tooLong: 'skip' });
-  const extracted = await extractVector(model, train, {
-    method: opts.method ?? 'diffmean',
-    site,
-    read: 'mean',
-    heldOut: held.pairs,
-    description: `concept "${concept}"${opts.neutral ? ` vs "${opts.neutral}"` : ''} (${dataset.source} data)`,
-    onProgress: (d, t) => stage('activations', d, t),
-  });
-
-  // 3. Layer. A projection score reads every steered output at one layer, the most separable
-  // one, so that steering at different layers is scored on the same scale.
-  const readerLayer = bestLayer(extracted.meta.diagnostics ?? []);
-  reader = { direction: extracted.directions.get(readerLayer)!, layer: readerLayer };
-  const probeSettings = { maxTokens: opts.probe?.maxTokens ?? 32, seed: opts.probe?.seed ?? 1234 };
-  const probe = new SteeringProbe(model, scorer, budget, { ...opts.probe, ...probeSettings });
-  let ranking: LayerScore[] = [];
-  let layer: number;
-  if (opts.layer === undefined || opts.layer === 'auto') {
-    ranking = await rankLayers(probe, extracted, { candidates: opts.candidateLayers ?? 3, budget: limit, onProgress: (d, t) => stage('layers', d, t) });
-    layer = ranking[0].layer;
-  } else {
-    layer = opts.layer;
+  // 4. Probe texts: presence drives the choice; likelihood and projection (of the all-data
+  // vector's most separable layer) are reported beside it.
+  const reference = extractedVariants[0].vector;
+  const readerLayer = bestLayer(reference.meta.diagnostics ?? []);
+  const others: ConceptScorer[] = [
+    likelihoodScorer(model, { concept: lexicon.head[0] ?? concept }),
+    projectionScorer(model, reference.directions.get(readerLayer)!, { layer: readerLayer, site: 'resid_post' }),
+  ];
+  const probe = new StoryProbe(model, presenceScorer(lexicon), others, opts.probe);
+  const base = await probe.unsteered();
+  const baseRate = base.presence.mean;
+  const sign = direction === 'away' ? -1 : 1;
+  const ruleFor: StrengthRule = direction === 'away' ? { ...rule, targetRatio: 1, minGain: baseRate * (1 - 1 / rule.targetRatio) } : rule;
+  const baseForRule = { presence: direction === 'away' ? 0 : baseRate, distinct2: base.distinct2 };
+  const awayInfo = direction === 'away' ? { unsteered: baseRate } : undefined;
+  // Nothing to remove: steering away cannot be measured on texts that never name the concept.
+  if (direction === 'away' && baseRate * probe.prompts.length < 2) {
+    throw new InvalidInputError(
+      `cannot steer away from "${concept}": the unsteered texts name it ${Math.round(baseRate * probe.prompts.length)} time(s) in ${probe.prompts.length} texts, too rarely to measure a drop; give probe prompts that lead to it (--probe-prompts)`,
+    );
   }
-  const direction = extracted.directions.get(layer)!;
 
-  // 4. Strength.
-  const outcomes = new Map<number, SteeringOutcome>();
-  const evaluate = async (c: number): Promise<SteeringOutcome> => {
-    const hit = outcomes.get(c);
-    if (hit) return hit;
-    const o = await probe.run(SteeringProbe.hooks(direction, layer, site, c));
-    outcomes.set(c, o);
-    return o;
+  // A steering setting: a variant's directions at some layers, at relative strength r: |c·v| = r × the mean residual norm at each layer.
+  const relNormOf = (v: SteeringVector, layer: number): number => {
+    const rn = v.meta.diagnostics?.find((d) => d.layer === layer)?.relativeNorm ?? 0;
+    if (!(rn > 0)) throw new InvalidInputError(`the vector's direction at layer ${layer} has no usable norm`);
+    return rn;
   };
+  // One coefficient for all layers (what the recommendation records and --steer applies), split evenly over them.
+  const coefficientFor = (v: SteeringVector, layers: readonly number[], r: number): number =>
+    (sign * r) / (layers.length * (layers.reduce((a, l) => a + relNormOf(v, l), 0) / layers.length));
+  const hooksFor = (v: SteeringVector, layers: readonly number[], r: number): Hook[] =>
+    layers.map((l) => ({ kind: 'intervene', at: { layer: l, site }, intervention: addVector(v.directions.get(l)!, { scale: coefficientFor(v, layers, r) }) }));
+  // Away: the "presence" the rule maximises is the drop below the unsteered rate.
+  const asCandidate = (v: SteeringVector, layers: readonly number[], r: number, o: ProbeOutcome): StrengthCandidate => ({
+    relative: r,
+    coefficient: coefficientFor(v, layers, r),
+    presence: direction === 'away' ? { mean: baseRate - o.presence.mean, se: o.presence.se } : o.presence,
+    pplRatio: o.pplRatio,
+    distinct2: o.distinct2,
+  });
+  const outcomes = new Map<string, { variant: string; layers: number[]; r: number; o: ProbeOutcome }>();
+  const measure = async (variant: string, layers: number[], r: number): Promise<StrengthCandidate> => {
+    const v = extractedVariants.find((x) => x.name === variant)!.vector;
+    const key = `${variant}|${layers.join(',')}@${r}`;
+    let m = outcomes.get(key);
+    if (!m) {
+      m = { variant, layers, r, o: await probe.run(hooksFor(v, layers, r)) };
+      outcomes.set(key, m);
+    }
+    return asCandidate(v, layers, r, m.o);
+  };
+
+  // 5. Which vector and layer: each variant's most separable layers, steered at one trial strength.
+  const trialStrength = 2 ** -1.5; // ≈ 0.35, a point of the strength grid
+  const perVariant = opts.layer === undefined || opts.layer === 'auto' ? (opts.candidateLayers ?? 2) : 1;
+  const trials: { variant: string; layer: number }[] = [];
+  for (const v of extractedVariants) {
+    const diag = [...(v.vector.meta.diagnostics ?? [])].filter((d) => (d.relativeNorm ?? 0) > 0).sort((a, b) => (b.auroc ?? 0) - (a.auroc ?? 0) || (b.fisher ?? 0) - (a.fisher ?? 0));
+    const layersHere = opts.layer === undefined || opts.layer === 'auto' ? diag.slice(0, perVariant).map((d) => d.layer) : [opts.layer];
+    for (const layer of layersHere) trials.push({ variant: v.name, layer });
+  }
+  if (trials.length === 0) throw new InvalidInputError('no layer has a usable direction');
+  const layerRanking: (LayerTrial & { variant: string })[] = [];
+  for (const [i, t] of trials.entries()) {
+    const c = await measure(t.variant, [t.layer], trialStrength);
+    const d = extractedVariants.find((x) => x.name === t.variant)!.vector.meta.diagnostics?.find((x) => x.layer === t.layer);
+    layerRanking.push({ variant: t.variant, layer: t.layer, auroc: d?.auroc ?? null, fisher: d?.fisher ?? null, relative: trialStrength, coefficient: c.coefficient, concept: c.presence.mean, cost: c.pplRatio.mean - 1, feasible: feasibility(c, base.distinct2, ruleFor).feasible });
+    stage('layers', i + 1, trials.length);
+  }
+  // Within budget first, then more concept, then lower cost.
+  layerRanking.sort((a, b) => Number(b.feasible) - Number(a.feasible) || b.concept - a.concept || a.cost - b.cost);
+  const chosenVariant = layerRanking[0].variant;
+  const extracted = extractedVariants.find((x) => x.name === chosenVariant)!.vector;
+  const candidates = layerRanking.filter((t) => t.variant === chosenVariant).map((t) => t.layer);
+  let layers = [layerRanking[0].layer];
   let coefficient: number;
-  let strength: AutoSelection['strength'];
+  let strength: StrengthRecord | undefined;
   if (opts.coefficient === undefined || opts.coefficient === 'auto') {
     let n = 0;
-    const result = await searchStrength(
-      async (c) => {
-        const o = await evaluate(c);
-        return { concept: o.concept, cost: o.cost, conceptError: o.conceptError, feasible: o.fluent };
-      },
-      { budget: limit, onPoint: () => stage('strength', ++n, 12) },
-    );
-    coefficient = result.coefficient;
-    strength = {
-      ...result,
-      curve: result.curve.map((p) => {
-        const o = outcomes.get(p.coefficient)!;
-        return { ...p, perplexity: o.coherence.perplexity, meanKl: o.coherence.meanKl ?? null, distinct2: o.coherence.distinct2 };
+    const progress = (): void => stage('strength', ++n, 12);
+    const single = await searchGrid(async (r) => { progress(); return measure(chosenVariant, layers, r); }, baseForRule, ruleFor, { start: trialStrength });
+    let choice = chooseStrength(single, baseForRule, ruleFor, awayInfo);
+    let curveLayers = layers;
+    // One layer cannot make the concept present within budget: spread the strength over the top candidates.
+    if (!choice.reached && candidates.length > 1) {
+      const multi = candidates.slice(0, 3).sort((a, b) => a - b);
+      const spread = await searchGrid(async (r) => { progress(); return measure(chosenVariant, multi, r); }, baseForRule, ruleFor, { start: trialStrength * Math.sqrt(multi.length) });
+      const multiChoice = chooseStrength(spread, baseForRule, ruleFor, awayInfo);
+      if (multiChoice.chosen && (multiChoice.reached || (choice.chosen && multiChoice.chosen.presence.mean > choice.chosen.presence.mean + choice.chosen.presence.se))) {
+        choice = { ...multiChoice, explanation: [...multiChoice.explanation, `Layer ${layers[0]} alone did not make the concept clearly present within budget, so the strength was spread over layers ${multi.join(', ')}.`] };
+        curveLayers = multi;
+      }
+    }
+    layers = curveLayers;
+    // Confirm on fresh seeds; step down the grid while the budget is broken there.
+    const fresh = probe.fresh(probe.seed + 100_003);
+    let chosen = choice.chosen;
+    let confirmation: StrengthRecord['confirmation'];
+    let stepped = 0;
+    while (chosen) {
+      const fb = await fresh.unsteered();
+      const fo = await fresh.run(hooksFor(extracted, layers, chosen.relative));
+      const fc = asCandidate(extracted, layers, chosen.relative, fo);
+      const ok = feasibility(fc, fb.distinct2, ruleFor);
+      confirmation = { ...curvePoint(layers, fc, fo, ok.feasible, ok.why, direction, baseRate), seed: fresh.seed, steppedDown: stepped };
+      if (ok.feasible || stepped >= 2) break;
+      const lower = RELATIVE_GRID.filter((g) => g < chosen!.relative).at(-1);
+      if (lower === undefined) break;
+      chosen = await measure(chosenVariant, layers, lower);
+      stepped++;
+    }
+    const explanation = [...choice.explanation];
+    if (confirmation) {
+      explanation.push(
+        `Confirmed on ${probe.prompts.length} fresh texts (seed ${confirmation.seed}): ${(direction === 'away' ? baseRate - confirmation.concept : confirmation.concept).toFixed(2)} concept terms per text, perplexity ratio ${(1 + confirmation.cost).toFixed(2)} ± ${confirmation.costError.toFixed(2)}` +
+          (stepped > 0 ? `, after stepping down ${stepped} grid point(s) because the fresh texts broke the budget.` : '.'),
+      );
+    }
+    coefficient = chosen ? chosen.coefficient : 0;
+    const all = [...outcomes.values()].filter((m) => m.variant === chosenVariant && m.layers.join(',') === layers.join(','));
+    const curve: CurvePoint[] = [
+      curvePoint(layers, { relative: 0, coefficient: 0, presence: direction === 'away' ? { mean: 0, se: base.presence.se } : base.presence, pplRatio: { mean: 1, se: 0 }, distinct2: base.distinct2 }, base, true, undefined, direction, baseRate),
+      ...all.map((m) => {
+        const c = asCandidate(extracted, m.layers, m.r, m.o);
+        const f = feasibility(c, base.distinct2, ruleFor);
+        return curvePoint(m.layers, c, m.o, f.feasible, f.why, direction, baseRate);
       }),
+    ].sort((a, b) => Math.abs(a.coefficient) - Math.abs(b.coefficient));
+    const chosenPoint = curve.find((p) => p.coefficient === coefficient);
+    strength = {
+      rule: rule.kind,
+      coefficient,
+      concept: chosenPoint?.concept ?? baseRate,
+      cost: chosenPoint?.cost ?? 0,
+      target: direction === 'away' ? Math.max(0, baseRate - ruleFor.minGain) : choice.target,
+      reached: choice.reached,
+      explanation,
+      curve,
+      ...(confirmation ? { confirmation } : {}),
     };
   } else {
     coefficient = opts.coefficient;
   }
 
-  // 5. Examples: the probe prompts without and with the chosen steering.
-  const base = await evaluate(0);
-  const steered = await evaluate(coefficient);
+  // 6. Examples: the probe prompts without and with the chosen steering.
+  const steered = coefficient === 0 ? base : await probe.run(layers.map((l) => ({ kind: 'intervene' as const, at: { layer: l, site }, intervention: addVector(extracted.directions.get(l)!, { scale: coefficient }) })));
   const examples = probe.prompts.map((prompt, i) => ({ prompt, base: base.outputs[i].text, steered: steered.outputs[i].text }));
 
   const selection: AutoSelection = {
     concept,
     ...(opts.neutral !== undefined ? { neutral: opts.neutral } : {}),
-    source: dataset.source === 'endpoint' ? `endpoint (${dataset.generator})` : dataset.source,
-    metric,
-    budget,
-    layer,
+    kind: lexicon.kind,
+    lexicon,
+    direction,
+    source: sourceName,
+    data: chosenVariant,
+    metric: 'presence',
+    budget: { kind: 'perplexity', epsilon: rule.maxPplRatio - 1 },
+    layer: layers[0],
+    layers,
     coefficient,
-    layerRanking: ranking,
+    layerRanking,
     ...(strength ? { strength } : {}),
-    probe: { prompts: probe.prompts.length, maxTokens: probeSettings.maxTokens, seed: probeSettings.seed },
+    probe: { prompts: probe.prompts.length, maxTokens: probe.maxTokens, seed: probe.seed },
   };
-  const vector: SteeringVector = {
-    ...extracted,
-    meta: { ...extracted.meta, recommended: { layers: [layer], coefficient }, auto: selection },
+  const vector: SteeringVector = { ...extracted, meta: { ...extracted.meta, recommended: { layers, coefficient }, auto: selection } };
+  return { vector, dataset, lexicon, selection, examples };
+}
+
+function curvePoint(layers: readonly number[], c: StrengthCandidate, o: ProbeOutcome, feasible: boolean, why: string | undefined, direction: 'toward' | 'away', baseRate: number): CurvePoint {
+  return {
+    coefficient: c.coefficient,
+    relative: c.relative,
+    layers: [...layers],
+    // The curve shows presence itself (not the drop) in both directions: what a reader sees.
+    concept: direction === 'away' ? baseRate - c.presence.mean : c.presence.mean,
+    conceptError: c.presence.se,
+    cost: c.pplRatio.mean - 1,
+    costError: c.pplRatio.se,
+    feasible,
+    ...(why ? { why } : {}),
+    perplexity: o.perplexity,
+    meanKl: null,
+    distinct2: c.distinct2,
+    metrics: Object.fromEntries(Object.entries(o.metrics).map(([k, v]) => [k, v.mean])),
   };
-  return { vector, dataset, selection, examples };
+}
+
+/** Concepts whose presence a lexicon can see in text; styles and behaviours it cannot. */
+function gateable(lex: Lexicon): boolean {
+  return lex.kind !== 'style' && lex.kind !== 'behaviour';
+}
+
+/** Base models: minimal pairs and continuations. Chat models: the model's own kind-aware data too. */
+export function defaultSources(lex: Lexicon, chat: boolean): DataSource[] {
+  if (!gateable(lex)) return chat ? [{ kind: 'self' }, { kind: 'templates' }] : [{ kind: 'templates' }];
+  const base: DataSource[] = [{ kind: 'pairs' }, { kind: 'continuations' }];
+  return chat ? [...base, { kind: 'self' }] : base;
+}
+
+interface SourceContext {
+  readonly concept: string;
+  readonly neutral?: string;
+  readonly count: number;
+  readonly seed: number;
+  readonly chat: boolean;
+  readonly onProgress: (done: number, total: number) => void;
+}
+
+async function sourceItems(model: HookedModel, lex: Lexicon, src: DataSource, ctx: SourceContext): Promise<ConceptItem[]> {
+  const whole = (d: ConceptDataset): ConceptItem[] => [...d.train, ...d.validation];
+  switch (src.kind) {
+    case 'pairs':
+    case 'continuations':
+      return pairSourceItems(model, lex, { kind: src.kind, count: ctx.count, seed: ctx.seed, chat: ctx.chat, onProgress: ctx.onProgress });
+    case 'corpus':
+      return corpusItems(src.texts, lex, { count: ctx.count });
+    case 'samples':
+      return corpusItems(await unsteeredSamples(model, ctx.count * 4, ctx.seed), lex, { count: ctx.count });
+    case 'templates':
+      return whole(await templateConceptData(model, { concept: ctx.concept, neutral: ctx.neutral, count: ctx.count, seed: ctx.seed, onProgress: ctx.onProgress }));
+    case 'self':
+      if (!ctx.chat) throw new InvalidInputError(`${model.source.name} has no chat template, so it cannot be asked to write its own data; use another source or an endpoint`);
+      return whole(await generatedConceptData(model, localGenerator(model), { concept: ctx.concept, neutral: ctx.neutral, count: ctx.count, seed: ctx.seed, source: 'self', conceptKind: lex.kind }));
+    case 'endpoint':
+      return whole(await generatedConceptData(model, src.generator, { concept: ctx.concept, neutral: ctx.neutral, count: ctx.count, seed: ctx.seed, source: 'endpoint', conceptKind: lex.kind }));
+  }
+}
+
+/** The model's own stories (base models) to mine for windows that do and do not name the concept. */
+async function unsteeredSamples(model: HookedModel, n: number, seed: number): Promise<string[]> {
+  const prompts = Array.from({ length: n }, (_, i) => STORY_OPENINGS[i % STORY_OPENINGS.length]);
+  const out: string[] = [];
+  for (let start = 0; start < n; start += 32) {
+    const slice = prompts.slice(start, start + 32);
+    const res = await generateBatch(model, slice.map((p) => model.encode(p)), { maxTokens: 128, temperature: 0.8, seed: seed + start });
+    res.forEach((r, k) => out.push(slice[k] + r.text));
+  }
+  return out;
 }

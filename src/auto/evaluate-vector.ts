@@ -3,12 +3,13 @@ import type { TextGenerator } from '../generators/text-generator.js';
 import type { Hook } from '../runtime/hooks.js';
 import type { HookedModel } from '../runtime/model.js';
 import type { SteeringVector } from '../steering/vector.js';
-import { embeddingScorer, likelihoodScorer, projectionScorer, type ConceptMetric, type ConceptScorer } from '../evals/concept-score.js';
+import { embeddingScorer, likelihoodScorer, presenceScorer, projectionScorer, type ConceptMetric, type ConceptScorer } from '../evals/concept-score.js';
 import { judgeResponses } from '../evals/judge.js';
 import { benchmarkPath, evaluateCaaAb, evaluateMultipleChoice, readCaaAb, readMultipleChoice, relativeChange } from '../evals/multiple-choice.js';
 import type { CapabilityRow, EvalReport } from '../report/eval-report.js';
 import { sharedPath } from '../util/shared-path.js';
-import type { CurvePoint } from './concept-vector.js';
+import type { CurvePoint } from '../steering/auto-record.js';
+import { buildLexicon, parseLexicon } from '../concept/lexicon.js';
 import { budgetLimit, DEFAULT_BUDGET, SteeringProbe, type CoherenceBudget, type ProbeSettings, type SteeringOutcome } from './steering-probe.js';
 
 export interface EvaluateVectorOptions {
@@ -37,17 +38,28 @@ export interface EvaluateVectorOptions {
 }
 
 function scorerFor(model: HookedModel, vector: SteeringVector, layer: number, metric: ConceptMetric, concept: string | undefined, neutral: string | undefined): ConceptScorer {
+  if (metric === 'presence') {
+    // Presence counts the concept's words: the lexicon stored with the vector, or one built from the name.
+    const stored = vector.meta.auto?.lexicon;
+    if (concept === undefined && !stored) throw new InvalidInputError('the presence concept score needs the concept (--concept) or a vector made with a lexicon');
+    return presenceScorer(stored && (concept === undefined || concept === stored.concept) ? parseLexicon(stored, 'the vector\'s lexicon') : buildLexicon(concept!));
+  }
   if (metric === 'projection') return projectionScorer(model, vector.directions.get(layer)!, { layer, site: 'resid_post' });
   if (concept === undefined) throw new InvalidInputError(`the ${metric} concept score needs the concept's name (--concept), or use the projection score`);
   if (metric === 'likelihood') return likelihoodScorer(model, { concept, neutral });
   return embeddingScorer(model, { concept, neutral, point: { layer: Math.floor(model.spec.numLayers / 2), site: 'resid_post' } });
 }
 
-export function curvePoint(coefficient: number, o: SteeringOutcome, budget: number): CurvePoint {
+export function curvePoint(coefficient: number, o: SteeringOutcome, budget: number, layer: number): CurvePoint {
   return {
     coefficient,
+    relative: 0,
+    layers: [layer],
     concept: o.concept,
+    conceptError: o.conceptError,
     cost: o.cost,
+    costError: 0,
+    metrics: {},
     feasible: o.fluent && o.cost <= budget,
     perplexity: o.coherence.perplexity,
     meanKl: o.coherence.meanKl ?? null,
@@ -98,7 +110,7 @@ export async function evaluateVector(model: HookedModel, vector: SteeringVector,
   if (!Number.isFinite(coefficient)) throw new InvalidInputError(`the coefficient must be a finite number, got ${coefficient}`);
   const concept = opts.concept ?? auto?.concept;
   const neutral = opts.neutral ?? (opts.concept === undefined ? auto?.neutral : undefined);
-  const metric = opts.metric ?? (concept !== undefined ? 'likelihood' : 'projection');
+  const metric = opts.metric ?? (concept !== undefined || auto?.lexicon ? 'presence' : 'projection');
   const budget = opts.budget ?? auto?.budget ?? DEFAULT_BUDGET;
   const limit = budgetLimit(budget);
   const stage = opts.onStage ?? (() => {});
@@ -112,7 +124,7 @@ export async function evaluateVector(model: HookedModel, vector: SteeringVector,
     outcomes.set(c, await probe.run(SteeringProbe.hooks(direction, layer, site, c)));
     stage('sweep', i + 1, all.length);
   }
-  const curve = swept.map((c) => curvePoint(c, outcomes.get(c)!, limit));
+  const curve = swept.map((c) => curvePoint(c, outcomes.get(c)!, limit, layer));
   const hooks = SteeringProbe.hooks(direction, layer, site, coefficient);
   const capability = await capabilityRetention(model, hooks, { benchmarks: opts.benchmarks, caa: opts.caa, limit: opts.limit, onProgress: (n) => stage(`capability ${n}`, 0, 1) });
   const base = outcomes.get(0)!;

@@ -24,13 +24,34 @@ export interface DroppedItem {
   readonly reason: string;
 }
 
-export type ConceptSource = 'templates' | 'self' | 'endpoint';
+/**
+ * Where data came from: 'pairs' (minimal pairs), 'continuations' (concept-led openings),
+ * 'corpus' (a user's text), 'samples' (the model's own unsteered texts), 'templates' (persona
+ * sentences), 'self' / 'endpoint' (written by the model itself or an external one).
+ */
+export const CONCEPT_SOURCES = ['pairs', 'continuations', 'corpus', 'samples', 'templates', 'self', 'endpoint'] as const;
+export type ConceptSource = (typeof CONCEPT_SOURCES)[number];
+
+/** What the quality gate did to one source's items (see quality-gate.ts). */
+export interface SourceReport {
+  readonly source: ConceptSource;
+  readonly considered: number;
+  readonly kept: number;
+  readonly droppedNoConcept: number;
+  readonly droppedConceptInNegative: number;
+  /** Mean concept terms per read text on each side, over the considered items. */
+  readonly positiveHits: number;
+  readonly negativeHits: number;
+}
 
 export interface ConceptDataset {
   readonly format: 'steerer.concept-data/v1';
   readonly concept: string;
   readonly neutral?: string;
-  readonly source: ConceptSource;
+  /** The sources joined with "+", e.g. "pairs+continuations". */
+  readonly source: string;
+  /** Per source: the quality gate's counts and how far apart the sides are. */
+  readonly sources?: readonly SourceReport[];
   /** Who wrote the data: the model's name or the endpoint URL and model. */
   readonly generator: string;
   readonly chat: boolean;
@@ -47,7 +68,20 @@ const DatasetSchema = z.object({
   format: z.literal('steerer.concept-data/v1'),
   concept: z.string().min(1),
   neutral: z.string().min(1).optional(),
-  source: z.enum(['templates', 'self', 'endpoint']),
+  source: z.string().min(1),
+  sources: z
+    .array(
+      z.object({
+        source: z.enum(CONCEPT_SOURCES),
+        considered: z.number().int().nonnegative(),
+        kept: z.number().int().nonnegative(),
+        droppedNoConcept: z.number().int().nonnegative(),
+        droppedConceptInNegative: z.number().int().nonnegative(),
+        positiveHits: z.number(),
+        negativeHits: z.number(),
+      }),
+    )
+    .optional(),
   generator: z.string(),
   chat: z.boolean(),
   seed: z.number().int().nonnegative(),

@@ -4,6 +4,7 @@ import { generateBatch } from '../decoding/generate.js';
 import { encodeChat } from '../runtime/chat.js';
 import type { HookedModel } from '../runtime/model.js';
 import { validateSeed } from '../runtime/rng.js';
+import type { ConceptKindName } from './concept-kind.js';
 import { buildConceptDataset, type ConceptDataset, type ConceptItem, type ConceptSource } from './concept-data.js';
 import { requestConceptItems, type ItemScorer } from './self-generated.js';
 
@@ -20,6 +21,8 @@ export interface GeneratedSourceOptions {
   /** Tokens the target model answers each generated prompt with (default 32; chat models). */
   readonly answerTokens?: number;
   readonly validationFraction?: number;
+  /** The concept's kind: the generator is asked accordingly. */
+  readonly conceptKind?: ConceptKindName;
 }
 
 /**
@@ -33,7 +36,7 @@ export async function generatedConceptData(model: HookedModel, generator: TextGe
   const count = opts.count ?? 48;
   const chat = model.chatTemplate !== undefined;
   const kind = chat ? 'prompts' : 'texts';
-  const got = await requestConceptItems(generator, { concept: opts.concept, neutral: opts.neutral, count, kind, seed, scorer: opts.scorer });
+  const got = await requestConceptItems(generator, { concept: opts.concept, neutral: opts.neutral, count, kind, seed, scorer: opts.scorer, conceptKind: opts.conceptKind });
   const n = Math.min(got.positive.length, got.negative.length);
   if (n < 4) {
     throw new InvalidInputError(

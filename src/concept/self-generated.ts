@@ -1,4 +1,5 @@
 import { InvalidInputError } from '../io/errors.js';
+import type { ConceptKindName } from './concept-kind.js';
 import { checkReplies, type GenerationRequest, type TextGenerator } from '../generators/text-generator.js';
 
 /**
@@ -29,6 +30,8 @@ export interface ConceptItemsOptions {
   readonly maxWords?: number;
   /** Concept score per text, for the wrong-side rule of filterItems. */
   readonly scorer?: ItemScorer;
+  /** The concept's kind (see conceptKind): the request names it accordingly. */
+  readonly conceptKind?: ConceptKindName;
 }
 
 export type ItemScorer = (texts: string[]) => Promise<number[]>;
@@ -76,7 +79,7 @@ export async function requestConceptItems(generator: TextGenerator, opts: Concep
   });
   // Consecutive seeds on otherwise equal requests let a local generator run them as one batch.
   const requests = [
-    ...sizes.map((n, i) => request(positivePrompt(concept, kind, n), n, i)),
+    ...sizes.map((n, i) => request(positivePrompt(concept, kind, n, opts.conceptKind), n, i)),
     ...sizes.map((n, i) => request(negativePrompt(concept, opts.neutral, kind, n), n, sizes.length + i)),
   ];
   const replies = await generator.complete(requests);
@@ -102,8 +105,34 @@ function what(kind: ConceptItemKind, n: number): string {
 const FORMAT =
   'Vary the topics, settings and wording. Write only the numbered list, one item per line, with no introduction or commentary:\n1. ...\n2. ...';
 
-export function positivePrompt(concept: string, kind: ConceptItemKind, n: number): string {
-  return `Write ${what(kind, n)}. Each one must clearly involve ${concept}. ${FORMAT}`;
+/**
+ * How the request names the concept, by its kind: a feeling is expressed, a thing or place
+ * appears, a style is how the text is written, a behaviour is shown ("involve" otherwise).
+ */
+export function conceptRequirement(concept: string, conceptKind?: ConceptKindName): string {
+  switch (conceptKind) {
+    case 'feeling':
+    case 'quality':
+      return `Each one must clearly express or describe being ${concept}.`;
+    case 'creature':
+    case 'thing':
+    case 'place':
+    case 'weather':
+      return `Each one must clearly mention ${concept} and be about it.`;
+    case 'activity':
+    case 'topic':
+      return `Each one must clearly be about ${concept}.`;
+    case 'style':
+      return `Each one must be written in this style: ${concept}.`;
+    case 'behaviour':
+      return `Each one must clearly show this behaviour: ${concept}.`;
+    default:
+      return `Each one must clearly involve ${concept}.`;
+  }
+}
+
+export function positivePrompt(concept: string, kind: ConceptItemKind, n: number, conceptKind?: ConceptKindName): string {
+  return `Write ${what(kind, n)}. ${conceptRequirement(concept, conceptKind)} ${FORMAT}`;
 }
 
 export function negativePrompt(concept: string, neutral: string | undefined, kind: ConceptItemKind, n: number): string {

@@ -1,6 +1,7 @@
 import { InvalidInputError } from '../io/errors.js';
 import { hookName, type HookPoint } from '../graph/hook-points.js';
 import { renderChat } from '../model/chat-template.js';
+import { countConceptHits, type Lexicon } from '../concept/lexicon.js';
 import { familyFor } from '../concept/templates.js';
 import type { Hook } from '../runtime/hooks.js';
 import type { HookedModel } from '../runtime/model.js';
@@ -8,9 +9,13 @@ import type { Continuation } from './coherence.js';
 import { scoreSpans, type ScoredSpan } from './sequence-logprobs.js';
 
 /**
- * Concept scores that need no hosted model: each reads a generated output with the UNSTEERED
- * model and says how much it carries the concept.
+ * Concept scores that need no hosted model: each reads a generated output and says how much it
+ * carries the concept.
  *
+ *   presence    what a reader sees: concept terms (the lexicon's words in all their forms) in the
+ *               generated text, counted per output
+ *
+ * The others read the output with the UNSTEERED model:
  *   likelihood  how much more likely the concept's name becomes after the output than after an
  *               empty one: log p(concept | output + bridge) − log p(concept | bridge), minus the
  *               same for the neutral concept when one is given (so "sad vs happy" rewards sad
@@ -20,8 +25,8 @@ import { scoreSpans, type ScoredSpan } from './sequence-logprobs.js';
  *   embedding   cosine between the output's mean-pooled hidden state at a layer and the concept
  *               name's, minus the neutral concept's cosine when one is given
  */
-export type ConceptMetric = 'likelihood' | 'projection' | 'embedding';
-export const CONCEPT_METRICS: readonly ConceptMetric[] = ['likelihood', 'projection', 'embedding'];
+export type ConceptMetric = 'presence' | 'likelihood' | 'projection' | 'embedding';
+export const CONCEPT_METRICS: readonly ConceptMetric[] = ['presence', 'likelihood', 'projection', 'embedding'];
 
 /** A continuation plus the text a reader judges (for base models usually prompt + continuation). */
 export interface ScoredOutput extends Continuation {
@@ -179,6 +184,14 @@ export function embeddingScorer(model: HookedModel, opts: { concept: string; neu
         return names.length === 2 ? c - cosine(means, i * D, anchors!, D, D) : c;
       });
     },
+  };
+}
+
+/** Concept terms per output, counted in the generated text only (never in the prompt). */
+export function presenceScorer(lexicon: Lexicon): ConceptScorer {
+  return {
+    metric: 'presence',
+    score: async (outputs) => outputs.map((o) => countConceptHits(o.text, lexicon).hits),
   };
 }
 

@@ -1,5 +1,5 @@
 import type { HookSite } from '../graph/hook-points.js';
-import type { AutoSelection, CurvePoint, ExamplePair } from '../auto/concept-vector.js';
+import type { AutoSelection, CurvePoint, ExamplePair } from '../steering/auto-record.js';
 import type { CoherenceBudget } from '../auto/steering-probe.js';
 import type { JudgeScores } from '../evals/judge.js';
 import type { LayerDiagnostics } from '../steering/vector.js';
@@ -62,7 +62,8 @@ export async function renderReportHtml(r: EvalReport): Promise<string> {
   );
   if (r.selection?.strength) {
     const s = r.selection.strength;
-    sections.push(`<p>Strength search: ${s.curve.length} evaluations, stopped by <b>${esc(s.stop)}</b>, bracket [${num(s.bracket[0])}, ${num(s.bracket[1])}], chosen ${num(s.coefficient)}.</p>`);
+    sections.push(`<p>Strength (rule <b>${esc(s.rule)}</b>): ${s.curve.length} settings measured, chosen ${num(s.coefficient)}${s.reached ? '' : ' (the concept was not made clearly present within budget)'}.</p>`);
+    sections.push(`<ul>${s.explanation.map((e) => `<li>${esc(e)}</li>`).join('')}</ul>`);
   }
   if (curve.length > 0) {
     const pts = (f: (p: CurvePoint) => number | null): [number, number][] => curve.flatMap((p) => (f(p) === null ? [] : [[p.coefficient, f(p)!] as [number, number]]));
@@ -91,7 +92,7 @@ export async function renderReportHtml(r: EvalReport): Promise<string> {
   }
   const ranking = r.selection?.layerRanking ?? [];
   if (ranking.length > 0) {
-    sections.push(table(['rank', 'layer', 'AUROC', 'Fisher', 'coefficient tried', 'concept gain', 'cost', 'within budget'], ranking.map((l, i) => [String(i + 1), String(l.layer), num(l.auroc), num(l.fisher, 2), num(l.coefficient), num(l.effect), num(l.cost), l.feasible === null ? '–' : l.feasible ? 'yes' : 'no'])));
+    sections.push(table(['rank', 'layer', 'AUROC', 'Fisher', 'coefficient tried', 'concept', 'cost', 'within budget'], ranking.map((l, i) => [String(i + 1), String(l.layer), num(l.auroc), num(l.fisher, 2), num(l.coefficient), num(l.concept), num(l.cost), l.feasible ? 'yes' : 'no'])));
   }
   if (r.capability && r.capability.length > 0) {
     sections.push('<h2>Capability retention</h2>');

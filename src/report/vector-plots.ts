@@ -1,4 +1,4 @@
-import type { CurvePoint } from '../auto/concept-vector.js';
+import type { CurvePoint } from '../steering/auto-record.js';
 import type { LayerDiagnostics } from '../steering/vector.js';
 import { lineChartSvg, type Series } from './plot.js';
 

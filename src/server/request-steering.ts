@@ -8,7 +8,7 @@ import { HookedModel } from '../runtime/model.js';
 import { loadSae } from '../sae/load-sae.js';
 import type { Sae } from '../sae/sae.js';
 import { compileSpecForGeneration, type CompiledSpec } from '../steering/resolve.js';
-import { parseSteeringSpec, type SpecResolver } from '../steering/spec.js';
+import { parseSteeringSpec, type ResolvedIntervention, type SpecResolver } from '../steering/spec.js';
 import { HttpError, toHttpError } from './http-error.js';
 import { checkVectorName, type VectorRegistry } from './vector-registry.js';
 
@@ -20,11 +20,13 @@ import { checkVectorName, type VectorRegistry } from './vector-registry.js';
 
 export interface RequestSpec {
   readonly compiled: CompiledSpec;
+  /** What each vector intervention resolved to (the coefficient may be the vector's recommended one). */
+  readonly resolved: readonly ResolvedIntervention[];
   /** Canonical JSON of the parsed spec: equal keys, equal hooks (batching compares these). */
   readonly key: string;
 }
 
-export const NO_STEERING: RequestSpec = { compiled: { hooks: [] }, key: '' };
+export const NO_STEERING: RequestSpec = { compiled: { hooks: [] }, resolved: [], key: '' };
 
 export class RequestSteering {
   private readonly resolver: SpecResolver;
@@ -73,8 +75,9 @@ export class RequestSteering {
     if (value === undefined || value === null) return NO_STEERING;
     try {
       const spec = parseSteeringSpec(value, 'steering');
-      const compiled = compileSpecForGeneration(this.model, spec, this.resolver);
-      return { compiled, key: JSON.stringify(spec) };
+      const resolved: ResolvedIntervention[] = [];
+      const compiled = compileSpecForGeneration(this.model, spec, this.resolver, (r) => resolved.push(r));
+      return { compiled, resolved, key: JSON.stringify(spec) };
     } catch (e) {
       const err = toHttpError(e);
       throw err.status === 500 ? err : new HttpError(err.status, err.message, err.code, err.param ?? 'steering');

@@ -10,7 +10,7 @@ import { compileDecoding } from '../decoding/decoding-spec.js';
 import type { DecodingPlan } from '../decoding/plan.js';
 import { loadSae } from '../sae/load-sae.js';
 import type { Sae } from '../sae/sae.js';
-import { compileSteeringSpec, parseSteeringSpec, type InterventionSpec, type SpecResolver, type SteeringSpec } from './spec.js';
+import { compileSteeringSpec, parseSteeringSpec, SPEC_LIMITS, type InterventionSpec, type ResolvedIntervention, type SpecResolver, type SteeringSpec } from './spec.js';
 import type { SteeringVector } from './vector.js';
 import { loadVector } from './vector-file.js';
 
@@ -64,17 +64,20 @@ export function parseSteerShorthand(arg: string): InterventionSpec {
       if (!r) throw new InvalidInputError(`--steer layers "${m[3]}" are not N, N-M or a comma list`);
       const a = Number(r[1]);
       const b = r[2] === undefined ? a : Number(r[2]);
+      // Bounded before the range is spelled out (the spec parser checks the layers themselves).
+      if (Math.max(a, b) >= SPEC_LIMITS.layers) throw new InvalidInputError(`--steer layer ${Math.max(a, b)} is out of range (layers are below ${SPEC_LIMITS.layers})`);
       for (let l = Math.min(a, b); l <= Math.max(a, b); l++) list.push(l);
     }
     layers = list;
   }
-  const spec = parseSteeringSpec({ interventions: [{ vector: m[1], coefficient: m[2] === undefined ? 1 : Number(m[2]), layers }] }, `--steer ${arg}`);
+  // No coefficient: the vector's recommended one (compileSteeringSpec falls back to 1 without one).
+  const spec = parseSteeringSpec({ interventions: [{ vector: m[1], ...(m[2] === undefined ? {} : { coefficient: Number(m[2]) }), layers }] }, `--steer ${arg}`);
   return spec.interventions[0] as InterventionSpec;
 }
 
 /** Hooks for a model from a spec whose file references resolve against `baseDir`. */
-export function steeringHooks(model: HookedModel, spec: SteeringSpec, baseDir: string): Hook[] {
-  return compileSteeringSpec(spec, model.spec, fileResolver(baseDir));
+export function steeringHooks(model: HookedModel, spec: SteeringSpec, baseDir: string, report?: (r: ResolvedIntervention) => void): Hook[] {
+  return compileSteeringSpec(spec, model.spec, fileResolver(baseDir), report);
 }
 
 /** A whole spec for generation: activation hooks plus the compiled `decoding` section, if any. */
@@ -83,7 +86,7 @@ export interface CompiledSpec {
   readonly decoding?: DecodingPlan;
 }
 
-export function compileSpecForGeneration(model: HookedModel, spec: SteeringSpec, resolve: SpecResolver): CompiledSpec {
-  const hooks = compileSteeringSpec(spec, model.spec, resolve);
+export function compileSpecForGeneration(model: HookedModel, spec: SteeringSpec, resolve: SpecResolver, report?: (r: ResolvedIntervention) => void): CompiledSpec {
+  const hooks = compileSteeringSpec(spec, model.spec, resolve, report);
   return { hooks, decoding: spec.decoding ? compileDecoding(spec.decoding, model, resolve) : undefined };
 }

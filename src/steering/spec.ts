@@ -18,6 +18,8 @@ import { DecodingSchema, type DecodingResolver } from '../decoding/decoding-spec
  *   "interventions": [
  *     { "vector": "sad.safetensors", "layers": "recommended", "site": "resid_post",
  *       "operator": "add", "coefficient": 4, "positions": "all", "preserveNorm": false },
+ *     (layers and coefficient left out: the vector's recommended ones; no recorded
+ *      coefficient: 1, i.e. the vector as extracted)
  *     { "sae": "layer0.sae.safetensors", "features": [812], "operator": "clamp", "coefficient": 6 }
  *   ]
  * }
@@ -92,7 +94,10 @@ export const InterventionSchema = z
     layers: LayersSchema.default('recommended'),
     site: z.enum(HOOK_SITES).default('resid_post'),
     operator: z.enum(OPERATORS).default('add'),
-    coefficient: z.union([coefficient, z.literal('recommended')]).default(1),
+    coefficient: z
+      .union([coefficient, z.literal('recommended')])
+      .optional()
+      .describe("omitted: the vector's recommended coefficient when it records one, else 1"),
     positions: PositionsSchema.default('all'),
     preserveNorm: z.boolean().default(false),
   })
@@ -165,11 +170,24 @@ export interface SpecResolver extends DecodingResolver {
   sae(ref: string): Sae;
 }
 
+/** What one vector intervention resolved to: shown to users so they know what was applied. */
+export interface ResolvedIntervention {
+  readonly index: number;
+  /** The reference as written (a path or registry name), or "inline". */
+  readonly vector: string;
+  readonly layers: readonly number[];
+  readonly coefficient: number;
+  /** Where the coefficient came from. */
+  readonly coefficientFrom: 'given' | 'recommended' | 'default';
+  readonly operator: string;
+}
+
 /**
  * Resolves a spec into hooks for HookedModel.forward / generate. `resolve` turns file and
- * registry references into vectors and SAEs (inline vectors need none).
+ * registry references into vectors and SAEs (inline vectors need none); `report` hears what
+ * each vector intervention resolved to (layers, coefficient and where it came from).
  */
-export function compileSteeringSpec(spec: SteeringSpec, model: ModelShape, resolve: SpecResolver): Hook[] {
+export function compileSteeringSpec(spec: SteeringSpec, model: ModelShape, resolve: SpecResolver, report?: (r: ResolvedIntervention) => void): Hook[] {
   const hooks: Hook[] = [];
   spec.interventions.forEach((iv, k) => {
     const where = `interventions.${k}`;
@@ -182,8 +200,18 @@ export function compileSteeringSpec(spec: SteeringSpec, model: ModelShape, resol
       throw new InvalidInputError(`${where}: vector has hidden size ${vector.meta.model.hiddenSize} but the model's is ${model.hiddenSize}`);
     }
     const layers = resolveLayers(iv, vector, model.numLayers, where);
-    const coefficient = iv.coefficient === 'recommended' ? vector?.meta.recommended?.coefficient : iv.coefficient;
-    if (coefficient === undefined) throw new InvalidInputError(`${where}: coefficient "recommended" but the vector records none`);
+    const recommended = vector?.meta.recommended?.coefficient;
+    let coefficient: number;
+    let coefficientFrom: ResolvedIntervention['coefficientFrom'];
+    if (iv.coefficient === 'recommended') {
+      if (recommended === undefined) throw new InvalidInputError(`${where}: coefficient "recommended" but the vector records none`);
+      [coefficient, coefficientFrom] = [recommended, 'recommended'];
+    } else if (iv.coefficient === undefined) {
+      [coefficient, coefficientFrom] = recommended === undefined ? [1, 'default'] : [recommended, 'recommended'];
+    } else {
+      [coefficient, coefficientFrom] = [iv.coefficient, 'given'];
+    }
+    report?.({ index: k, vector: typeof iv.vector === 'string' ? iv.vector : 'file' in iv.vector ? iv.vector.file : 'inline', layers, coefficient, coefficientFrom, operator: iv.operator });
     for (const layer of layers) {
       const direction = directionAt(iv.vector, vector, layer, model.hiddenSize, where);
       hooks.push({

@@ -16,7 +16,7 @@
 import { closeSync, statSync } from 'node:fs';
 import { basename, extname } from 'node:path';
 import { z } from 'zod/v4';
-import type { AutoSelection } from '../auto/concept-vector.js';
+import type { AutoSelection } from './auto-record.js';
 import { HOOK_SITES } from '../graph/hook-points.js';
 import { InvalidInputError, ModelFileError } from '../io/errors.js';
 import { GgmlType, GgufFile, ggmlTypeName, writeGguf, type GgufMetaEntry } from '../io/gguf.js';

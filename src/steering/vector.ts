@@ -1,5 +1,5 @@
 import type { HookSite } from '../graph/hook-points.js';
-import type { AutoSelection } from '../auto/concept-vector.js';
+import type { AutoSelection } from './auto-record.js';
 
 /**
  * A steering vector: one direction per layer at one hook site, plus what is known about how

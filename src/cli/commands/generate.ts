@@ -3,7 +3,8 @@ import { Command, Option } from 'commander';
 import { encodeChat } from '../../runtime/chat.js';
 import { generate, type GenerateOptions } from '../../decoding/generate.js';
 import { addDecodingOptions, type DecodingFlags } from '../decoding-flags.js';
-import { addSteerOptions, generationSteeringFromFlags, type SteerFlags } from '../steer-flags.js';
+import { addSteerOptions, describeResolved, generationSteeringFromFlags, type SteerFlags } from '../steer-flags.js';
+import type { ResolvedIntervention } from '../../steering/spec.js';
 import { InvalidInputError } from '../../io/errors.js';
 import { jsonOption, modelOption, openFromOptions, parseIntStrict, parseNumber, readTextFile, runAction, threadsOption } from '../common.js';
 
@@ -53,7 +54,10 @@ export function generateCommand(): Command {
           ? encodeChat(model, [...(flags.system ? [{ role: 'system' as const, content: flags.system }] : []), { role: 'user' as const, content: promptText }])
           : model.encode(promptText);
         const opt = (v: string | undefined, name: string): number | undefined => (v === undefined ? undefined : parseNumber(v, name));
-        const { hooks, decoding } = generationSteeringFromFlags(model, flags);
+        // Say what is applied (stderr, so stdout stays the text): the coefficient may be the vector's recommended one.
+        const resolved: ResolvedIntervention[] = [];
+        const { hooks, decoding } = generationSteeringFromFlags(model, flags, (r) => resolved.push(r));
+        for (const r of resolved) process.stderr.write(`${describeResolved(r)}\n`);
         if (flags.compare && hooks.length === 0 && !decoding) throw new InvalidInputError('--compare needs --steer, --steer-spec or decoding flags');
         const base: GenerateOptions = {
           maxTokens: parseIntStrict(flags.maxTokens, '--max-tokens'),
@@ -70,7 +74,7 @@ export function generateCommand(): Command {
           const unsteered = await generate(model, prompt, base);
           const steered = await generate(model, prompt, { ...base, hooks, decoding });
           if (flags.json) {
-            process.stdout.write(`${JSON.stringify({ base: unsteered.text, steered: steered.text, seed: base.seed })}\n`);
+            process.stdout.write(`${JSON.stringify({ base: unsteered.text, steered: steered.text, seed: base.seed, steering: resolved })}\n`);
           } else {
             process.stdout.write(sideBySide(promptText + unsteered.text, promptText + steered.text, process.stdout.columns ?? 100));
           }
@@ -82,7 +86,7 @@ export function generateCommand(): Command {
         const result = await generate(model, prompt, { ...base, hooks, decoding, onText: flags.json ? undefined : (delta) => process.stdout.write(delta) });
         if (flags.json) {
           const { text, tokens, finishReason, selection } = result;
-          process.stdout.write(`${JSON.stringify({ text, tokens, promptTokens: result.promptTokens.length, finishReason, ...(selection ? { selection } : {}) })}\n`);
+          process.stdout.write(`${JSON.stringify({ text, tokens, promptTokens: result.promptTokens.length, finishReason, ...(resolved.length ? { steering: resolved } : {}), ...(selection ? { selection } : {}) })}\n`);
         } else if (process.stdout.isTTY) {
           process.stdout.write('\n');
         }

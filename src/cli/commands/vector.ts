@@ -9,10 +9,8 @@ import { steeringSpecJsonSchema } from '../../steering/spec.js';
 import type { ExtractionMethod, ReadPosition, SteeringVector } from '../../steering/vector.js';
 import { exportControlVectorGguf, loadVector, saveVector } from '../../steering/vector-file.js';
 import { combineWeighted, cosineMatrix, normalizeVector } from '../../steering/vector-math.js';
-import { createConceptVector, type PipelineStage } from '../../auto/concept-vector.js';
-import { saveConceptDataset } from '../../concept/concept-data.js';
-import { readOpenings } from '../../concept/openings.js';
-import { budgetFromFlags, generatorFromFlags, metricFromFlag, writeReport } from '../auto-flags.js';
+import { addConceptOptions, createFromConcept, type ConceptFlags } from './vector-concept.js';
+import { diagnosticsTable } from '../vector-table.js';
 import { jsonOption, modelOption, openFromOptions, parseIntStrict, parseLayers, parseNumber, progressBar, runAction, threadsOption } from '../common.js';
 
 interface CreateFlags {
@@ -33,22 +31,10 @@ interface CreateFlags {
   description?: string;
   json?: boolean;
   concept?: string;
-  neutral?: string;
-  source: 'templates' | 'self' | 'endpoint';
-  generatorUrl?: string;
-  generatorName?: string;
-  count: string;
-  layer: string;
-  coef: string;
-  budgetPpl?: string;
-  budgetKl?: string;
-  metric?: string;
-  probePrompts?: string;
-  report: boolean;
 }
 
 function createCommand(): Command {
-  return new Command('create')
+  const cmd = new Command('create')
     .description('extract a steering vector from contrastive data (all layers in one batched sweep)')
     .addOption(modelOption)
     .requiredOption('-o, --out <file>', 'output vector file (.safetensors)')
@@ -64,23 +50,12 @@ function createCommand(): Command {
     .option('--seed <n>', 'seed of the train/validation split', '0')
     .option('--batch-size <n>', 'sequences per forward', '16')
     .option('--description <text>', 'stored in the vector metadata')
-    .option('--concept <text>', 'one click: generate contrastive data for a concept ("sad", "talks about weddings") and choose layer and strength')
-    .option('--neutral <text>', 'with --concept: the opposite or neutral concept (default: a plain persona)')
-    .addOption(new Option('--source <source>', 'with --concept: who writes the data').choices(['templates', 'self', 'endpoint']).default('templates'))
-    .option('--generator-url <url>', 'with --source endpoint: OpenAI-compatible base URL, e.g. http://127.0.0.1:8080/v1 (key from STEERER_API_KEY)')
-    .option('--generator-name <name>', 'with --generator-url: the model name to ask for', 'default')
-    .option('--count <n>', 'with --concept: contrastive pairs to generate', '48')
-    .option('--layer <layer>', 'with --concept: steering layer, or "auto" (separability, then measured effect)', 'auto')
-    .option('--coef <value>', 'with --concept: coefficient, or "auto" (best concept score within the coherence budget)', 'auto')
-    .option('--budget-ppl <eps>', 'coherence budget: steered perplexity under the unsteered model <= (1+eps) x unsteered (default 1)')
-    .option('--budget-kl <delta>', 'coherence budget: mean per-token KL(steered || unsteered) <= delta nats')
-    .option('--metric <metric>', 'concept score driving the choices: likelihood, projection or embedding (default likelihood)')
-    .option('--probe-prompts <file>', 'prompts steered generations are scored on (JSON array or one per line)')
-    .option('--no-report', 'with --concept: skip the HTML/JSON report')
+    .option('--concept <text>', 'one click: make the data for a concept ("sad", "cat", "talks about weddings") and choose layer and strength')
     .addOption(threadsOption)
-    .addOption(jsonOption)
-    .action(
-      runAction(async (flags: CreateFlags) => {
+    .addOption(jsonOption);
+  addConceptOptions(cmd);
+  return cmd.action(
+      runAction(async (flags: CreateFlags & ConceptFlags) => {
         if (flags.concept !== undefined) {
           if (flags.pairs || flags.positive || flags.negative) throw new InvalidInputError('--concept makes its own data: leave out --pairs/--positive/--negative');
           await createFromConcept(flags);
@@ -119,92 +94,6 @@ function besideVector(out: string, suffix: string): string {
   return out.replace(/\.safetensors$/i, '') + suffix;
 }
 
-async function createFromConcept(flags: CreateFlags): Promise<void> {
-  const model = openFromOptions(flags);
-  const generator = flags.source === 'endpoint' ? generatorFromFlags('generator', { url: flags.generatorUrl, name: flags.generatorName }) : undefined;
-  if (flags.source === 'endpoint' && !generator) throw new InvalidInputError('--source endpoint needs --generator-url');
-  const layer = flags.layer === 'auto' ? 'auto' : parseIntStrict(flags.layer, '--layer');
-  const coefficient = flags.coef === 'auto' ? 'auto' : parseNumber(flags.coef, '--coef');
-  const bars = new Map<string, ReturnType<typeof progressBar>>();
-  const labels: Record<PipelineStage, string> = { data: 'data       ', activations: 'activations', layers: 'layers     ', strength: 'strength   ' };
-  const result = await createConceptVector(model, {
-    concept: flags.concept!,
-    neutral: flags.neutral,
-    source: generator ? { kind: 'endpoint', generator } : { kind: flags.source === 'self' ? 'self' : 'templates' },
-    count: parseIntStrict(flags.count, '--count', 2),
-    method: flags.method,
-    site: flags.site,
-    layer,
-    coefficient,
-    budget: budgetFromFlags(flags),
-    metric: metricFromFlag(flags.metric),
-    probe: flags.probePrompts ? { prompts: readOpenings(flags.probePrompts) } : undefined,
-    seed: parseIntStrict(flags.seed, '--seed'),
-    onStage: (stage, done, total) => {
-      let bar = bars.get(stage);
-      if (!bar) {
-        for (const b of bars.values()) b.stop();
-        bar = progressBar(labels[stage], total, flags.json);
-        bars.set(stage, bar);
-      }
-      bar.update(done);
-    },
-  });
-  for (const b of bars.values()) b.stop();
-  const vector = flags.description ? { ...result.vector, meta: { ...result.vector.meta, description: flags.description } } : result.vector;
-  saveVector(flags.out, vector);
-  const dataPath = besideVector(flags.out, '.data.json');
-  saveConceptDataset(dataPath, result.dataset);
-  const s = result.selection;
-  let report: { json: string; html: string } | undefined;
-  if (flags.report) {
-    report = await writeReport(besideVector(flags.out, '.report'), {
-      format: 'steerer.eval-report/v1',
-      createdAt: new Date().toISOString(),
-      model: model.source.name,
-      vector: flags.out,
-      concept: s.concept,
-      ...(s.neutral !== undefined ? { neutral: s.neutral } : {}),
-      layer: s.layer,
-      site: vector.meta.site,
-      coefficient: s.coefficient,
-      metric: s.metric,
-      budget: s.budget,
-      curve: s.strength?.curve ?? [],
-      ...(vector.meta.diagnostics ? { diagnostics: vector.meta.diagnostics } : {}),
-      selection: s,
-      examples: result.examples,
-    });
-  }
-  if (flags.json) {
-    process.stdout.write(`${JSON.stringify({ out: flags.out, data: dataPath, report, selection: s, examples: result.examples })}\n`);
-  } else {
-    const d = result.dataset;
-    process.stdout.write(`wrote ${flags.out}: "${s.concept}" from ${d.train.length + d.validation.length} ${d.source} pairs (${d.dropped.length} dropped) → ${dataPath}\n`);
-    process.stdout.write(diagnosticsTable(vector));
-    if (s.layerRanking.length) {
-      process.stdout.write(`layer ranking (steered at equal relative strength): ${s.layerRanking.filter((l) => l.effect !== null).map((l) => `${l.layer} (gain ${l.effect!.toFixed(2)}, cost ${l.cost!.toFixed(2)})`).join(', ')}\n`);
-    }
-    if (s.strength) {
-      const st = s.strength;
-      process.stdout.write(`strength: ${st.coefficient.toFixed(3)} (${st.stop}; ${st.curve.length} evaluations; concept ${st.concept.toFixed(3)}, cost ${st.cost.toFixed(3)} within ${s.budget.kind} budget ${s.budget.kind === 'perplexity' ? s.budget.epsilon : s.budget.delta})\n`);
-    }
-    const ex = result.examples[0];
-    if (ex) process.stdout.write(`example: ${JSON.stringify(ex.prompt)}\n  unsteered: ${JSON.stringify(ex.base.slice(0, 160))}\n  steered:   ${JSON.stringify(ex.steered.slice(0, 160))}\n`);
-    if (report) process.stdout.write(`report: ${report.html}\n`);
-  }
-  await model.dispose();
-}
-
-function diagnosticsTable(v: SteeringVector): string {
-  const fmt = (x: number | null, digits = 3): string => (x === null ? '-' : x.toFixed(digits));
-  const rec = new Set(v.meta.recommended?.layers ?? []);
-  const lines = ['layer  accuracy  AUROC   Fisher    |v|/|x|  held-out', ...(v.meta.diagnostics ?? []).map((d) =>
-    `${String(d.layer).padStart(5)}${rec.has(d.layer) ? '*' : ' '} ${fmt(d.accuracy).padStart(8)}  ${fmt(d.auroc).padStart(5)}  ${fmt(d.fisher, 2).padStart(8)}  ${fmt(d.relativeNorm).padStart(8)}  ${String(d.heldOut).padStart(8)}`)];
-  if (!v.meta.diagnostics?.length) lines.push('  (no diagnostics stored)');
-  if (rec.size) lines.push(`* recommended layer${rec.size > 1 ? 's' : ''}${v.meta.recommended?.coefficient !== undefined ? `, coefficient ${v.meta.recommended.coefficient}` : ''}`);
-  return `${lines.join('\n')}\n`;
-}
 
 function infoCommand(): Command {
   return new Command('info')

@@ -160,7 +160,7 @@ async function complete(ctx: ServerContext, req: FastifyRequest, reply: FastifyR
           : { index: i, text: r.text, logprobs: null, finish_reason: finish(r) },
       ),
       usage: usage(results),
-      steerer: { seed },
+      steerer: { seed, ...(steering.resolved.length ? { steering: steering.resolved } : {}) },
     };
   }
 
@@ -174,8 +174,8 @@ async function complete(ctx: ServerContext, req: FastifyRequest, reply: FastifyR
   };
   const chunk = (index: number, delta: string | null, finishReason: string | null) =>
     kind === 'chat'
-      ? { ...head, object, choices: [{ index, delta: delta === null ? {} : { content: delta }, logprobs: null, finish_reason: finishReason }], steerer: { seed } }
-      : { ...head, object, choices: [{ index, text: delta ?? '', logprobs: null, finish_reason: finishReason }], steerer: { seed } };
+      ? { ...head, object, choices: [{ index, delta: delta === null ? {} : { content: delta }, logprobs: null, finish_reason: finishReason }], steerer: { seed, ...(steering.resolved.length ? { steering: steering.resolved } : {}) } }
+      : { ...head, object, choices: [{ index, text: delta ?? '', logprobs: null, finish_reason: finishReason }], steerer: { seed, ...(steering.resolved.length ? { steering: steering.resolved } : {}) } };
   if (kind === 'chat') for (const c of choices) send({ ...head, object, choices: [{ index: c.index, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }] });
   try {
     const results = await all(

@@ -1,0 +1,512 @@
+import { z } from 'zod/v4';
+import { InvalidInputError, ModelFileError } from '../io/errors.js';
+import { parseJson, readText } from '../io/json-records.js';
+import { writeFileAtomic } from '../io/safetensors.js';
+import { conceptKind, synsetKind, type ConceptKind, type ConceptKindName, type ConceptPos } from './concept-kind.js';
+import { adverbOf, inflections, isPersonName, phraseFrequency, wordFrequency, type WordPos } from './word-forms.js';
+import { defaultWordNet, plainWord, POINTER, type Synset, type WordNet, type WordNetPos } from './wordnet.js';
+
+/**
+ * A concept's words: what counts as the concept being present in a text (terms, with their
+ * inflected forms) and matched neutral words for minimal pairs ("It was snowing outside." /
+ * "It was quiet outside."). Built offline from WordNet, or from words the user gives.
+ */
+
+export type TermRelation = 'head' | 'synonym' | 'hyponym' | 'derived' | 'similar' | 'related' | 'user';
+
+export interface LexiconTerm {
+  /** Lower case, spaces between the words of a phrase. */
+  readonly word: string;
+  /** The word and its inflections (plural, verb tenses, comparatives), lower case. */
+  readonly forms: readonly string[];
+  readonly relation: TermRelation;
+  readonly weight: number;
+}
+
+export interface NeutralTerm {
+  readonly word: string;
+  readonly forms: readonly string[];
+  readonly pos: WordPos;
+}
+
+export interface Lexicon {
+  readonly concept: string;
+  readonly kind: ConceptKindName;
+  readonly topicKind?: ConceptKindName;
+  readonly pos: ConceptPos;
+  readonly head: readonly string[];
+  readonly terms: readonly LexiconTerm[];
+  readonly neutral: readonly NeutralTerm[];
+  readonly source: 'wordnet' | 'user' | 'mixed';
+  /** False when the concept is not in WordNet and no words were given: see assertLexiconResolved. */
+  readonly resolved: boolean;
+  /** How the kind was decided. */
+  readonly why: string;
+}
+
+export interface LexiconOptions {
+  /** The user's own concept words. */
+  readonly words?: readonly string[];
+  /** 'extend' (default): WordNet's words and the user's; 'replace': the user's only. */
+  readonly mode?: 'replace' | 'extend';
+  /** Cap on terms, head first (default 40). */
+  readonly maxTerms?: number;
+  readonly wordnet?: WordNet;
+}
+
+export const LEXICON_FORMAT = 'steerer.lexicon/v1';
+
+const WEIGHT: Record<TermRelation, number> = { head: 1, user: 1, synonym: 0.8, derived: 0.8, hyponym: 0.6, similar: 0.5, related: 0.4 };
+const WN_POS: Record<WordPos, WordNetPos> = { noun: 'n', verb: 'v', adj: 'a', adv: 'r' };
+const POS_NAME: Record<WordNetPos, WordPos> = { n: 'noun', v: 'verb', a: 'adj', r: 'adv' };
+
+/** Too generic to signal any concept: function words and the top hypernyms. */
+const EXCLUDED = new Set([
+  'a', 'an', 'the', 'and', 'or', 'of', 'to', 'in', 'on', 'at', 'it', 'is', 'be', 'was', 'he', 'she', 'they', 'i', 'you',
+  'thing', 'things', 'object', 'person', 'people', 'someone', 'somebody', 'individual', 'animal', 'organism', 'being',
+  'creature', 'entity', 'stuff', 'item', 'one', 'place', 'area', 'time', 'day', 'way', 'act', 'activity', 'event',
+  'state', 'quality', 'kind', 'sort', 'type', 'part', 'matter', 'machine', 'man', 'woman', 'good', 'well', 'get', 'go',
+]);
+
+/** Common enough to count: seen this often in the SUBTLEX counts (per 51M words). */
+const MIN_SYNONYM = 5;
+const MIN_HYPONYM = 20;
+const MIN_RELATED = 100;
+const MIN_YOUNG = 50;
+const MAX_HYPONYMS = 12;
+const MAX_SIMILAR = 8;
+const MAX_RELATED = 6;
+
+/**
+ * Hand-curated neutral words per concept kind: ordinary words of the same part of speech and
+ * sentence role that carry no emotion, creature, weather... A minimal pair swaps the concept
+ * word for one of these ("The cat sat by the door." / "The boy sat by the door."). Weather
+ * concepts pair with day words and plain adjectives, since "It was snowing" pairs with "It was
+ * quiet". Kept small on purpose; words the concept itself uses are removed per lexicon.
+ */
+const NEUTRAL_POOLS: Record<ConceptKindName, ReadonlyArray<readonly [string, WordPos]>> = {
+  feeling: [
+    ['tall', 'adj'], ['young', 'adj'], ['busy', 'adj'], ['ready', 'adj'], ['awake', 'adj'], ['little', 'adj'], ['old', 'adj'], ['late', 'adj'],
+    ['time', 'noun'], ['work', 'noun'], ['news', 'noun'], ['color', 'noun'], ['noise', 'noun'],
+    ['see', 'verb'], ['watch', 'verb'], ['find', 'verb'], ['visit', 'verb'], ['meet', 'verb'],
+  ],
+  quality: [['tall', 'adj'], ['young', 'adj'], ['busy', 'adj'], ['ready', 'adj'], ['little', 'adj'], ['old', 'adj'], ['new', 'adj'], ['late', 'adj']],
+  creature: [['boy', 'noun'], ['girl', 'noun'], ['man', 'noun'], ['woman', 'noun'], ['friend', 'noun'], ['kid', 'noun'], ['teacher', 'noun'], ['neighbor', 'noun'], ['baby', 'noun']],
+  thing: [['box', 'noun'], ['cup', 'noun'], ['book', 'noun'], ['chair', 'noun'], ['rock', 'noun'], ['bag', 'noun'], ['hat', 'noun'], ['spoon', 'noun'], ['table', 'noun']],
+  place: [['house', 'noun'], ['room', 'noun'], ['street', 'noun'], ['town', 'noun'], ['yard', 'noun'], ['shop', 'noun'], ['hall', 'noun'], ['kitchen', 'noun']],
+  weather: [
+    ['day', 'noun'], ['morning', 'noun'], ['evening', 'noun'], ['afternoon', 'noun'], ['ground', 'noun'], ['road', 'noun'],
+    ['quiet', 'adj'], ['late', 'adj'], ['early', 'adj'], ['busy', 'adj'], ['still', 'adj'],
+  ],
+  activity: [
+    ['lesson', 'noun'], ['meeting', 'noun'], ['chore', 'noun'], ['errand', 'noun'], ['class', 'noun'], ['lunch', 'noun'],
+    ['read', 'verb'], ['wait', 'verb'], ['work', 'verb'], ['clean', 'verb'], ['walk', 'verb'], ['sit', 'verb'],
+  ],
+  topic: [['work', 'noun'], ['weather', 'noun'], ['food', 'noun'], ['news', 'noun'], ['travel', 'noun'], ['homework', 'noun']],
+  style: [['plain', 'adj'], ['normal', 'adj'], ['ordinary', 'adj'], ['simple', 'adj'], ['usual', 'adj']],
+  behaviour: [],
+  unknown: [],
+};
+
+/** Collects terms by word: the first relation a word comes with stays; forms merge. */
+class Terms {
+  private readonly byWord = new Map<string, { word: string; forms: Set<string>; relation: TermRelation }>();
+
+  constructor(private readonly extraExcluded: ReadonlySet<string> = new Set()) {}
+
+  has(word: string): boolean {
+    return this.byWord.has(word.toLowerCase().replace(/_/g, ' '));
+  }
+
+  add(word: string, pos: WordPos | undefined, relation: TermRelation): void {
+    const w = plainWord(word).toLowerCase().trim();
+    if (w === '' || (relation !== 'head' && relation !== 'user' && (EXCLUDED.has(w) || this.extraExcluded.has(w)))) return;
+    const forms = pos ? inflections(w, pos) : [w];
+    const t = this.byWord.get(w);
+    if (t) forms.forEach((f) => t.forms.add(f));
+    else this.byWord.set(w, { word: w, forms: new Set([w, ...forms]), relation });
+  }
+
+  list(max: number): LexiconTerm[] {
+    const order: TermRelation[] = ['head', 'user', 'synonym', 'derived', 'hyponym', 'similar', 'related'];
+    return [...this.byWord.values()]
+      .map((t, i) => ({ t, i }))
+      .sort((a, b) => order.indexOf(a.t.relation) - order.indexOf(b.t.relation) || a.i - b.i)
+      .slice(0, Math.max(1, max))
+      .map(({ t }) => ({ word: t.word, forms: [...t.forms], relation: t.relation, weight: WEIGHT[t.relation] }));
+  }
+}
+
+/** Lower-case WordNet lemmas only: capitalized ones are names and taxa (Sun, Felis_catus). */
+const isPlainLemma = (lemma: string): boolean => lemma === lemma.toLowerCase() && /^[a-z][a-z_'-]*$/.test(lemma) && !isPersonName(lemma);
+
+/** One sense in all of WordNet: no other meaning for the word to be counted in. */
+function monosemous(wn: WordNet, lemma: string): boolean {
+  return (['n', 'v', 'a', 'r'] as const).reduce((n, p) => n + (wn.lookup(lemma, p)?.offsets.length ?? 0), 0) === 1;
+}
+
+/** Whether a word is used more as another part of speech ("entire" is an adjective, not a stallion). */
+function mostlyOtherPos(wn: WordNet, lemma: string, pos: WordNetPos, synset: Synset): boolean {
+  const here = wn.tagCount(lemma, synset);
+  return (['n', 'v', 'a', 'r'] as const).some((p) => {
+    if (p === pos) return false;
+    const first = wn.synsets(lemma, p)[0];
+    return first !== undefined && wn.tagCount(lemma, first) > here;
+  });
+}
+
+/** Whether a word's own most frequent sense is one of `senses`: its main meaning is this concept. */
+function mainlyMeans(wn: WordNet, lemma: string, pos: WordNetPos, senses: ReadonlySet<number>): boolean {
+  const first = wn.lookup(lemma, pos)?.offsets[0];
+  return first !== undefined && senses.has(first);
+}
+
+function common(wn: WordNet, lemma: string, synset: Synset, min: number): boolean {
+  if (!lemma.includes('_')) return wordFrequency(lemma) >= min;
+  // Phrases ("ice cream") need both common words and a sighting in WordNet's concordance.
+  return phraseFrequency(plainWord(lemma)) >= min && wn.tagCount(lemma, synset) > 0;
+}
+
+/** Hyponyms down to `depth` levels, in breadth-first order, with their depth. */
+function hyponyms(wn: WordNet, roots: readonly Synset[], depth: number): Array<{ synset: Synset; depth: number }> {
+  const seen = new Set(roots.map((r) => r.offset));
+  const out: Array<{ synset: Synset; depth: number }> = [];
+  let frontier = [...roots];
+  for (let d = 1; d <= depth && frontier.length > 0 && out.length < 3000; d++) {
+    const next: Synset[] = [];
+    for (const s of frontier) {
+      for (const h of wn.related(s, [POINTER.hyponym])) {
+        if (seen.has(h.offset)) continue;
+        seen.add(h.offset);
+        out.push({ synset: h, depth: d });
+        next.push(h);
+      }
+    }
+    frontier = next;
+  }
+  return out;
+}
+
+/**
+ * Words for the young of an animal: WordNet files them under "young" (young mammal, young
+ * bird...), not under the animal, and names the animal in the gloss: kitten "young domestic
+ * cat", puppy "a young dog", chick "young bird especially of domestic fowl".
+ */
+function youngOf(wn: WordNet, concept: readonly Synset[]): string[] {
+  const root = wn.synsets('young', 'n').find((s) => s.lexFile === 'noun.animal');
+  if (!root) return [];
+  const names = [...new Set(concept.flatMap((s) => s.words.map((w) => plainWord(w.lemma).toLowerCase())))];
+  const mentions = new RegExp(`\\b(?:${names.map((n) => n.replace(/[^a-z ]/g, '')).filter(Boolean).join('|')})\\b`);
+  const out: string[] = [];
+  for (const { synset } of hyponyms(wn, [root], 3)) {
+    if (!mentions.test(synset.gloss.split(';')[0])) continue;
+    for (const w of synset.words) {
+      if (isPlainLemma(w.lemma) && !w.lemma.includes('_') && wordFrequency(w.lemma) >= MIN_YOUNG) out.push(w.lemma);
+    }
+  }
+  return out;
+}
+
+/** Terms from WordNet for a classified concept. */
+function wordNetTerms(wn: WordNet, k: ConceptKind, terms: Terms): void {
+  if (!k.synset || k.pos === 'phrase') return;
+  const pos = k.synset.pos;
+  const posName = POS_NAME[pos];
+  const primary = wn.synset(k.synset.offset, pos);
+  const head = k.head[0].replace(/ /g, '_');
+  const senseKind = synsetKind(wn, primary);
+
+  // The concept's senses: the chosen one, the word's most frequent one unless it means
+  // something else definite, and any of the first three of the same kind (sun: the star and sunshine).
+  const senses = wn.synsets(head, pos);
+  const concept: Synset[] = [primary];
+  senses.slice(0, 3).forEach((s, i) => {
+    if (s.offset === primary.offset) return;
+    const kind = synsetKind(wn, s);
+    // Later senses only when about as common: "sun" the star and sunshine (42, 13 uses), not
+    // "cat" a guy (0), "picnic" a cinch (1) or "ball" a musket ball (5 against 35).
+    const uses = wn.tagCount(head, s);
+    if ((i === 0 && kind === undefined) || (kind === senseKind && uses >= 2 && uses * 4 >= wn.tagCount(head, senses[0]))) concept.push(s);
+  });
+  const offsets = new Set(concept.map((s) => s.offset));
+
+  terms.add(head, posName, 'head');
+  // The head in its other parts of speech when they mean the same kind of thing: snow, snowing.
+  for (const other of ['n', 'v', 'a'] as const) {
+    if (other === pos) continue;
+    const first = wn.synsets(head, other)[0];
+    if (first && synsetKind(wn, first) === senseKind) terms.add(head, POS_NAME[other], 'head');
+  }
+
+  for (const s of concept) {
+    for (const w of s.words) {
+      if (isPlainLemma(w.lemma) && w.lemma !== head && mainlyMeans(wn, w.lemma, pos, offsets) && common(wn, w.lemma, s, MIN_SYNONYM) && !mostlyOtherPos(wn, w.lemma, pos, s)) {
+        terms.add(w.lemma, posName, 'synonym');
+      }
+    }
+  }
+
+  // Derivations of the head word itself (happy -> happiness, swimming -> swim, swimmer).
+  for (const s of concept) {
+    for (const r of wn.relatedWords(s, [POINTER.derived, POINTER.pertainym], head)) {
+      // The head itself in another part of speech is covered above, when it means the same.
+      if (r.lemma !== head && isPlainLemma(r.lemma) && wordFrequency(r.lemma) >= MIN_SYNONYM) terms.add(r.lemma, POS_NAME[r.synset.pos === 's' ? 'a' : r.synset.pos], 'derived');
+    }
+  }
+  if (pos === 'a') {
+    const adverb = adverbOf(head);
+    if (adverb && wn.lookup(adverb, 'r')) terms.add(adverb, 'adv', 'derived');
+  }
+
+  if (pos === 'n' || pos === 'v') {
+    const found = hyponyms(wn, concept, pos === 'n' ? 4 : 1);
+    const subtree = new Set([...offsets, ...found.map((f) => f.synset.offset)]);
+    const candidates: Array<{ lemma: string; freq: number; depth: number }> = [];
+    for (const { synset, depth } of found) {
+      for (const w of synset.words) {
+        // Single words only: "polar bear" adds nothing to "bear" when counting, "sugar maple" is rare.
+        if (!isPlainLemma(w.lemma) || w.lemma.includes('_') || terms.has(w.lemma)) continue;
+        if (!mainlyMeans(wn, w.lemma, pos, subtree) || !common(wn, w.lemma, synset, MIN_HYPONYM) || mostlyOtherPos(wn, w.lemma, pos, synset)) continue;
+        // A word with other meanings must be attested in this one: "hind" is a fish to WordNet
+        // first, "flamboyant" a tree, "gig" a boat.
+        if (!monosemous(wn, w.lemma) && wn.tagCount(w.lemma, synset) === 0) continue;
+        candidates.push({ lemma: w.lemma, freq: phraseFrequency(plainWord(w.lemma)), depth });
+      }
+    }
+    // The most common first, whatever the depth: sparrow and owl before dickeybird.
+    candidates.sort((a, b) => b.freq - a.freq || a.depth - b.depth);
+    const seen = new Set<string>();
+    for (const c of candidates) {
+      if (seen.size >= MAX_HYPONYMS) break;
+      if (seen.has(c.lemma)) continue;
+      seen.add(c.lemma);
+      terms.add(c.lemma, posName, 'hyponym');
+    }
+  }
+
+  if (senseKind === 'creature' && pos === 'n') {
+    for (const young of youngOf(wn, concept)) terms.add(young, 'noun', 'hyponym');
+  }
+
+  // Not for plain qualities: everything is "similar" to tall (big, long, high).
+  if (pos === 'a' && senseKind === 'feeling') {
+    // Adjectives WordNet calls similar or also-see, kept only when their own main sense is of
+    // the same kind (happy -> glad, cheerful; not "golden" or "bright"), from the main sense only.
+    let n = 0;
+    for (const s of concept.slice(0, 1)) {
+      for (const t of wn.related(s, [POINTER.similar, POINTER.alsoSee])) {
+        for (const w of t.words) {
+          if (n >= MAX_SIMILAR || !isPlainLemma(w.lemma) || terms.has(w.lemma) || wordFrequency(w.lemma) < MIN_HYPONYM) continue;
+          const first = wn.synsets(w.lemma, 'a')[0];
+          // Also-see heads are words in their own right (happy ^ cheerful); satellites must share the kind.
+          // Satellites must also be attested in that sense: proud & "snotty" is not.
+          const own = first?.offset === t.offset && t.pos === 'a';
+          if (!first || (!own && (synsetKind(wn, first) !== senseKind || wn.tagCount(w.lemma, t) === 0))) continue;
+          if (mostlyOtherPos(wn, w.lemma, 'a', first)) continue; // "content" is mostly a noun
+          terms.add(w.lemma, 'adj', 'similar');
+          n++;
+        }
+      }
+    }
+  }
+
+  if (pos === 'n') {
+    // Parts and members: a tree's branches, a forest's trees, a bird's wings.
+    let n = 0;
+    for (const t of wn.related(primary, [POINTER.partMeronym, POINTER.memberMeronym])) {
+      for (const w of t.words) {
+        if (n >= MAX_RELATED || !isPlainLemma(w.lemma) || terms.has(w.lemma)) continue;
+        if (!mainlyMeans(wn, w.lemma, 'n', new Set([t.offset])) || wordFrequency(w.lemma) < MIN_RELATED) continue;
+        terms.add(w.lemma, 'noun', 'related');
+        n++;
+      }
+    }
+  }
+}
+
+/** Part of speech of a user's word: the first WordNet has it as, else taken as a noun. */
+function userWordPos(wn: WordNet, word: string): WordPos[] {
+  const found = (['n', 'v', 'a', 'r'] as const).filter((p) => wn.baseForms(word, p).includes(word.replace(/ /g, '_')));
+  return found.length > 0 ? found.map((p) => POS_NAME[p]) : ['noun'];
+}
+
+/** True when a neutral word is the concept or a kind of it, or the concept is a kind of it (kitchen / room). */
+function relatedByIsA(wn: WordNet, word: string, concept: ReadonlySet<number>, conceptAncestors: ReadonlySet<number>): boolean {
+  for (const s of wn.synsets(word, 'n').slice(0, 2)) {
+    if (concept.has(s.offset) || conceptAncestors.has(s.offset)) return true;
+    if (wn.ancestors(s).some((a) => concept.has(a.offset))) return true;
+  }
+  return false;
+}
+
+function neutralTerms(wn: WordNet, k: ConceptKind, terms: readonly LexiconTerm[]): NeutralTerm[] {
+  const pool = NEUTRAL_POOLS[k.kind === 'topic' && k.topicKind && k.topicKind !== 'topic' ? k.topicKind : k.kind];
+  const used = new Set(terms.flatMap((t) => [t.word, ...t.forms]));
+  const concept = new Set<number>();
+  const ancestors = new Set<number>();
+  if (k.synset && k.synset.pos === 'n') {
+    const s = wn.synset(k.synset.offset, 'n');
+    concept.add(s.offset);
+    wn.ancestors(s).forEach((a) => ancestors.add(a.offset));
+  }
+  const out: NeutralTerm[] = [];
+  for (const [word, pos] of pool) {
+    const forms = inflections(word, pos);
+    if (forms.some((f) => used.has(f))) continue;
+    if (pos === 'noun' && concept.size > 0 && relatedByIsA(wn, word, concept, ancestors)) continue;
+    out.push({ word, forms, pos });
+  }
+  // The concept's own part of speech first: those are the ones a minimal pair swaps in.
+  const first = k.pos === 'phrase' ? undefined : k.pos;
+  return [...out.filter((n) => n.pos === first), ...out.filter((n) => n.pos !== first)];
+}
+
+/** Builds the lexicon of a concept phrase from WordNet and/or the user's words. */
+export function buildLexicon(concept: string, options: LexiconOptions = {}): Lexicon {
+  const wn = options.wordnet ?? defaultWordNet();
+  const mode = options.mode ?? 'extend';
+  const userWords = (options.words ?? []).map((w) => w.trim().toLowerCase().replace(/\s+/g, ' ')).filter(Boolean);
+  if (mode === 'replace' && userWords.length === 0) throw new InvalidInputError(`lexicon of "${concept}": mode 'replace' needs words`);
+  const maxTerms = options.maxTerms ?? 40;
+  if (!Number.isInteger(maxTerms) || maxTerms < 1) throw new InvalidInputError(`lexicon of "${concept}": maxTerms must be a positive integer, got ${maxTerms}`);
+
+  const k = conceptKind(concept, wn);
+  const terms = new Terms();
+  const useWordNet = k.inWordNet && mode === 'extend';
+  if (useWordNet) wordNetTerms(wn, k, terms);
+  else if (!k.inWordNet && userWords.length === 0) k.head.forEach((h) => terms.add(h, undefined, 'head'));
+  for (const w of userWords) for (const pos of userWordPos(wn, w)) terms.add(w, pos, 'user');
+  const list = terms.list(maxTerms);
+  return {
+    concept,
+    kind: k.kind,
+    ...(k.topicKind ? { topicKind: k.topicKind } : {}),
+    pos: k.pos,
+    head: [...k.head],
+    terms: list,
+    neutral: neutralTerms(wn, k, list),
+    source: userWords.length === 0 ? 'wordnet' : useWordNet ? 'mixed' : 'user',
+    resolved: k.inWordNet || userWords.length > 0,
+    why: k.why,
+  };
+}
+
+/** Throws the error a user should see when a lexicon has no words to go on. */
+export function assertLexiconResolved(lex: Lexicon): void {
+  if (!lex.resolved) throw new InvalidInputError(`concept "${lex.concept}" is not in WordNet; give its words with --words`);
+}
+
+export interface ConceptHits {
+  /** Occurrences of any term form; overlapping matches count once, longest first. */
+  readonly hits: number;
+  /** Words in the text. */
+  readonly words: number;
+  /** Hits per term (by the term's word, not the form matched). */
+  readonly matched: Record<string, number>;
+}
+
+interface TrieNode {
+  term?: string;
+  next: Map<string, TrieNode>;
+}
+
+/** Letters and digits; apostrophes and hyphens split ("cat's" -> cat, s), so terms match inside them. */
+const TOKEN = /[\p{L}\p{N}]+/gu;
+const WORD = /[\p{L}\p{N}]+(?:['’-][\p{L}\p{N}]+)*/gu;
+const tokens = (text: string): string[] => (text.toLowerCase().match(TOKEN) ?? []);
+
+const tries = new WeakMap<Lexicon, TrieNode>();
+
+function trieOf(lex: Lexicon): TrieNode {
+  let root = tries.get(lex);
+  if (root) return root;
+  root = { next: new Map() };
+  for (const t of lex.terms) {
+    for (const form of [t.word, ...t.forms]) {
+      let node: TrieNode = root;
+      for (const tok of tokens(form)) {
+        let child = node.next.get(tok);
+        if (!child) node.next.set(tok, (child = { next: new Map() }));
+        node = child;
+      }
+      // A form two terms share counts for the first (head before synonyms before hyponyms).
+      if (node !== root) node.term ??= t.word;
+    }
+  }
+  tries.set(lex, root);
+  return root;
+}
+
+/**
+ * Counts concept words in a text: each term in any of its forms, case-insensitive, whole words
+ * only ("Catalog" is not "cat"), phrases included, each word of the text counted at most once.
+ */
+export function countConceptHits(text: string, lexicon: Lexicon): ConceptHits {
+  const root = trieOf(lexicon);
+  const toks = tokens(text);
+  const matched: Record<string, number> = {};
+  let hits = 0;
+  for (let i = 0; i < toks.length; ) {
+    let node: TrieNode | undefined = root;
+    let best: { term: string; end: number } | undefined;
+    for (let j = i; j < toks.length; j++) {
+      node = node.next.get(toks[j]);
+      if (!node) break;
+      if (node.term) best = { term: node.term, end: j + 1 };
+    }
+    if (best) {
+      hits++;
+      matched[best.term] = (matched[best.term] ?? 0) + 1;
+      i = best.end;
+    } else i++;
+  }
+  return { hits, words: (text.match(WORD) ?? []).length, matched };
+}
+
+const KIND = z.enum(['feeling', 'creature', 'thing', 'weather', 'place', 'activity', 'topic', 'style', 'behaviour', 'quality', 'unknown']);
+const WORD_POS = z.enum(['noun', 'verb', 'adj', 'adv']);
+const LexiconSchema = z.object({
+  format: z.literal(LEXICON_FORMAT),
+  concept: z.string().min(1),
+  kind: KIND,
+  topicKind: KIND.optional(),
+  pos: z.enum(['noun', 'verb', 'adj', 'adv', 'phrase']),
+  head: z.array(z.string().min(1)),
+  terms: z.array(z.object({
+    word: z.string().min(1),
+    forms: z.array(z.string().min(1)),
+    relation: z.enum(['head', 'synonym', 'hyponym', 'derived', 'similar', 'related', 'user']),
+    weight: z.number().min(0).max(1),
+  })),
+  neutral: z.array(z.object({ word: z.string().min(1), forms: z.array(z.string().min(1)), pos: WORD_POS })),
+  source: z.enum(['wordnet', 'user', 'mixed']),
+  resolved: z.boolean(),
+  why: z.string(),
+});
+
+export function writeLexicon(file: string, lex: Lexicon): void {
+  const body = JSON.stringify({ format: LEXICON_FORMAT, ...lex }, null, 2) + '\n';
+  writeFileAtomic(file, (write) => write(new TextEncoder().encode(body)));
+}
+
+/** A lexicon stored inside something else (a vector's metadata): validated the same way as a file. */
+export function parseLexicon(value: unknown, source: string): Lexicon {
+  const parsed = LexiconSchema.safeParse({ format: LEXICON_FORMAT, ...(typeof value === 'object' && value !== null ? value : {}) });
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new InvalidInputError(`${source}: not a lexicon: ${issue.path.join('.') || '(root)'}: ${issue.message}`);
+  }
+  const { format: _format, ...lex } = parsed.data;
+  return lex;
+}
+
+export function readLexicon(file: string): Lexicon {
+  const parsed = LexiconSchema.safeParse(parseJson(file, readText(file)));
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
+    throw new ModelFileError(file, `not a ${LEXICON_FORMAT} file: ${where}${issue.message}`);
+  }
+  const { format: _format, ...lex } = parsed.data;
+  return lex;
+}
