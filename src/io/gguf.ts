@@ -274,6 +274,10 @@ export class GgufFile {
 
     const dataOffset = Math.ceil(r.pos / alignment) * alignment;
     const tensors = new Map<string, GgufTensorInfo>();
+    // Where the next tensor must start: llama.cpp (gguf.cpp) requires tensor data back to back in
+    // header order, each padded to the alignment, so a changed type, shape or offset that makes
+    // tensors overlap (or leaves a gap) is refused instead of reading another tensor's bytes.
+    let expectedRel = 0n;
     for (const p of pending) {
       const t = quote(p.name);
       if (p.rel % BigInt(alignment) !== 0n) r.fail(`tensor ${t} data offset ${p.rel} is not a multiple of the alignment ${alignment}`);
@@ -283,6 +287,10 @@ export class GgufFile {
       if (offset + p.byteLength > size) {
         r.fail(`tensor ${t} needs ${p.byteLength} bytes at offset ${offset} but the file has ${size} (truncated?)`);
       }
+      if (p.rel !== expectedRel) {
+        r.fail(`tensor ${t} data offset ${p.rel} is not where the previous tensor's data ends (${expectedRel}): tensor data must be stored back to back in header order`);
+      }
+      expectedRel += BigInt(Math.ceil(p.byteLength / alignment) * alignment);
       tensors.set(p.name, { name: p.name, dims: p.dims, shape: [...p.dims].reverse(), type: p.type, offset, byteLength: p.byteLength });
     }
     return new GgufFile({ path, fd, version, alignment, dataOffset, metadata, metadataTypes, tensors });

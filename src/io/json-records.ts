@@ -24,13 +24,18 @@ function lineOf(text: string, position: number): number {
   return line;
 }
 
+/** JSON.parse quotes the offending text, newlines included; errors stay one line. */
+function oneLine(message: string): string {
+  return message.replace(/\s+/g, ' ').slice(0, 200);
+}
+
 export function parseJson(file: string, text: string): unknown {
   try {
     return JSON.parse(text);
   } catch (e) {
     const msg = (e as Error).message;
     const pos = /position (\d+)/.exec(msg);
-    throw new ModelFileError(file, `${pos ? `line ${lineOf(text, Number(pos[1]))}: ` : ''}not valid JSON: ${msg}`, { cause: e });
+    throw new ModelFileError(file, `${pos ? `line ${lineOf(text, Number(pos[1]))}: ` : ''}not valid JSON: ${oneLine(msg)}`, { cause: e });
   }
 }
 
@@ -60,7 +65,7 @@ export function readRecords(file: string): Located[] {
     try {
       out.push({ value: JSON.parse(line), where: `line ${i + 1}` });
     } catch (e) {
-      throw new ModelFileError(file, `line ${i + 1}: not valid JSON: ${(e as Error).message}`, { cause: e });
+      throw new ModelFileError(file, `line ${i + 1}: not valid JSON: ${oneLine((e as Error).message)}`, { cause: e });
     }
   });
   return out;

@@ -5,6 +5,7 @@ import { interleavedToHalfSplitRows } from '../model/rope-permute.js';
 import { ModelFileError } from './errors.js';
 import type { LoadedModel, ModelSpec, WeightMap } from '../model/spec.js';
 import { tensor, transpose2d } from '../model/tensor.js';
+import { checkWeightValues, validateModelSpec, type SpecFieldNames } from '../model/validate-spec.js';
 import { readLlama2cTokenizer } from '../model/tokenizers/llama2c-tokenizer.js';
 
 /** "ak42" little-endian: the magic of llama2.c's versioned export (export.py version1_export). */
@@ -128,6 +129,50 @@ function findTokenizer(checkpointPath: string, vocabSize: number): string {
   throw new ModelFileError(checkpointPath, `no llama2.c tokenizer (tok${vocabSize}.bin or tokenizer.bin) beside the checkpoint; pass its path`);
 }
 
+/** Header fields by the names llama2.c's Config uses. */
+const HEADER_NAMES: SpecFieldNames = {
+  vocabSize: 'header "vocab_size"',
+  hiddenSize: 'header "dim"',
+  numLayers: 'header "n_layers"',
+  numHeads: 'header "n_heads"',
+  numKvHeads: 'header "n_kv_heads"',
+  headDim: 'head size (header "dim" / "n_heads")',
+  intermediateSize: 'header "hidden_dim"',
+  maxPositions: 'header "seq_len"',
+  'rope.dim': 'head size (header "dim" / "n_heads")',
+  bosTokenId: 'BOS token id (1 in llama2.c)',
+  eosTokenIds: 'EOS token id (2 in llama2.c)',
+};
+
+function specFromHeader(h: Llama2cHeader): ModelSpec {
+  const headDim = h.dim / h.nHeads;
+  return {
+    architecture: 'llama2.c',
+    family: 'llama',
+    vocabSize: h.vocabSize,
+    hiddenSize: h.dim,
+    numLayers: h.nLayers,
+    numHeads: h.nHeads,
+    numKvHeads: h.nKvHeads,
+    headDim,
+    intermediateSize: h.hiddenDim,
+    maxPositions: h.seqLen,
+    norm: 'rms',
+    normEps: 1e-5,
+    activation: 'silu',
+    attnQkvBias: false,
+    attnOutBias: false,
+    mlpBias: false,
+    qkNorm: false,
+    positions: 'rope',
+    rope: { theta: 10000, dim: headDim },
+    tiedEmbeddings: h.shared,
+    bosTokenId: 1,
+    eosTokenIds: [2],
+    addBos: true,
+  };
+}
+
 /**
  * Load a llama2.c checkpoint (legacy "version 0" or "ak42" version 1, float32) into the canonical
  * layout: linear weights transposed to [in, out], q/k rows permuted to half-split RoPE.
@@ -144,6 +189,8 @@ export function loadLlama2c(checkpointPath: string, tokenizerPath?: string): Loa
   try {
     const fileSize = fstatSync(fd).size;
     h = readHeader(checkpointPath, fd, fileSize);
+    // Sizes bounded before anything is computed or allocated from them.
+    validateModelSpec(specFromHeader(h), checkpointPath, HEADER_NAMES);
     const sections = layout(h);
     const expected = h.headerBytes + 4 * sections.reduce((s, [, n]) => s + n, 0);
     if (fileSize !== expected) {
@@ -166,7 +213,7 @@ export function loadLlama2c(checkpointPath: string, tokenizerPath?: string): Loa
       const bytes = new Uint8Array(out.buffer);
       readFully(fd, bytes, offsets.get(section)! + 4 * index);
       if (swap) for (let i = 0; i < bytes.length; i += 4) bytes.subarray(i, i + 4).reverse();
-      return out;
+      return checkWeightValues(out, checkpointPath, section);
     };
 
     const { dim: D, hiddenDim: F, nLayers: L, vocabSize: V, nHeads: H, nKvHeads: Hkv } = h;
@@ -204,32 +251,7 @@ export function loadLlama2c(checkpointPath: string, tokenizerPath?: string): Loa
   }
 
   const tokenizer = readLlama2cTokenizer(tokenizerPath ?? findTokenizer(checkpointPath, h.vocabSize), h.vocabSize);
-  const headDim = h.dim / h.nHeads;
-  const spec: ModelSpec = {
-    architecture: 'llama2.c',
-    family: 'llama',
-    vocabSize: h.vocabSize,
-    hiddenSize: h.dim,
-    numLayers: h.nLayers,
-    numHeads: h.nHeads,
-    numKvHeads: h.nKvHeads,
-    headDim,
-    intermediateSize: h.hiddenDim,
-    maxPositions: h.seqLen,
-    norm: 'rms',
-    normEps: 1e-5,
-    activation: 'silu',
-    attnQkvBias: false,
-    attnOutBias: false,
-    mlpBias: false,
-    qkNorm: false,
-    positions: 'rope',
-    rope: { theta: 10000, dim: headDim },
-    tiedEmbeddings: h.shared,
-    bosTokenId: 1,
-    eosTokenIds: [2],
-    addBos: true,
-  };
+  const spec = specFromHeader(h);
   return {
     spec,
     weights,

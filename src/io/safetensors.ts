@@ -194,6 +194,16 @@ function parseHeader(path: string, json: unknown, dataStart: number, dataSize: n
   if (maxEnd > dataSize) {
     fail(`data section is ${dataSize} bytes but tensors need ${maxEnd} (file truncated?)`);
   }
+  // As the reference implementation requires, the tensors cover the data section exactly: a gap or
+  // trailing bytes mean the header and the data disagree (a shifted header length, a changed
+  // shape), and reading on would give another tensor's bytes as values.
+  let covered = 0;
+  for (const s of spans) {
+    if (s.end === s.begin) continue;
+    if (s.begin !== covered) fail(`tensor ${describe(s.name)} starts at byte ${s.begin} of the data section, but the tensors before it end at ${covered}: tensors must be stored back to back`);
+    covered = s.end;
+  }
+  if (covered !== dataSize) fail(`data section is ${dataSize} bytes but the tensors cover ${covered}: ${dataSize - covered} bytes of trailing data (header length wrong?)`);
   return { entries, metadata };
 }
 

@@ -1,10 +1,11 @@
 import path from 'node:path';
 import { ModelFileError } from '../../io/errors.js';
-import { GgufFile, ggmlTypeName } from '../../io/gguf.js';
+import { GgmlType, GgufFile, ggmlTypeName } from '../../io/gguf.js';
 import { interleavedToHalfSplitRows } from '../rope-permute.js';
 import type { ArchFamily, LoadedModel, ModelSpec, RopeScaling, WeightMap } from '../spec.js';
 import { readTransposed, transpose2d, type HostTensor } from '../tensor.js';
 import { tokenizerFromGgufVocab } from '../tokenizers/gguf-vocab.js';
+import { checkWeightValues, showValue, validateModelSpec } from '../validate-spec.js';
 
 /**
  * GGUF (llama.cpp) files: metadata → spec, tensors dequantized to F32, tokenizer and chat
@@ -29,25 +30,49 @@ export function loadGguf(file: string): LoadedModel {
     if (!info) throw new ModelFileError(file, `architecture "${arch}" is not supported (supported: ${Object.keys(ARCHS).join(', ')})`);
 
     const tokens = stringArray(gguf, 'tokenizer.ggml.tokens', file);
-    const num = (key: string, fallback?: number): number => {
-      const v = gguf.getNumber(`${arch}.${key}`);
+    const key = (k: string): string => `${arch}.${k}`;
+    /** A positive integer (a size or count) under `${arch}.k`; its range is checked by validateModelSpec. */
+    const count = (k: string, fallback?: number): number => {
+      const v = gguf.getNumber(key(k));
       if (v === undefined) {
-        if (fallback === undefined) throw new ModelFileError(file, `${arch}.${key} is missing`);
+        if (fallback === undefined) throw new ModelFileError(file, `metadata "${key(k)}" is missing`);
         return fallback;
       }
+      if (!Number.isSafeInteger(v) || v < 1) throw new ModelFileError(file, `metadata "${key(k)}" must be a positive integer, got ${showValue(v)}`);
       return v;
     };
-    const D = num('embedding_length');
-    const H = num('attention.head_count');
-    const Hkv = num('attention.head_count_kv', H);
-    const hd = num('attention.key_length', D / H);
-    if (!Number.isInteger(hd) || H % Hkv !== 0) throw new ModelFileError(file, `inconsistent head counts (embedding ${D}, heads ${H}, kv heads ${Hkv})`);
-    const bosId = gguf.getNumber('tokenizer.ggml.bos_token_id');
-    const eosId = gguf.getNumber('tokenizer.ggml.eos_token_id');
+    /** A float under `${arch}.k` (NaN and ±∞ are refused by validateModelSpec, with the key's name). */
+    const real = (k: string, fallback: number): number => gguf.getNumber(key(k)) ?? fallback;
+    /** An optional token id (range checked against the vocabulary by validateModelSpec). */
+    const tokenId = (k: string): number | undefined => {
+      const v = gguf.getNumber(k);
+      if (v !== undefined && (!Number.isSafeInteger(v) || v < 0)) throw new ModelFileError(file, `metadata "${k}" must be a token id, got ${showValue(v)}`);
+      return v;
+    };
+    const D = count('embedding_length');
+    const H = count('attention.head_count');
+    const Hkv = count('attention.head_count_kv', H);
+    const hasKeyLength = gguf.get(key('attention.key_length')) !== undefined;
+    if (!hasKeyLength && D % H !== 0) {
+      throw new ModelFileError(file, `metadata "${key('embedding_length')}" (${D}) is not divisible by "${key('attention.head_count')}" (${H})`);
+    }
+    const hd = hasKeyLength ? count('attention.key_length') : D / H;
+    if (info.interleavedQk && hd % 2 !== 0) {
+      throw new ModelFileError(file, `head dimension ${hd} ("${hasKeyLength ? key('attention.key_length') : `${key('embedding_length')} / ${key('attention.head_count')}`}") is odd; the interleaved RoPE layout of "${arch}" needs an even one`);
+    }
+    const bosId = tokenId('tokenizer.ggml.bos_token_id');
+    const eosId = tokenId('tokenizer.ggml.eos_token_id');
     const tokenizerModel = gguf.getString('tokenizer.ggml.model') ?? 'llama';
-    const addBos = (gguf.get('tokenizer.ggml.add_bos_token') as boolean | undefined) ?? tokenizerModel === 'llama';
+    const addBos = gguf.getBool('tokenizer.ggml.add_bos_token') ?? tokenizerModel === 'llama';
     const embd = gguf.tensors.get('token_embd.weight');
     if (!embd) throw new ModelFileError(file, 'tensor token_embd.weight is missing');
+    if (embd.shape.length !== 2 || embd.shape[1] !== D) {
+      throw new ModelFileError(file, `tensor token_embd.weight has shape [${embd.shape.join(', ')}], expected [vocab, ${D}] ("${key('embedding_length')}" ${D})`);
+    }
+    const declaredVocab = gguf.getNumber(key('vocab_size'));
+    if (declaredVocab !== undefined && declaredVocab !== embd.shape[0]) {
+      throw new ModelFileError(file, `metadata "${key('vocab_size')}" is ${showValue(declaredVocab)} but token_embd.weight has ${embd.shape[0]} rows`);
+    }
 
     const qkvBias = gguf.tensors.has('blk.0.attn_q.bias') || gguf.tensors.has('blk.0.attn_qkv.bias');
     const spec: ModelSpec = {
@@ -55,14 +80,14 @@ export function loadGguf(file: string): LoadedModel {
       family: info.family,
       vocabSize: embd.shape[0],
       hiddenSize: D,
-      numLayers: num('block_count'),
+      numLayers: count('block_count'),
       numHeads: H,
       numKvHeads: Hkv,
       headDim: hd,
-      intermediateSize: num('feed_forward_length'),
-      maxPositions: num('context_length', 2048),
+      intermediateSize: count('feed_forward_length'),
+      maxPositions: count('context_length', 2048),
       norm: info.family === 'gpt2' ? 'layer' : 'rms',
-      normEps: info.family === 'gpt2' ? num('attention.layer_norm_epsilon', 1e-5) : num('attention.layer_norm_rms_epsilon', 1e-6),
+      normEps: info.family === 'gpt2' ? real('attention.layer_norm_epsilon', 1e-5) : real('attention.layer_norm_rms_epsilon', 1e-6),
       activation: info.family === 'gpt2' ? 'gelu_tanh' : 'silu',
       attnQkvBias: qkvBias,
       attnOutBias: gguf.tensors.has('blk.0.attn_output.bias'),
@@ -72,13 +97,33 @@ export function loadGguf(file: string): LoadedModel {
       rope:
         info.family === 'gpt2'
           ? undefined
-          : { theta: num('rope.freq_base', 10000), dim: num('rope.dimension_count', hd), scaling: ropeScaling(gguf, arch, file) },
+          : { theta: real('rope.freq_base', 10000), dim: count('rope.dimension_count', hd), scaling: ropeScaling(gguf, arch, file) },
       tiedEmbeddings: !gguf.tensors.has('output.weight'),
       bosTokenId: bosId,
       eosTokenIds: eosId === undefined ? [] : [eosId],
-      padTokenId: gguf.getNumber('tokenizer.ggml.padding_token_id'),
+      padTokenId: tokenId('tokenizer.ggml.padding_token_id'),
       addBos,
     };
+    const meta = (k: string): string => `metadata "${key(k)}"`;
+    // Before the tokenizer or any weight is built from it.
+    validateModelSpec(spec, file, {
+      vocabSize: 'vocabulary size (rows of token_embd.weight)',
+      hiddenSize: meta('embedding_length'),
+      numLayers: meta('block_count'),
+      numHeads: meta('attention.head_count'),
+      numKvHeads: meta('attention.head_count_kv'),
+      headDim: hasKeyLength ? meta('attention.key_length') : `head dimension (${meta('embedding_length')} / "${key('attention.head_count')}")`,
+      intermediateSize: meta('feed_forward_length'),
+      maxPositions: meta('context_length'),
+      normEps: info.family === 'gpt2' ? meta('attention.layer_norm_epsilon') : meta('attention.layer_norm_rms_epsilon'),
+      'rope.theta': meta('rope.freq_base'),
+      'rope.dim': meta('rope.dimension_count'),
+      'rope.scaling.factor': meta('rope.scaling.factor'),
+      'rope.scaling.factors': 'tensor "rope_freqs.weight"',
+      bosTokenId: 'metadata "tokenizer.ggml.bos_token_id"',
+      eosTokenIds: 'metadata "tokenizer.ggml.eos_token_id"',
+      padTokenId: 'metadata "tokenizer.ggml.padding_token_id"',
+    });
     if (tokens.length !== spec.vocabSize) {
       throw new ModelFileError(file, `tokenizer has ${tokens.length} tokens but token_embd has ${spec.vocabSize} rows`);
     }
@@ -88,9 +133,9 @@ export function loadGguf(file: string): LoadedModel {
         model: tokenizerModel,
         pre: gguf.getString('tokenizer.ggml.pre'),
         tokens,
-        scores: numberArray(gguf, 'tokenizer.ggml.scores'),
-        tokenTypes: numberArray(gguf, 'tokenizer.ggml.token_type'),
-        merges: gguf.getArray('tokenizer.ggml.merges') as string[] | undefined,
+        scores: numberArray(gguf, 'tokenizer.ggml.scores', file),
+        tokenTypes: numberArray(gguf, 'tokenizer.ggml.token_type', file),
+        merges: gguf.get('tokenizer.ggml.merges') === undefined ? undefined : stringArray(gguf, 'tokenizer.ggml.merges', file),
         bosId,
         eosId,
         unkId: gguf.getNumber('tokenizer.ggml.unknown_token_id'),
@@ -125,13 +170,14 @@ function readWeights(gguf: GgufFile, spec: ModelSpec, interleavedQk: boolean, fi
   const check = (name: string, shape: readonly number[]): void => {
     const t = gguf.tensors.get(name);
     if (!t) throw new ModelFileError(file, `tensor ${name} is missing`);
+    if (INTEGER_TYPES.has(t.type)) throw new ModelFileError(file, `tensor ${name} has type ${ggmlTypeName(t.type)}; model weights must be floating point or quantized`);
     if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
       throw new ModelFileError(file, `tensor ${name} has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}]`);
     }
   };
   const read = (name: string, shape: readonly number[]): Float32Array => {
     check(name, shape);
-    return gguf.readF32(name);
+    return checkWeightValues(gguf.readF32(name), file, name);
   };
   /** GGUF stores linear weights [out, in] (numpy order); canonical is [in, out]. */
   const linear = (name: string, out: number, inp: number, heads?: number): HostTensor => {
@@ -141,7 +187,7 @@ function readWeights(gguf: GgufFile, spec: ModelSpec, interleavedQk: boolean, fi
     }
     // Dequantized and transposed a block of rows at a time: no second full copy.
     check(name, [out, inp]);
-    return { data: readTransposed(gguf, name, out, inp), shape: [inp, out] };
+    return { data: checkWeightValues(readTransposed(gguf, name, out, inp), file, name), shape: [inp, out] };
   };
   const vector = (name: string, n: number, heads?: number): HostTensor => {
     let v = read(name, [n]);
@@ -170,8 +216,8 @@ function readWeights(gguf: GgufFile, spec: ModelSpec, interleavedQk: boolean, fi
     opt('attn_norm.bias', D);
     if (has(`${b}attn_qkv.weight`)) {
       // Fused q|k|v rows (GPT-2): split, then store each as [in, out].
-      const qkv = read(`${b}attn_qkv.weight`, [D + 2 * Hkv * hd, D]);
-      const bias = has(`${b}attn_qkv.bias`) ? read(`${b}attn_qkv.bias`, [D + 2 * Hkv * hd]) : undefined;
+      const qkv = read(`${b}attn_qkv.weight`, [(H + 2 * Hkv) * hd, D]);
+      const bias = has(`${b}attn_qkv.bias`) ? read(`${b}attn_qkv.bias`, [(H + 2 * Hkv) * hd]) : undefined;
       const sizes = { q: H * hd, k: Hkv * hd, v: Hkv * hd };
       let row = 0;
       for (const [name, n] of Object.entries(sizes)) {
@@ -187,8 +233,11 @@ function readWeights(gguf: GgufFile, spec: ModelSpec, interleavedQk: boolean, fi
       opt('attn_k.bias', Hkv * hd, Hkv);
       opt('attn_v.bias', Hkv * hd);
     }
-    opt('attn_q_norm.weight', hd);
-    opt('attn_k_norm.weight', hd);
+    if (spec.qkNorm) {
+      // Decided from layer 0; the graph needs them in every layer.
+      w.set(`${b}attn_q_norm.weight`, vector(`${b}attn_q_norm.weight`, hd));
+      w.set(`${b}attn_k_norm.weight`, vector(`${b}attn_k_norm.weight`, hd));
+    }
     w.set(`${b}attn_output.weight`, linear(`${b}attn_output.weight`, D, H * hd));
     opt('attn_output.bias', D);
     w.set(`${b}ffn_norm.weight`, vector(`${b}ffn_norm.weight`, D));
@@ -202,12 +251,24 @@ function readWeights(gguf: GgufFile, spec: ModelSpec, interleavedQk: boolean, fi
   return w;
 }
 
+/** ggml's integer tensor types: never a weight. */
+const INTEGER_TYPES: ReadonlySet<number> = new Set([GgmlType.I8, GgmlType.I16, GgmlType.I32, GgmlType.I64]);
+
+/** Scaling as stored; its values are range-checked by validateModelSpec. */
 function ropeScaling(gguf: GgufFile, arch: string, file: string): RopeScaling | undefined {
-  if (gguf.tensors.has('rope_freqs.weight')) return { type: 'factors', factors: Array.from(gguf.readF32('rope_freqs.weight')) };
+  const freqs = gguf.tensors.get('rope_freqs.weight');
+  if (freqs) {
+    // Its length is checked against the rotary dimensions by validateModelSpec.
+    if (freqs.dims.length !== 1) throw new ModelFileError(file, `tensor rope_freqs.weight has shape [${freqs.shape.join(', ')}], expected one dimension`);
+    return { type: 'factors', factors: Array.from(gguf.readF32('rope_freqs.weight')) };
+  }
   const type = gguf.getString(`${arch}.rope.scaling.type`);
   if (!type || type === 'none') return undefined;
-  const factor = gguf.getNumber(`${arch}.rope.scaling.factor`);
-  if (type === 'linear' && factor) return { type: 'linear', factor };
+  if (type === 'linear') {
+    const factor = gguf.getNumber(`${arch}.rope.scaling.factor`);
+    if (factor === undefined) throw new ModelFileError(file, `metadata "${arch}.rope.scaling.factor" is missing (needed by linear rope scaling)`);
+    return { type: 'linear', factor };
+  }
   throw new ModelFileError(file, `rope scaling "${type}" is not supported`);
 }
 
@@ -218,7 +279,10 @@ function stringArray(gguf: GgufFile, key: string, file: string): string[] {
   return a as string[];
 }
 
-function numberArray(gguf: GgufFile, key: string): number[] | undefined {
+function numberArray(gguf: GgufFile, key: string, file: string): number[] | undefined {
   const a = gguf.getArray(key);
-  return a?.map((x) => Number(x));
+  if (a === undefined) return undefined;
+  const out = a.map((x) => (typeof x === 'bigint' ? Number(x) : x));
+  if (!out.every((x) => typeof x === 'number' && Number.isFinite(x))) throw new ModelFileError(file, `metadata "${key}" must be an array of finite numbers`);
+  return out as number[];
 }

@@ -5,6 +5,7 @@ import { SafetensorsCollection } from '../../io/safetensors.js';
 import { specFromHfConfig } from '../hf-config.js';
 import type { LoadedModel, ModelSpec, WeightMap } from '../spec.js';
 import { readTransposed, type HostTensor } from '../tensor.js';
+import { checkWeightValues } from '../validate-spec.js';
 import { tokenizerFromHfJson } from '../tokenizers/hf-tokenizer.js';
 
 type Json = Record<string, unknown>;
@@ -27,9 +28,10 @@ export function loadHfDirectory(dir: string): LoadedModel {
     const s = typeof v === 'string' ? v : v && typeof v === 'object' && typeof (v as Json).content === 'string' ? ((v as Json).content as string) : undefined;
     if (s !== undefined) specialTokens[key] = s;
   }
-  const tokenizer = tokenizerFromHfJson(tokenizerJson, tokenizerConfig);
+  const tokenizer = tokenizerFromHfJson(tokenizerJson, tokenizerConfig, tokenizerJsonPath);
   const genEos = generationConfig.eos_token_id;
   const eosTokenIds = typeof genEos === 'number' ? [genEos] : Array.isArray(genEos) ? genEos.filter((x): x is number => typeof x === 'number') : undefined;
+  // Validated (validateModelSpec) before any tensor is read or sized from it.
   const spec = specFromHfConfig(config, configPath, { addBos: addsBos(tokenizerJson, tokenizerConfig, specialTokens.bos_token), eosTokenIds });
 
   const tensors = SafetensorsCollection.openDir(dir);
@@ -37,6 +39,7 @@ export function loadHfDirectory(dir: string): LoadedModel {
   for (const e of tensors.entries.values()) dtypes[e.dtype] = (dtypes[e.dtype] ?? 0) + 1;
   let weights: WeightMap;
   try {
+    checkConfigAgainstTensors(spec, tensors, configPath);
     weights = spec.family === 'gpt2' ? gpt2Weights(spec, tensors, dir) : llamaWeights(spec, tensors, dir);
   } finally {
     tensors.close();
@@ -52,7 +55,42 @@ export function loadHfDirectory(dir: string): LoadedModel {
   };
 }
 
-/** Reads tensors by source name, checking shapes against the spec. */
+/**
+ * The config's sizes against the tensors that hold them, so a mismatch names the config.json
+ * field (`"vocab_size" is 2000 but model.embed_tokens.weight has 2048 rows`) rather than only
+ * the tensor; the per-tensor shape checks below stay as the complete check.
+ */
+function checkConfigAgainstTensors(spec: ModelSpec, st: SafetensorsCollection, configPath: string): void {
+  const gpt2 = spec.family === 'gpt2';
+  const pre = gpt2 && st.has('transformer.wte.weight') ? 'transformer.' : '';
+  const tables = gpt2 ? [`${pre}wte.weight`, 'lm_head.weight'] : ['model.embed_tokens.weight', 'lm_head.weight'];
+  const [vocabKey, hiddenKey] = gpt2 ? ['vocab_size', 'n_embd'] : ['vocab_size', 'hidden_size'];
+  for (const name of tables) {
+    const e = st.entries.get(name);
+    if (!e || e.shape.length !== 2) continue;
+    const where = `${name} in ${path.basename(e.file)}`;
+    if (e.shape[0] !== spec.vocabSize) throw new ModelFileError(configPath, `"${vocabKey}" is ${spec.vocabSize} but ${where} has ${e.shape[0]} rows`);
+    if (e.shape[1] !== spec.hiddenSize) throw new ModelFileError(configPath, `"${hiddenKey}" is ${spec.hiddenSize} but ${where} has ${e.shape[1]} columns`);
+  }
+  const wpe = gpt2 ? st.entries.get(`${pre}wpe.weight`) : undefined;
+  if (wpe && wpe.shape.length === 2 && wpe.shape[0] !== spec.maxPositions) {
+    throw new ModelFileError(configPath, `"n_positions" is ${spec.maxPositions} but ${pre}wpe.weight in ${path.basename(wpe.file)} has ${wpe.shape[0]} rows`);
+  }
+  // More layers in the weights than the config says would be silently dropped.
+  const layerRe = gpt2 ? /^(?:transformer\.)?h\.(\d+)\./ : /^model\.layers\.(\d+)\./;
+  let top = -1;
+  for (const name of st.entries.keys()) {
+    const m = layerRe.exec(name);
+    if (m) top = Math.max(top, Number(m[1]));
+  }
+  const layersKey = gpt2 ? 'n_layer' : 'num_hidden_layers';
+  if (top >= spec.numLayers) throw new ModelFileError(configPath, `"${layersKey}" is ${spec.numLayers} but the weights hold layer ${top}`);
+}
+
+/** Weights are floating point; an integer tensor under a weight's name is not a model we can run. */
+const FLOAT_DTYPES = new Set(['F32', 'F16', 'BF16', 'F64']);
+
+/** Reads tensors by source name, checking dtypes and shapes against the spec and values for finiteness. */
 class TensorReader {
   constructor(
     private readonly st: SafetensorsCollection,
@@ -66,6 +104,7 @@ class TensorReader {
   check(name: string, shape: readonly number[]): void {
     const e = this.st.entries.get(name);
     if (!e) throw new ModelFileError(this.dir, `tensor ${name} is missing`);
+    if (!FLOAT_DTYPES.has(e.dtype)) throw new ModelFileError(e.file, `tensor ${name} has dtype ${e.dtype}; model weights must be F32, F16, BF16 or F64`);
     if (e.shape.length !== shape.length || e.shape.some((d, i) => d !== shape[i])) {
       throw new ModelFileError(e.file, `tensor ${name} has shape [${e.shape.join(', ')}], expected [${shape.join(', ')}]`);
     }
@@ -73,13 +112,13 @@ class TensorReader {
 
   read(name: string, shape: readonly number[]): Float32Array {
     this.check(name, shape);
-    return this.st.readF32(name);
+    return checkWeightValues(this.st.readF32(name), this.st.entries.get(name)!.file, name);
   }
 
   /** An [out, in] linear weight, stored canonically as [in, out] (transposed while reading, block by block). */
   linear(name: string, out: number, inp: number): HostTensor {
     this.check(name, [out, inp]);
-    return { data: readTransposed(this.st, name, out, inp), shape: [inp, out] };
+    return { data: checkWeightValues(readTransposed(this.st, name, out, inp), this.st.entries.get(name)!.file, name), shape: [inp, out] };
   }
 
   vector(name: string, n: number): HostTensor {
@@ -201,7 +240,8 @@ function readJson(file: string, required: boolean): Json | undefined {
   try {
     parsed = JSON.parse(fs.readFileSync(file, 'utf8'));
   } catch (e) {
-    throw new ModelFileError(file, `not valid JSON (${(e as Error).message})`);
+    // JSON.parse quotes the offending text, newlines included: keep the problem to one line.
+    throw new ModelFileError(file, `not valid JSON (${(e as Error).message.replace(/\s+/g, ' ').slice(0, 200)})`);
   }
   if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new ModelFileError(file, 'expected a JSON object');
   return parsed as Json;
