@@ -12,9 +12,10 @@ import { rng } from './helpers/prng.js';
 
 /**
  * End to end: the built server plus the built studio in headless Chromium (Debian's, never a
- * downloaded one). A vector registered over the API is applied with the studio's slider; the
- * test checks the replies the studio shows against the API and that a blind rating is stored
- * with the exact steering and seed the studio used.
+ * downloaded one). A vector registered over the API starts off in the studio, its slider at the
+ * recommended strength; the test checks that nothing steers until it is turned on, then checks
+ * the replies the studio shows against the API and that a blind rating is stored with the exact
+ * steering and seed the studio used.
  */
 
 // Debian's package; STEERER_CHROMIUM points elsewhere (e.g. to a missing path, to see the skip).
@@ -180,19 +181,55 @@ test('studio: slider steering, side-by-side replies and a stored blind rating', 
     await page.getByTestId('max-tokens').fill(String(MAX_TOKENS));
     await page.getByTestId('temperature').fill(String(TEMPERATURE));
 
-    // Move the slider by keyboard, as a person would: 80 steps of 0.1 (range ±2x the recommendation).
+    // The slider starts at the recommended strength (on the slider's 0.1 grid; range ±2x the
+    // recommendation) with the vector off, so nothing steers until the person turns it on.
     const slider = page.getByTestId(`strength-slider-${VECTOR}`);
+    const value = page.getByTestId(`strength-value-${VECTOR}`);
+    const enabled = page.getByTestId(`vector-enabled-${VECTOR}`);
+    const summary = page.getByTestId('steering-summary');
     assert.equal(await slider.getAttribute('max'), String(2 * RECOMMENDED));
-    await slider.focus();
-    for (let i = 0; i < 80; i++) await slider.press('ArrowRight');
-    assert.equal(await page.getByTestId(`strength-value-${VECTOR}`).inputValue(), String(RECOMMENDED));
+    assert.equal(await slider.inputValue(), String(RECOMMENDED), 'the slider starts at the recommended strength');
+    assert.equal(await value.inputValue(), String(RECOMMENDED));
+    assert.equal(await enabled.isChecked(), false, 'a vector starts off');
+    assert.match((await summary.textContent()) ?? '', /^No steering/);
+    assert.equal(await page.getByTestId(`reset-recommended-${VECTOR}`).count(), 0, 'no "reset to recommended" while at the recommendation');
     assert.equal(await page.getByTestId(`layer-select-${VECTOR}`).inputValue(), String(LAYER));
     const steering: Steering = { version: 1, interventions: [{ vector: VECTOR, layers: [LAYER], coefficient: RECOMMENDED }] };
+    const request = { messages: [{ role: 'user', content: PROMPT }], max_tokens: MAX_TOKENS, temperature: TEMPERATURE };
+    type Completion = { choices: { message: { content: string } }[] };
+
+    // Off means no steering is sent: the reply is the plain model's for that seed.
+    const offTurn = await sendPrompt(page, 11);
+    const [offReply] = await waitReplies(offTurn, ['reply-single']);
+    assert.match((await offTurn.locator('.turn-meta').textContent()) ?? '', /no steering/);
+    const offViaApi = await server.api<Completion>('POST', '/v1/chat/completions', { ...request, seed: 11 });
+    assert.equal(offReply, offViaApi.choices[0]?.message.content, 'a vector that is off sends no steering');
+    await page.getByTestId('new-chat').click();
+
+    // Moving the slider turns the vector on, as a person would by keyboard: one step right shows
+    // "reset to recommended", one step left is back at the recommendation.
+    await slider.focus();
+    await slider.press('ArrowRight');
+    assert.equal(await value.inputValue(), String(RECOMMENDED + 0.1));
+    assert.equal(await enabled.isChecked(), true, 'moving the slider turns the vector on');
+    await page.getByTestId(`reset-recommended-${VECTOR}`).waitFor();
+    await slider.press('ArrowLeft');
+    assert.equal(await value.inputValue(), String(RECOMMENDED));
+    assert.equal(await page.getByTestId(`reset-recommended-${VECTOR}`).count(), 0);
+    assert.match((await summary.textContent()) ?? '', /^1 vector active/);
+    // "off" keeps the strength; the checkbox turns it back on.
+    await page.getByTestId(`vector-off-${VECTOR}`).click();
+    assert.equal(await enabled.isChecked(), false);
+    assert.equal(await value.inputValue(), String(RECOMMENDED), '"off" keeps the slider where it is');
+    assert.match((await summary.textContent()) ?? '', /^No steering/);
+    await enabled.check();
+    assert.match((await summary.textContent()) ?? '', /^1 vector active/);
 
     // Plain chat mode: one streamed reply with the slider's steering.
     const chatTurn = await sendPrompt(page, 11);
     const [chatReply] = await waitReplies(chatTurn, ['reply-single']);
     assert.ok(chatReply.length > 20, `chat reply: ${JSON.stringify(chatReply)}`);
+    assert.match((await chatTurn.locator('.turn-meta').textContent()) ?? '', new RegExp(`${VECTOR} ×${RECOMMENDED} @ L${LAYER}`));
     await shot(page, 'studio-chat.png');
 
     // Side by side: same seed, base and steered replies differ, and match the API exactly.
@@ -205,11 +242,9 @@ test('studio: slider steering, side-by-side replies and a stored blind rating', 
     assert.notEqual(base, steered, 'steering must change the reply');
     await shot(page, 'studio-side-by-side.png');
 
-    const request = { messages: [{ role: 'user', content: PROMPT }], max_tokens: MAX_TOKENS, temperature: TEMPERATURE, seed: sideSeed };
-    type Completion = { choices: { message: { content: string } }[] };
-    const viaApi = await server.api<Completion>('POST', '/v1/chat/completions', { ...request, steering });
+    const viaApi = await server.api<Completion>('POST', '/v1/chat/completions', { ...request, seed: sideSeed, steering });
     assert.equal(steered, viaApi.choices[0]?.message.content, 'the studio sent the slider\'s steering and seed');
-    const baseViaApi = await server.api<Completion>('POST', '/v1/chat/completions', request);
+    const baseViaApi = await server.api<Completion>('POST', '/v1/chat/completions', { ...request, seed: sideSeed });
     assert.equal(base, baseViaApi.choices[0]?.message.content, 'the base reply had no steering');
 
     // Blind A/B: rate, submit, then the reveal.

@@ -3,7 +3,7 @@ import { api, onUnauthorized, type VectorInfo } from './api';
 import { ChatPage } from './ChatPage';
 import { CreateVectorPage } from './CreateVectorPage';
 import { RatingsPage } from './RatingsPage';
-import type { SteeringSettings, VectorSetting } from './steering';
+import { resetSettings, type SteeringSettings, type VectorSetting } from './steering';
 import { TokenPrompt } from './TokenPrompt';
 import { useHashRoute, type Route } from './useHashRoute';
 import { VectorPage } from './VectorPage';
@@ -31,7 +31,8 @@ export function App() {
       const list = await api.vectors();
       setVectors(list);
       setLoadError(null);
-      // Forget the settings of vectors that are gone, so a re-created name starts at zero.
+      // Forget the settings of vectors that are gone, so a re-created name starts afresh
+      // (off, its slider at the new vector's recommendation).
       setSettings((s) => Object.fromEntries(Object.entries(s).filter(([name]) => list.some((v) => v.name === name))));
     } catch (e) {
       setLoadError(e instanceof Error ? e.message : String(e));
@@ -49,7 +50,8 @@ export function App() {
   }, [route.page, refreshVectors]);
 
   const setSetting = (name: string, setting: VectorSetting): void => setSettings((s) => ({ ...s, [name]: setting }));
-  const resetSteering = (): void => setSettings((s) => Object.fromEntries(Object.entries(s).map(([n, v]) => [n, { ...v, strength: 0 }])));
+  // Every vector off, its slider back at the recommended strength (the chosen layer stays).
+  const resetSteering = (): void => setSettings((s) => resetSettings(vectors, s));
 
   return (
     <div className="app">

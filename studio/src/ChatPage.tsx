@@ -41,7 +41,7 @@ export function ChatPage({ vectors, settings, onSetting, onResetSteering }: Prop
   const seed = Number(seedText);
   const seedValid = seedText.trim() !== '' && Number.isSafeInteger(seed) && seed >= 0;
   const blockedReason =
-    !seedValid ? 'The seed must be a whole number ≥ 0.' : mode === 'blind' && steering === null ? 'Blind A/B needs a vector with a non-zero strength.' : null;
+    !seedValid ? 'The seed must be a whole number ≥ 0.' : mode === 'blind' && steering === null ? 'Blind A/B needs a vector turned on ("use") with a non-zero strength.' : null;
 
   // Braces matter: newer browsers return a Promise from scrollIntoView, and React would take
   // any returned value for a cleanup function.

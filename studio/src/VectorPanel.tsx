@@ -1,5 +1,5 @@
 import type { VectorInfo } from './api';
-import { defaultLayer, roundToStep, sliderRange, type SteeringSettings, type VectorSetting } from './steering';
+import { isActive, isDefault, recommendedStrength, roundToStep, settingOf, sliderRange, type SteeringSettings, type VectorSetting } from './steering';
 import { href } from './useHashRoute';
 
 interface Props {
@@ -9,14 +9,25 @@ interface Props {
   onResetAll: () => void;
 }
 
-/** The registry's vectors, each with a strength slider and layer; applies to the next reply. */
+/**
+ * The registry's vectors, each with an on/off toggle, a strength slider and a layer; applies to
+ * the next reply. A slider starts at the vector's recommended strength with the vector off, so
+ * the registry's vectors do not all steer at once; moving the slider turns its vector on.
+ */
 export function VectorPanel({ vectors, settings, onChange, onResetAll }: Props) {
-  const active = vectors.filter((v) => (settings[v.name]?.strength ?? 0) !== 0).length;
+  const active = vectors.filter((v) => isActive(settings[v.name])).length;
   return (
     <aside className="panel vector-panel" data-testid="vector-panel">
       <div className="panel-head">
         <h2>Steering vectors</h2>
-        <button type="button" className="link" onClick={onResetAll} disabled={active === 0} data-testid="reset-steering">
+        <button
+          type="button"
+          className="link"
+          onClick={onResetAll}
+          disabled={isDefault(vectors, settings)}
+          title="Turn every vector off and put its slider back at the recommended strength"
+          data-testid="reset-steering"
+        >
           Reset all
         </button>
       </div>
@@ -29,7 +40,7 @@ export function VectorPanel({ vectors, settings, onChange, onResetAll }: Props) 
         </p>
       )}
       {vectors.map((v) => (
-        <VectorRow key={v.name} vector={v} setting={settings[v.name] ?? { strength: 0, layer: defaultLayer(v) }} onChange={(s) => onChange(v.name, s)} />
+        <VectorRow key={v.name} vector={v} setting={settingOf(v, settings)} onChange={(s) => onChange(v.name, s)} />
       ))}
     </aside>
   );
@@ -37,17 +48,30 @@ export function VectorPanel({ vectors, settings, onChange, onResetAll }: Props) 
 
 function VectorRow({ vector, setting, onChange }: { vector: VectorInfo; setting: VectorSetting; onChange: (s: VectorSetting) => void }) {
   const { min, max, step } = sliderRange(vector);
+  // Moving the slider or typing a strength means the person wants this vector: turn it on.
   const setStrength = (x: number): void => {
-    if (Number.isFinite(x)) onChange({ ...setting, strength: roundToStep(x, step) });
+    if (Number.isFinite(x)) onChange({ ...setting, strength: roundToStep(x, step), enabled: true });
   };
   const rec = vector.recommended?.coefficient;
+  const recStrength = recommendedStrength(vector);
+  const enabled = setting.enabled === true;
   return (
-    <div className={`vector-row${setting.strength !== 0 ? ' active' : ''}`} data-testid={`vector-row-${vector.name}`}>
+    <div className={`vector-row${isActive(setting) ? ' active' : ''}`} data-testid={`vector-row-${vector.name}`} data-enabled={String(enabled)}>
       <div className="vector-row-head">
+        <label className="vector-toggle small" title="Steer the next reply with this vector">
+          <input
+            type="checkbox"
+            checked={enabled}
+            onChange={(e) => onChange({ ...setting, enabled: e.target.checked })}
+            aria-label={`use ${vector.name}`}
+            data-testid={`vector-enabled-${vector.name}`}
+          />{' '}
+          use
+        </label>{' '}
         <a href={href({ page: 'vector', name: vector.name })} className="vector-name">{vector.name}</a>
         {vector.concept !== undefined && <span className="muted small"> {vector.concept}</span>}
       </div>
-      <div className="slider-line">
+      <div className={`slider-line${enabled ? '' : ' off'}`}>
         <input
           type="range"
           min={min}
@@ -80,8 +104,13 @@ function VectorRow({ vector, setting, onChange }: { vector: VectorInfo; setting:
           </select>
         </label>
         <span className="muted">{rec !== undefined ? `recommended ×${rec}` : 'no recommendation'}</span>
-        {setting.strength !== 0 && (
-          <button type="button" className="link" onClick={() => onChange({ ...setting, strength: 0 })}>
+        {setting.strength !== recStrength && (
+          <button type="button" className="link" onClick={() => onChange({ ...setting, strength: recStrength })} data-testid={`reset-recommended-${vector.name}`}>
+            {rec !== undefined && rec !== 0 ? 'reset to recommended' : `reset to ×${recStrength}`}
+          </button>
+        )}
+        {enabled && (
+          <button type="button" className="link" onClick={() => onChange({ ...setting, enabled: false })} data-testid={`vector-off-${vector.name}`}>
             off
           </button>
         )}
