@@ -1,10 +1,11 @@
 /**
- * Wall time of the one-click pipeline (data → vector at every layer → layer ranking → strength
- * search → report) on the SmolLM2-135M-shape model with random weights, against the target of
- * 2 minutes with 2 threads. As a yardstick measured in the same run: one unsteered probe
- * generation (the probe's prompts × tokens), the unit the layer and strength stages are made of.
+ * Wall time of the one-click pipeline (lexicon → data → vectors at every layer → layer and
+ * variant trials → strength search → confirmation on fresh seeds → report) on the
+ * SmolLM2-135M-shape model with random weights, against the target of 2 minutes with 2
+ * threads. As a yardstick measured in the same run: one unsteered probe generation (16 prompts ×
+ * 128 tokens, what the pipeline measures each strength on), the unit the later stages are made of.
  *
- * Usage: npm run auto [-- --threads 2]
+ * Usage: npm run auto [-- --threads 2] [--concept cat]
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -25,10 +26,12 @@ const threads = Number(flag('threads', '2'));
 const info = ensureSmolRandomModel((m) => console.error(`[auto] ${m}`));
 const model = new HookedModel(loadModel(info.dir), { threads });
 
-// Yardstick: one unsteered generation of the probe (12 prompts × 32 tokens), after a warm-up.
-await generateBatch(model, EVAL_STORY_PROMPTS.slice(0, 2), { maxTokens: 2, temperature: 0.8, seed: 1 });
+const concept = flag('concept', 'cat');
+// Yardstick: one unsteered generation of the probe (16 prompts × 128 tokens), after a warm-up.
+const encoded = (n: number) => EVAL_STORY_PROMPTS.slice(0, n).map((p) => model.encode(p));
+await generateBatch(model, encoded(2), { maxTokens: 2, temperature: 0.8, seed: 1 });
 let t = performance.now();
-await generateBatch(model, EVAL_STORY_PROMPTS.slice(0, 12), { maxTokens: 32, temperature: 0.8, seed: 1 });
+await generateBatch(model, encoded(16), { maxTokens: 128, temperature: 0.8, seed: 1 });
 const probeMs = performance.now() - t;
 
 const stageMs = new Map<PipelineStage | 'report', number>();
@@ -36,7 +39,7 @@ let current: PipelineStage | undefined;
 let since = performance.now();
 const start = performance.now();
 const result = await createConceptVector(model, {
-  concept: 'sad',
+  concept,
   seed: 0,
   onStage: (stage) => {
     if (stage !== current) {
@@ -52,20 +55,20 @@ if (current) stageMs.set(current, now - since);
 t = performance.now();
 const s = result.selection;
 await renderReportHtml({
-  format: 'steerer.eval-report/v1', createdAt: new Date().toISOString(), model: 'smollm2-135m-random', vector: 'sad', concept: 'sad', layer: s.layer, site: 'resid_post',
+  format: 'steerer.eval-report/v1', createdAt: new Date().toISOString(), model: 'smollm2-135m-random', vector: concept, concept, layer: s.layer, site: 'resid_post',
   coefficient: s.coefficient, metric: s.metric, budget: s.budget, curve: s.strength?.curve ?? [], diagnostics: result.vector.meta.diagnostics, selection: s, examples: result.examples,
 });
 stageMs.set('report', performance.now() - t);
 const totalMs = performance.now() - start;
 
-console.log(`SmolLM2-135M shape (random weights), ${threads} threads, concept "sad", ${result.dataset.train.length + result.dataset.validation.length} pairs, ${model.spec.numLayers} layers`);
+console.log(`SmolLM2-135M shape (random weights), ${threads} threads, concept "${concept}" (${result.dataset.source} data), ${result.dataset.train.length + result.dataset.validation.length} pairs, ${model.spec.numLayers} layers`);
 for (const [stage, ms] of stageMs) console.log(`  ${stage.padEnd(12)} ${(ms / 1000).toFixed(1).padStart(6)} s`);
-console.log(`  strength search: ${s.strength?.curve.length ?? 0} evaluations (${s.strength?.stop}); layer ranking measured ${s.layerRanking.filter((l) => l.effect !== null).length} layers`);
+console.log(`  strength search: ${s.strength?.curve.length ?? 0} settings on the curve; ${s.layerRanking.length} variant/layer trials`);
 console.log(`whole pipeline: ${(totalMs / 1000).toFixed(1)} s ${totalMs <= 120_000 ? '(target < 2 min: met)' : '(target < 2 min: MISSED)'}`);
-console.log(`one unsteered probe generation (12 × 32 tokens): ${(probeMs / 1000).toFixed(2)} s; pipeline = ${(totalMs / probeMs).toFixed(1)}× that`);
+console.log(`one unsteered probe generation (16 × 128 tokens): ${(probeMs / 1000).toFixed(2)} s; pipeline = ${(totalMs / probeMs).toFixed(1)}× that`);
 mkdirSync(RESULTS_DIR, { recursive: true });
 writeFileSync(
   join(RESULTS_DIR, 'auto-pipeline.json'),
-  `${JSON.stringify({ threads, totalMs, probeMs, stages: Object.fromEntries(stageMs), evaluations: s.strength?.curve.length, layer: s.layer, coefficient: s.coefficient }, null, 2)}\n`,
+  `${JSON.stringify({ threads, concept, totalMs, probeMs, stages: Object.fromEntries(stageMs), evaluations: s.strength?.curve.length, layers: s.layers, coefficient: s.coefficient }, null, 2)}\n`,
 );
 await model.dispose();

@@ -4,7 +4,7 @@ import { InvalidInputError } from '../src/io/errors.js';
 import { loadModel } from '../src/model/load.js';
 import { HookedModel } from '../src/runtime/model.js';
 import { addVector, steeringIntervention } from '../src/steering/operators.js';
-import { compileSteeringSpec, parseSteeringSpec, steeringSpecJsonSchema } from '../src/steering/spec.js';
+import { compileSteeringSpec, parseSteeringSpec, steeringSpecJsonSchema, type ResolvedIntervention } from '../src/steering/spec.js';
 import type { SteeringVector } from '../src/steering/vector.js';
 import type { Sae } from '../src/sae/sae.js';
 import { sharedPath } from '../src/util/shared-path.js';
@@ -30,9 +30,28 @@ describe('steering spec', () => {
     const spec = parseSteeringSpec({ interventions: [{ vector: { inline: v }, layers: 1 }] });
     assert.deepEqual(
       { ...spec.interventions[0], vector: undefined },
-      { vector: undefined, layers: 1, site: 'resid_post', operator: 'add', coefficient: 1, positions: 'all', preserveNorm: false },
+      // No coefficient: left out, so compiling takes the vector's recommended one (or 1 without one).
+      { vector: undefined, layers: 1, site: 'resid_post', operator: 'add', positions: 'all', preserveNorm: false },
     );
     assert.equal(spec.version, 1);
+  });
+
+  test('an omitted coefficient is the recommended one, else 1; what was used is reported', () => {
+    const D = v.length;
+    const dir = new Float32Array(D).fill(0.5);
+    const vector = (recommended?: { coefficient?: number; layers?: number[] }): SteeringVector => ({
+      directions: new Map([[1, dir]]),
+      meta: { format: 'steerer.vector/v1', model: { name: 'm', architecture: 'llama', hiddenSize: D, numLayers: 2 }, method: 'diffmean', site: 'resid_post', createdAt: new Date(0).toISOString(), ...(recommended ? { recommended } : {}) },
+    });
+    const shape = { hiddenSize: D, numLayers: 2 };
+    const seen: ResolvedIntervention[] = [];
+    const compile = (rec: Parameters<typeof vector>[0], iv: Record<string, unknown>) =>
+      compileSteeringSpec(parseSteeringSpec({ interventions: [{ vector: 'f', ...iv }] }), shape, { vector: () => vector(rec), sae: () => assert.fail('no SAE') }, (r) => seen.push(r));
+    compile({ coefficient: 3.5, layers: [1] }, {});
+    compile({ layers: [1] }, {});
+    compile({ coefficient: 3.5, layers: [1] }, { coefficient: 2 });
+    assert.deepEqual(seen.map((r) => [r.coefficient, r.coefficientFrom, r.layers]), [[3.5, 'recommended', [1]], [1, 'default', [1]], [2, 'given', [1]]]);
+    assert.throws(() => compile({ layers: [1] }, { coefficient: 'recommended' }), /records none/);
   });
 
   test('invalid specs are rejected with the JSON path of each problem', () => {

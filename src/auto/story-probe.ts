@@ -3,7 +3,7 @@ import { InvalidInputError } from '../io/errors.js';
 import { encodeChat } from '../runtime/chat.js';
 import type { Hook } from '../runtime/hooks.js';
 import type { HookedModel } from '../runtime/model.js';
-import { EVAL_INSTRUCTIONS, EVAL_STORY_PROMPTS } from '../concept/openings.js';
+import { EVAL_INSTRUCTIONS } from '../concept/openings.js';
 import type { ConceptScorer, ScoredOutput } from '../evals/concept-score.js';
 import { distinctN } from '../evals/repetition.js';
 import { scoreSpans } from '../evals/sequence-logprobs.js';
@@ -30,8 +30,8 @@ export interface ProbeOutcome {
   /** Pooled perplexity of the texts under the unsteered model. */
   readonly perplexity: number;
   /**
-   * Perplexity ratio to the unsteered texts of the same prompts and seeds: exp of the mean
-   * per-text difference of log-perplexity (paired), with the delta-method standard error.
+   * Pooled perplexity ÷ the unsteered texts' pooled perplexity (same prompts and seeds), with a
+   * jackknife standard error over texts (1 for the unsteered texts themselves).
    */
   readonly pplRatio: Estimate;
   /** Mean distinct-2 over texts (share of distinct token bigrams; loops drive it down). */
@@ -40,7 +40,10 @@ export interface ProbeOutcome {
 }
 
 export interface StoryProbeSettings {
-  /** Prompts (default: 16 story starts for base models, 16 instructions for chat models). */
+  /**
+   * Prompts, one text each (default, base models: 16 texts from what `generate` starts from by
+   * default, the empty prompt, and two plain story starts; chat models: 16 instructions).
+   */
   readonly prompts?: readonly string[];
   /** Tokens per text (default 128: what `steerer generate` writes by default). */
   readonly maxTokens?: number;
@@ -56,7 +59,7 @@ export class StoryProbe {
   readonly seed: number;
   private readonly encoded: number[][];
   private readonly chat: boolean;
-  private baseline?: { outcome: ProbeOutcome; logPpl: number[] };
+  private baseline?: { outcome: ProbeOutcome; nll: Nll[] };
 
   constructor(
     private readonly model: HookedModel,
@@ -65,7 +68,7 @@ export class StoryProbe {
     private readonly settings: StoryProbeSettings = {},
   ) {
     this.chat = model.chatTemplate !== undefined;
-    this.prompts = settings.prompts ?? (this.chat ? EVAL_INSTRUCTIONS : EVAL_STORY_PROMPTS);
+    this.prompts = settings.prompts ?? (this.chat ? EVAL_INSTRUCTIONS : defaultBasePrompts(model.spec.addBos));
     if (this.prompts.length < 2) throw new InvalidInputError('at least two probe prompts are needed (standard errors need two texts)');
     this.maxTokens = settings.maxTokens ?? 128;
     if (!Number.isInteger(this.maxTokens) || this.maxTokens < 1) throw new InvalidInputError(`maxTokens must be a positive integer, got ${this.maxTokens}`);
@@ -85,38 +88,65 @@ export class StoryProbe {
   async run(hooks: readonly Hook[]): Promise<ProbeOutcome> {
     if (hooks.length === 0) return this.unsteered();
     const base = await this.base();
-    return (await this.measure(hooks, base.logPpl)).outcome;
+    return (await this.measure(hooks, base.nll)).outcome;
   }
 
-  private async base(): Promise<{ outcome: ProbeOutcome; logPpl: number[] }> {
+  private async base(): Promise<{ outcome: ProbeOutcome; nll: Nll[] }> {
     this.baseline ??= await this.measure([], undefined);
     return this.baseline;
   }
 
-  private async measure(hooks: readonly Hook[], baseLogPpl: readonly number[] | undefined): Promise<{ outcome: ProbeOutcome; logPpl: number[] }> {
+  private async measure(hooks: readonly Hook[], baseNll: readonly Nll[] | undefined): Promise<{ outcome: ProbeOutcome; nll: Nll[] }> {
     const results = await generateBatch(this.model, this.encoded, { hooks, maxTokens: this.maxTokens, temperature: this.settings.temperature ?? 0.8, seed: this.seed });
     const outputs: ScoredOutput[] = results.map((r, i) => ({ ...r, output: this.chat ? r.text : this.prompts[i] + r.text }));
-    // Coherence: each text's mean NLL under the unsteered model (no hooks), over its own tokens.
-    const spans = outputs.map((o) => ({ ids: [...o.promptTokens, ...o.tokens], from: o.promptTokens.length }));
-    const scored = await scoreSpans(this.model, spans);
-    let nll = 0;
-    let n = 0;
-    const logPpl = scored.map((s) => {
-      let t = 0;
-      for (const lp of s.logprobs) t -= lp;
-      nll += t;
-      n += s.logprobs.length;
-      return s.logprobs.length > 0 ? t / s.logprobs.length : 0;
-    });
+    // Coherence: each text's total NLL under the unsteered model (no hooks), over its own tokens.
+    const scored = await scoreSpans(this.model, outputs.map((o) => ({ ids: [...o.promptTokens, ...o.tokens], from: o.promptTokens.length })));
+    const nll = scored.map((s) => ({ sum: -s.logprobs.reduce((a, b) => a + b, 0), n: s.logprobs.length }));
     const presence = estimate(await this.scorer.score(outputs));
     const metrics: Record<string, Estimate> = {};
     for (const s of this.others) metrics[s.metric] = estimate(await s.score(outputs));
-    const diffs = baseLogPpl ? logPpl.map((l, i) => l - baseLogPpl[i]) : logPpl.map(() => 0);
-    const d = estimate(diffs);
-    const ratio = Math.exp(d.mean);
     const distinct2 = outputs.reduce((a, o) => a + distinctN(o.tokens, 2), 0) / outputs.length;
-    return { outcome: { presence, metrics, perplexity: Math.exp(n > 0 ? nll / n : 0), pplRatio: { mean: ratio, se: ratio * d.se }, distinct2, outputs }, logPpl };
+    const pooled = pooledPerplexity(nll);
+    return { outcome: { presence, metrics, perplexity: pooled, pplRatio: baseNll ? perplexityRatio(nll, baseNll) : { mean: 1, se: 0 }, distinct2, outputs }, nll };
   }
+}
+
+/** A text's negative log-likelihood, summed over its `n` tokens. */
+export interface Nll {
+  readonly sum: number;
+  readonly n: number;
+}
+
+function defaultBasePrompts(addBos: boolean): string[] {
+  // What users generate from: nothing (BOS), and the plainest story starts (each ending where a
+  // tokenizer that folds trailing spaces into words cannot be caught mid-word).
+  const starts = addBos ? ['', 'Once upon a time', 'One day,'] : ['Once upon a time', 'One day,'];
+  return Array.from({ length: 16 }, (_, i) => starts[i % starts.length]);
+}
+
+export function pooledPerplexity(nll: readonly Nll[]): number {
+  let s = 0;
+  let n = 0;
+  for (const t of nll) {
+    s += t.sum;
+    n += t.n;
+  }
+  return Math.exp(n > 0 ? s / n : 0);
+}
+
+/**
+ * Pooled perplexity ratio of paired texts, with its jackknife standard error: the ratio is
+ * recomputed leaving out each pair in turn, SE = sqrt((k − 1)/k · Σ (r_i − r̄)²).
+ */
+export function perplexityRatio(steered: readonly Nll[], base: readonly Nll[]): Estimate {
+  if (steered.length !== base.length) throw new InvalidInputError(`perplexityRatio: ${steered.length} steered texts against ${base.length} unsteered`);
+  const ratio = pooledPerplexity(steered) / pooledPerplexity(base);
+  const k = steered.length;
+  if (k < 2) return { mean: ratio, se: 0 };
+  const loo = steered.map((_, i) => pooledPerplexity(steered.filter((_, j) => j !== i)) / pooledPerplexity(base.filter((_, j) => j !== i)));
+  const m = loo.reduce((a, b) => a + b, 0) / k;
+  const se = Math.sqrt(((k - 1) / k) * loo.reduce((a, r) => a + (r - m) ** 2, 0));
+  return { mean: ratio, se };
 }
 
 export function estimate(xs: readonly number[]): Estimate {

@@ -8,6 +8,14 @@ import type { Estimate } from './story-probe.js';
  * norm of the residual stream there), on a grid of factors of √2.
  */
 
+/**
+ * 'smallest-present': the weakest strength at which the concept is clearly present (least
+ * coherence spent); 'harmonic': the best harmonic mean of concept and fluency (AxBench's way);
+ * 'most-present': the most concept whose perplexity ratio is within budget by one standard error.
+ */
+export const STRENGTH_RULES = ['smallest-present', 'harmonic', 'most-present'] as const;
+export type StrengthRuleKind = (typeof STRENGTH_RULES)[number];
+
 /** What one strength did, against the unsteered texts of the same prompts and seeds. */
 export interface StrengthCandidate {
   readonly relative: number;
@@ -20,25 +28,21 @@ export interface StrengthCandidate {
 }
 
 export interface StrengthRule {
-  /**
-   * 'smallest-present': the weakest strength at which the concept is clearly present (least
-   * coherence spent); 'harmonic': the best harmonic mean of concept and fluency (AxBench's way).
-   */
-  readonly kind: 'smallest-present' | 'harmonic';
+  readonly kind: StrengthRuleKind;
   /** Coherence budget: perplexity ratio at most this (default 1.25). */
   readonly maxPplRatio: number;
   /** Loops: mean distinct-2 may drop at most this far below the unsteered texts' (default 0.1). */
   readonly maxDistinctDrop: number;
   /** Clearly present: at least this many times the unsteered rate ... (default 3) */
   readonly targetRatio: number;
-  /** ... and at least this many more concept terms per text (default 1). */
+  /** ... and at least this many more concept terms per text (default 2: a reader notices two mentions in a story, one may be chance). */
   readonly minGain: number;
 }
 
-export const DEFAULT_RULE: StrengthRule = { kind: 'smallest-present', maxPplRatio: 1.25, maxDistinctDrop: 0.1, targetRatio: 3, minGain: 1 };
+export const DEFAULT_RULE: StrengthRule = { kind: 'smallest-present', maxPplRatio: 1.25, maxDistinctDrop: 0.1, targetRatio: 3, minGain: 2 };
 
 export function validateRule(r: StrengthRule): void {
-  if (r.kind !== 'smallest-present' && r.kind !== 'harmonic') throw new InvalidInputError(`the strength rule must be "smallest-present" or "harmonic", got "${String(r.kind)}"`);
+  if (!(STRENGTH_RULES as readonly string[]).includes(r.kind)) throw new InvalidInputError(`the strength rule must be one of ${STRENGTH_RULES.join(', ')}, got "${String(r.kind)}"`);
   if (!(r.maxPplRatio > 1) || !Number.isFinite(r.maxPplRatio)) throw new InvalidInputError(`the perplexity budget must be a ratio above 1, got ${r.maxPplRatio}`);
   if (!(r.maxDistinctDrop >= 0 && r.maxDistinctDrop <= 1)) throw new InvalidInputError(`maxDistinctDrop must be in [0, 1], got ${r.maxDistinctDrop}`);
   if (!(r.targetRatio >= 1) || !Number.isFinite(r.targetRatio)) throw new InvalidInputError(`targetRatio must be >= 1, got ${r.targetRatio}`);
@@ -115,6 +119,15 @@ export function chooseStrength(
     explanation.push(`Rule "harmonic": the best harmonic mean of concept and fluency, ${best.h.toFixed(2)}, at ${fmt(best.c)}.`);
     return { chosen: best.c, reached: reachesTarget(best.c, target), target, explanation };
   }
+  if (rule.kind === 'most-present') {
+    const safe = feasible.filter((c) => c.pplRatio.mean + c.pplRatio.se <= rule.maxPplRatio);
+    const pool = safe.length > 0 ? safe : feasible;
+    const best = pool.reduce((a, b) => (b.presence.mean > a.presence.mean ? b : a));
+    explanation.push(
+      `Rule "most-present": the most concept among strengths whose perplexity ratio stays within budget by one standard error${safe.length > 0 ? '' : ' (none did, so within budget at all)'}: ${fmt(best)}.`,
+    );
+    return { chosen: best, reached: reachesTarget(best, target), target, explanation };
+  }
   const present = feasible.find((c) => reachesTarget(c, target));
   if (present) {
     explanation.push(`Rule "smallest-present": the weakest strength within budget at which the concept is clearly present is ${fmt(present)}.`);
@@ -170,8 +183,8 @@ export async function searchGrid(
   const ok = (c: StrengthCandidate): boolean => feasibility(c, base.distinct2, rule).feasible;
   const room = (): boolean => seen.size < max;
   // Too strong already: down until within budget.
-  while (i > 0 && room() && !ok(await at(i))) i--;
-  const here = await at(i);
+  let here = await at(i);
+  while (!ok(here) && i > 0 && room()) here = await at(--i);
   if (rule.kind === 'smallest-present' && ok(here) && reachesTarget(here, target)) {
     // Present within budget: down while it stays so, to find the weakest such strength.
     while (i > 0 && room()) {

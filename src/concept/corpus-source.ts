@@ -58,14 +58,18 @@ export function corpusItems(texts: readonly string[], lex: Lexicon, opts: Corpus
       if (neg[mid].length < p.length) lo = mid + 1;
       else hi = mid;
     }
+    // The unused negative nearest in length, looking outward from where the length would sit.
     let best = -1;
-    for (let d = 0; d < neg.length && best < 0; d++) {
-      for (const j of [lo - 1 - d, lo + d]) {
-        if (j >= 0 && j < neg.length && !used[j]) {
-          best = j;
-          break;
-        }
-      }
+    let left = lo - 1;
+    let right = lo;
+    for (;;) {
+      while (left >= 0 && used[left]) left--;
+      while (right < neg.length && used[right]) right++;
+      if (left < 0 && right >= neg.length) break;
+      if (left < 0) best = right;
+      else if (right >= neg.length) best = left;
+      else best = p.length - neg[left].length <= neg[right].length - p.length ? left : right;
+      break;
     }
     if (best < 0) break;
     used[best] = 1;

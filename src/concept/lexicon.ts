@@ -3,7 +3,7 @@ import { InvalidInputError, ModelFileError } from '../io/errors.js';
 import { parseJson, readText } from '../io/json-records.js';
 import { writeFileAtomic } from '../io/safetensors.js';
 import { conceptKind, synsetKind, type ConceptKind, type ConceptKindName, type ConceptPos } from './concept-kind.js';
-import { adverbOf, inflections, isPersonName, phraseFrequency, wordFrequency, type WordPos } from './word-forms.js';
+import { adverbOf, compoundCandidates, inflections, isPersonName, phraseFrequency, wordFrequency, type WordPos } from './word-forms.js';
 import { defaultWordNet, plainWord, POINTER, type Synset, type WordNet, type WordNetPos } from './wordnet.js';
 
 /**
@@ -76,6 +76,7 @@ const MIN_YOUNG = 50;
 const MAX_HYPONYMS = 12;
 const MAX_SIMILAR = 8;
 const MAX_RELATED = 6;
+const MAX_COMPOUNDS = 8;
 
 /**
  * Hand-curated neutral words per concept kind: ordinary words of the same part of speech and
@@ -307,6 +308,20 @@ function wordNetTerms(wn: WordNet, k: ConceptKind, terms: Terms): void {
           n++;
         }
       }
+    }
+  }
+
+  // Compounds WordNet defines through the head: snowman "a figure of a person made of packed
+  // snow", sunshine "the rays of the sun"; not carpet or Sunday, whose definitions do not.
+  if (pos === 'n' || pos === 'v') {
+    const mentions = new RegExp(`\\b${head.replace(/_/g, ' ')}(?:s|es)?\\b`);
+    let n = 0;
+    for (const c of compoundCandidates(head.replace(/_/g, ''), MIN_RELATED)) {
+      if (n >= MAX_COMPOUNDS || terms.has(c) || !isPlainLemma(c)) continue;
+      const first = wn.synsets(c, 'n')[0] ?? wn.synsets(c, 'v')[0];
+      if (!first || !mentions.test(first.gloss.split(';')[0])) continue;
+      terms.add(c, POS_NAME[first.pos === 's' ? 'a' : first.pos], 'related');
+      n++;
     }
   }
 

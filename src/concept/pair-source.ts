@@ -75,6 +75,8 @@ function gerundOf(n: { word: string; forms: readonly string[] }): string {
  * Base models end a text that is a single sentence (a one-line story is over), so each frame
  * follows a neutral opening that is not read: the model then continues a story in progress.
  */
+export const CONTINUATION_CUES: readonly string[] = ['One day,', 'Every day,', 'Then', 'After that,'];
+
 export const STORY_CONTEXT: readonly string[] = [
   'Once upon a time, in a small town, there lived a family.',
   'This is a story about a normal day.',
@@ -106,6 +108,8 @@ export async function pairSourceItems(model: HookedModel, lex: Lexicon, opts: Pa
     const frame = frames[i % frames.length];
     return {
       context: chat ? '' : STORY_CONTEXT[i % STORY_CONTEXT.length],
+      // Continuations go on mid-story: a cue after the opening keeps a story model from ending there.
+      cue: kind === 'continuations' ? CONTINUATION_CUES[i % CONTINUATION_CUES.length] : '',
       positive: fillSlot(frame, positives[i % positives.length]),
       negative: fillSlot(frame, negatives[(i * 5 + Math.floor(i / frames.length)) % negatives.length]),
     };
@@ -125,7 +129,7 @@ export async function pairSourceItems(model: HookedModel, lex: Lexicon, opts: Pa
     for (let start = 0; start < count; start += batchSize) {
       const slice = plans.slice(start, start + batchSize);
       for (const side of ['p', 'n'] as const) {
-        const prompts = slice.map((p) => encode(p.context, side === 'p' ? p.positive : p.negative));
+        const prompts = slice.map((p) => encode(p.context, `${side === 'p' ? p.positive : p.negative}${p.cue ? ` ${p.cue}` : ''}`));
         // End of text banned: after a short frame a small story model likes to stop, and nothing would be read.
         const out = await generateBatch(model, prompts, { maxTokens: tokens, temperature: opts.temperature ?? 0.8, topP: 0.95, seed: seed + start, logitBias: noEnd });
         out.forEach((o, k) => written.set(`${side}|${start + k}`, o.text));
@@ -142,6 +146,6 @@ export async function pairSourceItems(model: HookedModel, lex: Lexicon, opts: Pa
     if (kind === 'pairs') {
       return { positive: { prompt: p.context, completion: p.positive + pos }, negative: { prompt: p.context, completion: p.negative + neg } };
     }
-    return { positive: { prompt: `${p.context} ${p.positive}`.trim(), completion: pos }, negative: { prompt: `${p.context} ${p.negative}`.trim(), completion: neg } };
+    return { positive: { prompt: `${p.context} ${p.positive} ${p.cue}`.trim(), completion: pos }, negative: { prompt: `${p.context} ${p.negative} ${p.cue}`.trim(), completion: neg } };
   });
 }

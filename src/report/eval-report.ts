@@ -1,6 +1,8 @@
 import type { HookSite } from '../graph/hook-points.js';
 import type { AutoSelection, CurvePoint, ExamplePair } from '../steering/auto-record.js';
-import type { CoherenceBudget } from '../auto/steering-probe.js';
+
+type CoherenceBudget = AutoSelection['budget'];
+
 import type { JudgeScores } from '../evals/judge.js';
 import type { LayerDiagnostics } from '../steering/vector.js';
 import { lineChartSvg, type Series } from './plot.js';

@@ -51,7 +51,7 @@ export interface LayerTrial {
 }
 
 export interface StrengthRecord {
-  readonly rule: 'smallest-present' | 'harmonic';
+  readonly rule: 'smallest-present' | 'harmonic' | 'most-present';
   readonly coefficient: number;
   readonly concept: number;
   readonly cost: number;

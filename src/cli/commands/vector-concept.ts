@@ -4,7 +4,7 @@ import type { HookSite } from '../../graph/hook-points.js';
 import { InvalidInputError } from '../../io/errors.js';
 import { readText } from '../../io/json-records.js';
 import { createConceptVector, type DataSource, type PipelineStage } from '../../auto/concept-vector.js';
-import { DEFAULT_RULE } from '../../auto/strength-choice.js';
+import { DEFAULT_RULE, STRENGTH_RULES, type StrengthRuleKind } from '../../auto/strength-choice.js';
 import { CONCEPT_SOURCES, saveConceptDataset } from '../../concept/concept-data.js';
 import { readLexicon, writeLexicon } from '../../concept/lexicon.js';
 import { readOpenings } from '../../concept/openings.js';
@@ -37,7 +37,7 @@ export interface ConceptFlags {
   count: string;
   layer: string;
   coef: string;
-  rule: 'smallest-present' | 'harmonic';
+  rule: StrengthRuleKind;
   budgetPpl?: string;
   away?: boolean;
   probePrompts?: string;
@@ -58,7 +58,7 @@ export function addConceptOptions(cmd: Command): Command {
     .option('--count <n>', 'with --concept: items per source before the quality gate', '48')
     .option('--layer <layer>', 'with --concept: steering layer, or "auto" (separability, then measured steering)', 'auto')
     .option('--coef <value>', 'with --concept: coefficient, or "auto" (chosen by --rule within the budget)', 'auto')
-    .addOption(new Option('--rule <rule>', 'with --coef auto: smallest-present (weakest strength at which the concept is clearly present) or harmonic (best harmonic mean of concept and fluency)').choices(['smallest-present', 'harmonic']).default(DEFAULT_RULE.kind))
+    .addOption(new Option('--rule <rule>', 'with --coef auto: smallest-present (weakest strength at which the concept is clearly present), harmonic (best harmonic mean of concept and fluency) or most-present (most concept within budget by one standard error)').choices([...STRENGTH_RULES]).default(DEFAULT_RULE.kind))
     .option('--budget-ppl <eps>', `coherence budget: steered texts' perplexity under the unsteered model <= (1+eps) x the unsteered texts' (default ${(DEFAULT_RULE.maxPplRatio - 1).toFixed(2)})`)
     .option('--away', 'recommend a negative strength that removes the concept ("never mention X")')
     .option('--probe-prompts <file>', 'prompts the steered texts are measured on (JSON array or one per line)')
