@@ -7,7 +7,8 @@
  * ("Once upon a time there was a happy girl", hand-written per concept, unsteered). Concept presence
  * is counted with hand-written word lists (eval/concepts/*.json, never seen by the pipeline) in the
  * generated continuation only; fluency is the perplexity of the continuation under the unsteered
- * model, conditioned on its prompt. For the --away concepts the vector is also applied negated.
+ * model, conditioned on its prompt. For the --away concepts the pipeline also makes a steering-away
+ * vector (`vector create --concept X --away`), applied with its own recommendation.
  *
  * Generation uses generate's defaults (--max-tokens 128, --temperature 0.8); the suite adds only
  * --json (machine-readable output) and --threads.
@@ -345,12 +346,6 @@ for (const [i, concept] of concepts.entries()) {
     if (info.code === 0) {
       const m = (JSON.parse(info.stdout) as { meta: Record<string, unknown> }).meta;
       recommended = (m.recommended as ConceptResult['recommended']) ?? null;
-      // A recorded recommendation for steering away, if a later pipeline writes one.
-      const auto = m.auto as Record<string, unknown> | undefined;
-      const rec = m.recommended as Record<string, unknown> | undefined;
-      const cand = (auto?.away ?? rec?.away) as number | { coefficient?: number } | undefined;
-      const c = typeof cand === 'number' ? cand : cand?.coefficient;
-      if (typeof c === 'number' && Number.isFinite(c)) awayRecommendation = c;
     }
   }
 
@@ -360,10 +355,19 @@ for (const [i, concept] of concepts.entries()) {
   const promptText = opening(list.prompt);
   const prompted = await score(promptText, await stories(promptText), re);
   let away: ConceptResult['away'] = null;
-  if (awaySet.has(concept) && create.ok && (awayRecommendation !== null || recommended?.coefficient !== undefined)) {
-    const coefficient = awayRecommendation ?? -recommended!.coefficient!;
-    const source = awayRecommendation !== null ? 'metadata (away)' : 'negated recommended coefficient';
-    away = { ...(await score(BASE_PROMPT, await stories(BASE_PROMPT, `${rel(vectorFile)}:${coefficient}`), re)), coefficient, source };
+  if (awaySet.has(concept)) {
+    // The user's path for "never mention X": vector create --concept X --away, then generate --steer.
+    const awayFile = path.join(vectorDir, `${concept}-away.safetensors`);
+    const awayArgs = ['vector', 'create', '--model', rel(modelPath), '--concept', concept, '--away', '--coef', 'auto', '--out', rel(awayFile), '--threads', threads, ...extraCreateArgs];
+    const made: Pick<CliResult, 'code' | 'stdout' | 'stderr'> = values['skip-create'] && fs.existsSync(awayFile) ? { code: 0, stdout: '', stderr: '' } : await runCli(awayArgs);
+    if (made.code === 0) {
+      const info = await runCli(['vector', 'info', rel(awayFile), '--json']);
+      const rec = (JSON.parse(info.stdout) as { meta: { recommended?: { coefficient?: number } } }).meta.recommended;
+      awayRecommendation = rec?.coefficient ?? null;
+      away = { ...(await score(BASE_PROMPT, await stories(BASE_PROMPT, rel(awayFile)), re)), coefficient: awayRecommendation ?? Number.NaN, source: `vector create --away: ${commandLine(awayArgs)}` };
+    } else {
+      log(`[${concept}] vector create --away failed: ${(made.stderr.trim() || made.stdout.trim()).split('\n').slice(-2).join(' | ')}`);
+    }
   }
 
   const ratio = (c: ConditionSummary | null): number | null => (c ? c.pooledPerplexity / unsteered.pooledPerplexity : null);

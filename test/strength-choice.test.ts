@@ -21,21 +21,23 @@ function cand(relative: number, presence: number, se: number, ppl: number, disti
 }
 
 const BASE = { presence: 0.5, distinct2: 0.8 };
-const HARMONIC: StrengthRule = { ...DEFAULT_RULE, kind: 'harmonic' };
+/** The hand-worked cases below use this rule: the defaults but one more concept word per text (minGain 1). */
+const RULE: StrengthRule = { ...DEFAULT_RULE, minGain: 1 };
+const HARMONIC: StrengthRule = { ...RULE, kind: 'harmonic' };
 const close = (a: number, b: number, msg?: string): void => assert.ok(Math.abs(a - b) < 1e-9, msg ?? `${a} != ${b}`);
 
 describe('strength rule pieces', () => {
   test('presence target: the larger of ratio × base and base + gain', () => {
     // 3 × 0.5 = 1.5 and 0.5 + 1 = 1.5; 3 × 0.1 = 0.3 < 0.1 + 1 = 1.1; 3 × 2 = 6 > 2 + 1.
-    close(presenceTarget(0.5, DEFAULT_RULE), 1.5);
-    close(presenceTarget(0.1, DEFAULT_RULE), 1.1);
-    close(presenceTarget(2, DEFAULT_RULE), 6);
-    close(presenceTarget(0, DEFAULT_RULE), 1);
-    close(presenceTarget(0.4, { ...DEFAULT_RULE, targetRatio: 2, minGain: 0.5 }), 0.9);
+    close(presenceTarget(0.5, RULE), 1.5);
+    close(presenceTarget(0.1, RULE), 1.1);
+    close(presenceTarget(2, RULE), 6);
+    close(presenceTarget(0, RULE), 1);
+    close(presenceTarget(0.4, { ...RULE, targetRatio: 2, minGain: 0.5 }), 0.9);
   });
 
   test('feasibility: perplexity budget and distinct-2 drop, each with its reason', () => {
-    const rule: StrengthRule = { ...DEFAULT_RULE, maxPplRatio: 1.25, maxDistinctDrop: 0.25 };
+    const rule: StrengthRule = { ...RULE, maxPplRatio: 1.25, maxDistinctDrop: 0.25 };
     assert.deepEqual(feasibility(cand(1, 2, 0, 1.25, 0.75), 0.75, rule), { feasible: true }, 'ratio exactly at the budget is within it');
     const over = feasibility(cand(1, 2, 0, 1.3, 0.75), 0.75, rule);
     assert.equal(over.feasible, false);
@@ -55,13 +57,13 @@ describe('strength rule pieces', () => {
 
   test('harmonic score by hand', () => {
     // base 0.5, target 1.5: gain needed 1; fluency = 1 − (ppl − 1) / 0.25.
-    close(harmonicScore(cand(0.25, 0.9, 0, 1.05), 0.5, DEFAULT_RULE), (2 * 0.4 * 0.8) / 1.2); // 0.533
-    close(harmonicScore(cand(0.5, 1.3, 0, 1.1), 0.5, DEFAULT_RULE), (2 * 0.8 * 0.6) / 1.4); // 0.686
-    close(harmonicScore(cand(1, 2.5, 0, 1.2), 0.5, DEFAULT_RULE), (2 * 1 * 0.2) / 1.2); // concept capped at 1: 0.333
-    assert.equal(harmonicScore(cand(1, 0.4, 0, 1.1), 0.5, DEFAULT_RULE), 0, 'less concept than unsteered');
-    assert.equal(harmonicScore(cand(1, 3, 0, 1.5), 0.5, DEFAULT_RULE), 0, 'over the budget');
-    assert.equal(harmonicScore(cand(1, 0.5, 0, 1.5), 0.5, DEFAULT_RULE), 0, 'both zero');
-    close(harmonicScore(cand(1, 1.5, 0, 1), 0.5, DEFAULT_RULE), 1);
+    close(harmonicScore(cand(0.25, 0.9, 0, 1.05), 0.5, RULE), (2 * 0.4 * 0.8) / 1.2); // 0.533
+    close(harmonicScore(cand(0.5, 1.3, 0, 1.1), 0.5, RULE), (2 * 0.8 * 0.6) / 1.4); // 0.686
+    close(harmonicScore(cand(1, 2.5, 0, 1.2), 0.5, RULE), (2 * 1 * 0.2) / 1.2); // concept capped at 1: 0.333
+    assert.equal(harmonicScore(cand(1, 0.4, 0, 1.1), 0.5, RULE), 0, 'less concept than unsteered');
+    assert.equal(harmonicScore(cand(1, 3, 0, 1.5), 0.5, RULE), 0, 'over the budget');
+    assert.equal(harmonicScore(cand(1, 0.5, 0, 1.5), 0.5, RULE), 0, 'both zero');
+    close(harmonicScore(cand(1, 1.5, 0, 1), 0.5, RULE), 1);
   });
 
   test('validateRule rejects bad rules and accepts the boundaries', () => {
@@ -73,14 +75,18 @@ describe('strength rule pieces', () => {
       { minGain: -1 }, { minGain: NaN }, { minGain: Infinity },
     ];
     for (const b of bad) {
-      const rule = { ...DEFAULT_RULE, ...b } as StrengthRule;
+      const rule = { ...RULE, ...b } as StrengthRule;
       assert.throws(() => validateRule(rule), InvalidInputError, JSON.stringify(b));
       assert.throws(() => chooseStrength([cand(1, 2, 0, 1)], BASE, rule), InvalidInputError);
     }
     validateRule(DEFAULT_RULE);
+    // The default: 3× the unsteered rate and two more words per text; a 1.25× perplexity budget.
+    assert.equal(presenceTarget(0.5, DEFAULT_RULE), 2.5);
+    assert.equal(presenceTarget(2, DEFAULT_RULE), 6);
+    assert.equal(DEFAULT_RULE.maxPplRatio, 1.25);
     validateRule(HARMONIC);
-    validateRule({ ...DEFAULT_RULE, targetRatio: 1, minGain: 0, maxDistinctDrop: 0 });
-    validateRule({ ...DEFAULT_RULE, maxPplRatio: 1.0001, maxDistinctDrop: 1 });
+    validateRule({ ...RULE, targetRatio: 1, minGain: 0, maxDistinctDrop: 0 });
+    validateRule({ ...RULE, maxPplRatio: 1.0001, maxDistinctDrop: 1 });
   });
 
   test('the grid: factors of √2 from 1/16 to 8', () => {
@@ -96,7 +102,7 @@ describe('strength rule pieces', () => {
 describe('chooseStrength (smallest-present)', () => {
   test('the weakest feasible strength that reaches the target wins, not the one with most concept', () => {
     const cs = [cand(1, 4, 0.1, 1.2), cand(0.25, 1.0, 0.1, 1.05), cand(0.5, 1.8, 0.1, 1.1)]; // unsorted on purpose
-    const r = chooseStrength(cs, BASE, DEFAULT_RULE);
+    const r = chooseStrength(cs, BASE, RULE);
     assert.equal(r.chosen?.relative, 0.5);
     assert.equal(r.reached, true);
     close(r.target, 1.5);
@@ -111,11 +117,11 @@ describe('chooseStrength (smallest-present)', () => {
 
   test('a candidate over the perplexity budget is never chosen', () => {
     const cs = [cand(0.5, 3, 0.1, 1.3), cand(1, 2, 0.1, 1.2)];
-    const r = chooseStrength(cs, BASE, DEFAULT_RULE);
+    const r = chooseStrength(cs, BASE, RULE);
     assert.equal(r.chosen?.relative, 1);
     assert.match(r.explanation.join(' '), /2 strengths were measured, 1 within budget/);
     // The only one reaching the target is over budget: the most concept within budget, not reached.
-    const r2 = chooseStrength([cand(0.5, 1.2, 0.1, 1.1), cand(1, 5, 0.1, 1.26)], BASE, DEFAULT_RULE);
+    const r2 = chooseStrength([cand(0.5, 1.2, 0.1, 1.1), cand(1, 5, 0.1, 1.26)], BASE, RULE);
     assert.equal(r2.chosen?.relative, 0.5);
     assert.equal(r2.reached, false);
   });
@@ -123,42 +129,42 @@ describe('chooseStrength (smallest-present)', () => {
   test('a candidate whose distinct-2 dropped too far is vetoed', () => {
     // Base distinct-2 0.8, max drop 0.1: 0.65 is a loop, 0.75 is fine.
     const cs = [cand(0.5, 2, 0.1, 1.1, 0.65), cand(1, 2.2, 0.1, 1.15, 0.75)];
-    assert.equal(chooseStrength(cs, BASE, DEFAULT_RULE).chosen?.relative, 1);
+    assert.equal(chooseStrength(cs, BASE, RULE).chosen?.relative, 1);
     // A looser drop allowance lets the weaker one through.
-    assert.equal(chooseStrength(cs, BASE, { ...DEFAULT_RULE, maxDistinctDrop: 0.2 }).chosen?.relative, 0.5);
+    assert.equal(chooseStrength(cs, BASE, { ...RULE, maxDistinctDrop: 0.2 }).chosen?.relative, 0.5);
   });
 
   test('clearly present uses mean − se', () => {
-    const wide = chooseStrength([cand(0.5, 1.6, 0.2, 1.1), cand(1, 2.5, 0.1, 1.2)], BASE, DEFAULT_RULE);
+    const wide = chooseStrength([cand(0.5, 1.6, 0.2, 1.1), cand(1, 2.5, 0.1, 1.2)], BASE, RULE);
     assert.equal(wide.chosen?.relative, 1, '1.6 − 0.2 = 1.4 < 1.5');
-    const narrow = chooseStrength([cand(0.5, 1.6, 0.05, 1.1), cand(1, 2.5, 0.1, 1.2)], BASE, DEFAULT_RULE);
+    const narrow = chooseStrength([cand(0.5, 1.6, 0.05, 1.1), cand(1, 2.5, 0.1, 1.2)], BASE, RULE);
     assert.equal(narrow.chosen?.relative, 0.5, '1.6 − 0.05 = 1.55 ≥ 1.5');
     assert.equal(narrow.reached, true);
   });
 
   test('none reaching: the most concept within budget, ties within one se going to the weaker', () => {
     // Most concept: r=1 with 1.4 ± 0.2 → anything ≥ 1.2 ties; r=0.5 has 1.3, the weakest such.
-    const tied = chooseStrength([cand(0.25, 1.0, 0.1, 1.05), cand(0.5, 1.3, 0.3, 1.1), cand(1, 1.4, 0.2, 1.2)], BASE, DEFAULT_RULE);
+    const tied = chooseStrength([cand(0.25, 1.0, 0.1, 1.05), cand(0.5, 1.3, 0.3, 1.1), cand(1, 1.4, 0.2, 1.2)], BASE, RULE);
     assert.equal(tied.chosen?.relative, 0.5);
     assert.equal(tied.reached, false);
     const t = tied.explanation.join(' ');
     assert.match(t, /No strength within budget makes the concept clearly present; the most concept within budget is coefficient 10\.0 \(relative strength 1\.00\): 1\.40 ± 0\.20/);
     assert.match(t, /Tie rule: coefficient 5\.00 \(relative strength 0\.500\): 1\.30 ± 0\.30/);
     // Same, but r=1 is 1.4 ± 0.05 → ties need ≥ 1.35; 1.3 does not: the tie rule changes nothing.
-    const clear = chooseStrength([cand(0.25, 1.0, 0.1, 1.05), cand(0.5, 1.3, 0.3, 1.1), cand(1, 1.4, 0.05, 1.2)], BASE, DEFAULT_RULE);
+    const clear = chooseStrength([cand(0.25, 1.0, 0.1, 1.05), cand(0.5, 1.3, 0.3, 1.1), cand(1, 1.4, 0.05, 1.2)], BASE, RULE);
     assert.equal(clear.chosen?.relative, 1);
     assert.equal(clear.reached, false);
     assert.doesNotMatch(clear.explanation.join(' '), /Tie rule/);
   });
 
   test('nothing feasible: no choice, not reached, and it says so', () => {
-    const r = chooseStrength([cand(0.5, 3, 0.1, 1.3), cand(1, 4, 0.1, 1.1, 0.5)], BASE, DEFAULT_RULE);
+    const r = chooseStrength([cand(0.5, 3, 0.1, 1.3), cand(1, 4, 0.1, 1.1, 0.5)], BASE, RULE);
     assert.equal(r.chosen, undefined);
     assert.equal(r.reached, false);
     close(r.target, 1.5);
     assert.match(r.explanation.join(' '), /2 strengths were measured, 0 within budget/);
     assert.match(r.explanation.at(-1)!, /No strength fits the budget/);
-    const empty = chooseStrength([], { presence: 0.1, distinct2: 0.8 }, DEFAULT_RULE);
+    const empty = chooseStrength([], { presence: 0.1, distinct2: 0.8 }, RULE);
     assert.equal(empty.chosen, undefined);
     close(empty.target, 1.1);
     assert.match(empty.explanation[0], /0\.10 concept terms each; "clearly present" means at least 1\.10/);
@@ -174,7 +180,7 @@ describe('chooseStrength (harmonic)', () => {
     assert.equal(r.reached, false, '1.3 − 0.1 < 1.5');
     assert.match(r.explanation.at(-1)!, /Rule "harmonic": the best harmonic mean of concept and fluency, 0\.69, at coefficient 5\.00/);
     // The same candidates under smallest-present: only r=1 is clearly present within budget.
-    const sp = chooseStrength(cs, BASE, DEFAULT_RULE);
+    const sp = chooseStrength(cs, BASE, RULE);
     assert.equal(sp.chosen?.relative, 1);
     assert.equal(sp.reached, true);
   });
@@ -205,10 +211,10 @@ describe('searchGrid', () => {
     // presence 10r, ppl 1 + r: feasible r ≤ 0.25, present 10r ≥ 1.5 ⇔ r ≥ 0.15.
     // 0.5 ✗ → 0.354 ✗ → 0.25 ✓ present → 0.177 ✓ present → 0.125 not present: stop.
     const f = synthetic((r) => 10 * r, (r) => 1 + r);
-    const cs = await searchGrid(f.measure, BASE, DEFAULT_RULE);
+    const cs = await searchGrid(f.measure, BASE, RULE);
     assert.deepEqual(f.calls, [g[6], g[5], g[4], g[3], g[2]]);
     assert.deepEqual(cs.map((c) => c.relative), [g[2], g[3], g[4], g[5], g[6]], 'sorted by strength');
-    const r = chooseStrength(cs, BASE, DEFAULT_RULE);
+    const r = chooseStrength(cs, BASE, RULE);
     assert.equal(r.chosen?.relative, g[3]);
     close(r.chosen!.relative, 2 ** -2.5);
     assert.equal(r.reached, true);
@@ -217,9 +223,9 @@ describe('searchGrid', () => {
   test('within budget but absent: up until present', async () => {
     // presence r, ppl 1 + r/8: present r ≥ 1.5, feasible r ≤ 2 → 0.5, 0.707, 1, 1.414, 2 (present).
     const f = synthetic((r) => r, (r) => 1 + r / 8);
-    const cs = await searchGrid(f.measure, BASE, DEFAULT_RULE);
+    const cs = await searchGrid(f.measure, BASE, RULE);
     assert.deepEqual(f.calls, [g[6], g[7], g[8], g[9], g[10]]);
-    const r = chooseStrength(cs, BASE, DEFAULT_RULE);
+    const r = chooseStrength(cs, BASE, RULE);
     close(r.chosen!.relative, 2);
     assert.equal(r.reached, true);
   });
@@ -227,9 +233,9 @@ describe('searchGrid', () => {
   test('never present: up until the budget breaks, then the most concept within it', async () => {
     // presence 0.5 + 0.1r never reaches 1.5 below r = 10; ppl 1 + r/8 breaks at 2.83.
     const f = synthetic((r) => 0.5 + 0.1 * r, (r) => 1 + r / 8);
-    const cs = await searchGrid(f.measure, BASE, DEFAULT_RULE);
+    const cs = await searchGrid(f.measure, BASE, RULE);
     assert.deepEqual(f.calls, [g[6], g[7], g[8], g[9], g[10], g[11]]);
-    const r = chooseStrength(cs, BASE, DEFAULT_RULE);
+    const r = chooseStrength(cs, BASE, RULE);
     close(r.chosen!.relative, 2);
     assert.equal(r.reached, false);
   });
@@ -238,16 +244,16 @@ describe('searchGrid', () => {
     // ppl fine everywhere, distinct-2 collapses above r = 0.3: 0.5 ✗, 0.354 ✗, 0.25 ✓ (presence 2.5, present),
     // 0.177 present, 0.125 not.
     const f = synthetic((r) => 10 * r, () => 1, (r) => (r > 0.3 ? 0.5 : 0.8));
-    const cs = await searchGrid(f.measure, BASE, DEFAULT_RULE);
+    const cs = await searchGrid(f.measure, BASE, RULE);
     assert.deepEqual(f.calls, [g[6], g[5], g[4], g[3], g[2]]);
-    close(chooseStrength(cs, BASE, DEFAULT_RULE).chosen!.relative, 2 ** -2.5);
+    close(chooseStrength(cs, BASE, RULE).chosen!.relative, 2 ** -2.5);
   });
 
   test('nothing within budget: walks to the bottom of the grid and recommends nothing', async () => {
     const f = synthetic((r) => 10 * r, () => 2);
-    const cs = await searchGrid(f.measure, BASE, DEFAULT_RULE);
+    const cs = await searchGrid(f.measure, BASE, RULE);
     assert.deepEqual(f.calls, [g[6], g[5], g[4], g[3], g[2], g[1], g[0]]);
-    assert.equal(chooseStrength(cs, BASE, DEFAULT_RULE).chosen, undefined);
+    assert.equal(chooseStrength(cs, BASE, RULE).chosen, undefined);
   });
 
   test('the harmonic rule walks up to the budget even when present', async () => {
@@ -262,7 +268,7 @@ describe('searchGrid', () => {
     // ln(0.6/0.5) = 0.182 > ln(0.707/0.6) = 0.164: 0.6 starts at 0.707.
     for (const [start, first] of [[0.6, g[7]], [0.55, g[6]], [1, g[8]], [100, g[14]], [0.001, g[0]]] as const) {
       const f = synthetic(() => 0, () => 5);
-      await searchGrid(f.measure, BASE, DEFAULT_RULE, { start, maxEvaluations: 1 });
+      await searchGrid(f.measure, BASE, RULE, { start, maxEvaluations: 1 });
       assert.equal(f.calls[0], first, `start ${start}`);
     }
   });
@@ -270,37 +276,37 @@ describe('searchGrid', () => {
   test('respects maxEvaluations on the way up', async () => {
     // From 1/16 upwards (presence r, present at 2): 11 points needed, 8 by default.
     const f = synthetic((r) => r, (r) => 1 + r / 8);
-    const cs = await searchGrid(f.measure, BASE, DEFAULT_RULE, { start: 1 / 16 });
+    const cs = await searchGrid(f.measure, BASE, RULE, { start: 1 / 16 });
     assert.deepEqual(f.calls, g.slice(0, 8));
     assert.equal(cs.length, 8);
-    assert.equal(chooseStrength(cs, BASE, DEFAULT_RULE).reached, false);
+    assert.equal(chooseStrength(cs, BASE, RULE).reached, false);
     const more = synthetic((r) => r, (r) => 1 + r / 8);
-    const all = await searchGrid(more.measure, BASE, DEFAULT_RULE, { start: 1 / 16, maxEvaluations: 20 });
+    const all = await searchGrid(more.measure, BASE, RULE, { start: 1 / 16, maxEvaluations: 20 });
     assert.deepEqual(more.calls, g.slice(0, 11));
-    close(chooseStrength(all, BASE, DEFAULT_RULE).chosen!.relative, 2);
+    close(chooseStrength(all, BASE, RULE).chosen!.relative, 2);
   });
 
   test('respects maxEvaluations on the way down while present', async () => {
     // presence 10r, ppl 1: present from 0.177 up; start 2, max 3 → 2, 1.414, 1.
     const f = synthetic((r) => 10 * r, () => 1);
-    const cs = await searchGrid(f.measure, BASE, DEFAULT_RULE, { start: 2, maxEvaluations: 3 });
+    const cs = await searchGrid(f.measure, BASE, RULE, { start: 2, maxEvaluations: 3 });
     assert.deepEqual(f.calls, [g[10], g[9], g[8]]);
-    close(chooseStrength(cs, BASE, DEFAULT_RULE).chosen!.relative, 1);
+    close(chooseStrength(cs, BASE, RULE).chosen!.relative, 1);
   });
 
   test('respects maxEvaluations on the way down into the budget', async () => {
     // presence 10r, ppl 1 + r: 0.5 ✗, 0.354 ✗, ... With max 2 only 0.5 and 0.354 may be measured.
     const f = synthetic((r) => 10 * r, (r) => 1 + r);
-    await searchGrid(f.measure, BASE, DEFAULT_RULE, { maxEvaluations: 2 });
+    await searchGrid(f.measure, BASE, RULE, { maxEvaluations: 2 });
     assert.deepEqual(f.calls, [g[6], g[5]]);
   });
 
   test('measures each point once and rejects a bad rule before measuring', async () => {
     const f = synthetic((r) => 10 * r, (r) => 1 + r);
-    await searchGrid(f.measure, BASE, DEFAULT_RULE, { maxEvaluations: 20 });
+    await searchGrid(f.measure, BASE, RULE, { maxEvaluations: 20 });
     assert.equal(new Set(f.calls).size, f.calls.length);
     const bad = synthetic(() => 0, () => 1);
-    await assert.rejects(searchGrid(bad.measure, BASE, { ...DEFAULT_RULE, maxPplRatio: 1 }), InvalidInputError);
+    await assert.rejects(searchGrid(bad.measure, BASE, { ...RULE, maxPplRatio: 1 }), InvalidInputError);
     assert.deepEqual(bad.calls, []);
   });
 });

@@ -9,6 +9,7 @@ import type { AutoSelection, CurvePoint, ExamplePair, LayerTrial, StrengthRecord
 import { pairsFromPrompted } from '../steering/datasets.js';
 import { bestLayer, extractVector } from '../steering/extract.js';
 import type { ExtractionMethod, SteeringVector } from '../steering/vector.js';
+import { countParameters } from '../model/spec.js';
 import { buildConceptDataset, type ConceptDataset, type ConceptItem, type DroppedItem, type SourceReport } from '../concept/concept-data.js';
 import { corpusItems } from '../concept/corpus-source.js';
 import { generatedConceptData } from '../concept/generated-source.js';
@@ -55,6 +56,12 @@ export interface ConceptVectorOptions {
   readonly direction?: 'toward' | 'away';
   /** Probe texts: prompts, length (default 128 tokens, generate's default), seed. */
   readonly probe?: StoryProbeSettings;
+  /**
+   * Length of the texts the layer trials and the strength search are measured on (default: the
+   * probe's length for models up to 50M parameters, else 48 tokens); the choice is always
+   * confirmed on full-length texts with fresh seeds.
+   */
+  readonly searchTokens?: number;
   /** Layers tried by steering before the strength search (default 3). */
   readonly candidateLayers?: number;
   /** Held-out AUROC below this at every layer: the model does not separate the concept (default 0.65). */
@@ -72,6 +79,9 @@ export interface ConceptVectorResult {
   readonly selection: AutoSelection;
   readonly examples: readonly ExamplePair[];
 }
+
+/** Models up to this many parameters are searched on full-length texts. */
+const SMALL_MODEL = 50_000_000;
 
 /** Fewest training pairs the gate must leave for a vector to be worth extracting. */
 const MIN_PAIRS = 8;
@@ -146,7 +156,9 @@ export async function createConceptVector(model: HookedModel, opts: ConceptVecto
   // source alone when there are several (sources steer differently; which one works best for
   // a concept is measured below, not guessed).
   const variants: { name: string; items: readonly ConceptItem[] }[] = [{ name: sourceName, items: kept }];
-  if (bySource.length > 1) for (const s of bySource) if (s.items.length >= MIN_PAIRS) variants.push({ name: s.kind, items: s.items });
+  // (Larger models, screened on short texts, compare only the all-data vector's layers: each variant costs trials.)
+  const small = countParameters(model.weights) <= SMALL_MODEL;
+  if (bySource.length > 1 && small) for (const s of bySource) if (s.items.length >= MIN_PAIRS) variants.push({ name: s.kind, items: s.items });
   const extractedVariants: { name: string; vector: SteeringVector }[] = [];
   for (const [i, v] of variants.entries()) {
     const split = buildConceptDataset({ concept, source: v.name, generator, chat, seed }, v.items);
@@ -178,7 +190,13 @@ export async function createConceptVector(model: HookedModel, opts: ConceptVecto
     projectionScorer(model, reference.directions.get(readerLayer)!, { layer: readerLayer, site: 'resid_post' }),
   ];
   const probe = new StoryProbe(model, presenceScorer(lexicon), others, opts.probe);
-  const base = await probe.unsteered();
+  const presenceOnly = new StoryProbe(model, presenceScorer(lexicon), [], opts.probe);
+  // The search measures many settings. A small model affords texts of full length for each; a
+  // larger one screens on shorter texts, and the choice is then confirmed at full length.
+  const searchTokens = opts.searchTokens ?? (small ? probe.maxTokens : Math.min(probe.maxTokens, 48));
+  // Screening texts carry presence and coherence only; the other scores come with the full-length confirmation.
+  const screen = searchTokens === probe.maxTokens ? probe : presenceOnly.withLength(searchTokens);
+  const base = await screen.unsteered();
   const baseRate = base.presence.mean;
   const sign = direction === 'away' ? -1 : 1;
   const ruleFor: StrengthRule = direction === 'away' ? { ...rule, targetRatio: 1, minGain: baseRate * (1 - 1 / rule.targetRatio) } : rule;
@@ -216,7 +234,7 @@ export async function createConceptVector(model: HookedModel, opts: ConceptVecto
     const key = `${variant}|${layers.join(',')}@${r}`;
     let m = outcomes.get(key);
     if (!m) {
-      m = { variant, layers, r, o: await probe.run(hooksFor(v, layers, r)) };
+      m = { variant, layers, r, o: await screen.run(hooksFor(v, layers, r)) };
       outcomes.set(key, m);
     }
     return asCandidate(v, layers, r, m.o);
@@ -226,9 +244,10 @@ export async function createConceptVector(model: HookedModel, opts: ConceptVecto
   const trialStrength = 2 ** -1.5; // ≈ 0.35, a point of the strength grid
   const perVariant = opts.layer === undefined || opts.layer === 'auto' ? (opts.candidateLayers ?? 2) : 1;
   const trials: { variant: string; layer: number }[] = [];
-  for (const v of extractedVariants) {
+  for (const [k, v] of extractedVariants.entries()) {
     const diag = [...(v.vector.meta.diagnostics ?? [])].filter((d) => (d.relativeNorm ?? 0) > 0).sort((a, b) => (b.auroc ?? 0) - (a.auroc ?? 0) || (b.fisher ?? 0) - (a.fisher ?? 0));
-    const layersHere = opts.layer === undefined || opts.layer === 'auto' ? diag.slice(0, perVariant).map((d) => d.layer) : [opts.layer];
+    // Screening a larger model: all the data gets `perVariant` layers, each source alone only its most separable one.
+    const layersHere = opts.layer === undefined || opts.layer === 'auto' ? diag.slice(0, k === 0 || screen === probe ? perVariant : 1).map((d) => d.layer) : [opts.layer];
     for (const layer of layersHere) trials.push({ variant: v.name, layer });
   }
   if (trials.length === 0) throw new InvalidInputError('no layer has a usable direction');
@@ -245,6 +264,8 @@ export async function createConceptVector(model: HookedModel, opts: ConceptVecto
   const extracted = extractedVariants.find((x) => x.name === chosenVariant)!.vector;
   const candidates = layerRanking.filter((t) => t.variant === chosenVariant).map((t) => t.layer);
   let layers = [layerRanking[0].layer];
+  // Full-length texts without and with the recommendation, for the examples (the confirmation's when there is one).
+  let shown: { probe: StoryProbe; base: ProbeOutcome; steered: ProbeOutcome } | undefined;
   let coefficient: number;
   let strength: StrengthRecord | undefined;
   if (opts.coefficient === undefined || opts.coefficient === 'auto') {
@@ -256,7 +277,7 @@ export async function createConceptVector(model: HookedModel, opts: ConceptVecto
     // One layer cannot make the concept present within budget: spread the strength over the top candidates.
     if (!choice.reached && candidates.length > 1) {
       const multi = candidates.slice(0, 3).sort((a, b) => a - b);
-      const spread = await searchGrid(async (r) => { progress(); return measure(chosenVariant, multi, r); }, baseForRule, ruleFor, { start: trialStrength * Math.sqrt(multi.length) });
+      const spread = await searchGrid(async (r) => { progress(); return measure(chosenVariant, multi, r); }, baseForRule, ruleFor, { start: trialStrength * Math.sqrt(multi.length), maxEvaluations: small ? 8 : 4 });
       const multiChoice = chooseStrength(spread, baseForRule, ruleFor, awayInfo);
       if (multiChoice.chosen && (multiChoice.reached || (choice.chosen && multiChoice.chosen.presence.mean > choice.chosen.presence.mean + choice.chosen.presence.se))) {
         choice = { ...multiChoice, explanation: [...multiChoice.explanation, `Layer ${layers[0]} alone did not make the concept clearly present within budget, so the strength was spread over layers ${multi.join(', ')}.`] };
@@ -272,10 +293,11 @@ export async function createConceptVector(model: HookedModel, opts: ConceptVecto
     while (chosen) {
       const fb = await fresh.unsteered();
       const fo = await fresh.run(hooksFor(extracted, layers, chosen.relative));
+      shown = { probe: fresh, base: fb, steered: fo };
       const fc = asCandidate(extracted, layers, chosen.relative, fo);
       const ok = feasibility(fc, fb.distinct2, ruleFor);
       confirmation = { ...curvePoint(layers, fc, fo, ok.feasible, ok.why, direction, baseRate), seed: fresh.seed, steppedDown: stepped };
-      if (ok.feasible || stepped >= 2) break;
+      if (ok.feasible || stepped >= (small ? 2 : 1)) break;
       const lower = RELATIVE_GRID.filter((g) => g < chosen!.relative).at(-1);
       if (lower === undefined) break;
       chosen = await measure(chosenVariant, layers, lower);
@@ -315,8 +337,13 @@ export async function createConceptVector(model: HookedModel, opts: ConceptVecto
   }
 
   // 6. Examples: the probe prompts without and with the chosen steering.
-  const steered = coefficient === 0 ? base : await probe.run(layers.map((l) => ({ kind: 'intervene' as const, at: { layer: l, site }, intervention: addVector(extracted.directions.get(l)!, { scale: coefficient }) })));
-  const examples = probe.prompts.map((prompt, i) => ({ prompt, base: base.outputs[i].text, steered: steered.outputs[i].text }));
+  if (!shown) {
+    const fullBase = await probe.unsteered();
+    const hooks = layers.map((l) => ({ kind: 'intervene' as const, at: { layer: l, site }, intervention: addVector(extracted.directions.get(l)!, { scale: coefficient }) }));
+    shown = { probe, base: fullBase, steered: coefficient === 0 ? fullBase : await probe.run(hooks) };
+  }
+  const { base: shownBase, steered } = shown;
+  const examples = shown.probe.prompts.map((prompt, i) => ({ prompt, base: shownBase.outputs[i].text, steered: steered.outputs[i].text }));
 
   const selection: AutoSelection = {
     concept,
@@ -333,7 +360,7 @@ export async function createConceptVector(model: HookedModel, opts: ConceptVecto
     coefficient,
     layerRanking,
     ...(strength ? { strength } : {}),
-    probe: { prompts: probe.prompts.length, maxTokens: probe.maxTokens, seed: probe.seed },
+    probe: { prompts: probe.prompts.length, maxTokens: probe.maxTokens, searchTokens, seed: probe.seed },
   };
   const vector: SteeringVector = { ...extracted, meta: { ...extracted.meta, recommended: { layers, coefficient }, auto: selection } };
   return { vector, dataset, lexicon, selection, examples };
@@ -363,11 +390,13 @@ function gateable(lex: Lexicon): boolean {
   return lex.kind !== 'style' && lex.kind !== 'behaviour';
 }
 
-/** Base models: minimal pairs and continuations. Chat models: the model's own kind-aware data too. */
+/** Minimal pairs and continuations (rendered as chat replies for chat models). */
 export function defaultSources(lex: Lexicon, chat: boolean): DataSource[] {
+  // Styles and behaviours have no words to put in a sentence: persona templates (and, for a chat
+  // model, its own kind-aware prompts) carry them. `self` is otherwise opt-in: writing lists of
+  // items is the slowest source by far.
   if (!gateable(lex)) return chat ? [{ kind: 'self' }, { kind: 'templates' }] : [{ kind: 'templates' }];
-  const base: DataSource[] = [{ kind: 'pairs' }, { kind: 'continuations' }];
-  return chat ? [...base, { kind: 'self' }] : base;
+  return [{ kind: 'pairs' }, { kind: 'continuations' }];
 }
 
 interface SourceContext {

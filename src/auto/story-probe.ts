@@ -76,6 +76,11 @@ export class StoryProbe {
     this.encoded = this.prompts.map((p) => (this.chat ? encodeChat(model, [{ role: 'user', content: p }]) : model.encode(p)));
   }
 
+  /** The same prompts and seeds, texts of another length. */
+  withLength(maxTokens: number): StoryProbe {
+    return new StoryProbe(this.model, this.scorer, this.others, { ...this.settings, prompts: this.prompts, maxTokens });
+  }
+
   /** The same prompts with other seeds: for confirming a choice on texts it was not made on. */
   fresh(seed: number): StoryProbe {
     return new StoryProbe(this.model, this.scorer, this.others, { ...this.settings, prompts: this.prompts, seed });

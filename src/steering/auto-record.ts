@@ -84,7 +84,8 @@ export interface AutoSelection {
   readonly coefficient: number;
   readonly layerRanking: readonly LayerTrial[];
   readonly strength?: StrengthRecord;
-  readonly probe: { readonly prompts: number; readonly maxTokens: number; readonly seed: number };
+  /** Probe texts: how many, their length, the length the search used (shorter on larger models), the seed. */
+  readonly probe: { readonly prompts: number; readonly maxTokens: number; readonly searchTokens?: number; readonly seed: number };
 }
 
 /** One prompt's continuation without and with the chosen steering. */

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod/v4';
 import { createConceptVector, type PipelineStage } from '../../auto/concept-vector.js';
+import { DEFAULT_RULE, STRENGTH_RULES } from '../../auto/strength-choice.js';
 import { HOOK_SITES } from '../../graph/hook-points.js';
 import { diagnosticsSeries, diagnosticsSvg, strengthSvg } from '../../report/vector-plots.js';
 import { SPEC_LIMITS } from '../../steering/spec.js';
@@ -45,9 +46,12 @@ const CreateBody = z
     name: Name,
     concept: z.string().trim().min(1).max(300),
     neutral: z.string().trim().min(1).max(300).optional(),
+    words: z.array(z.string().trim().min(1).max(64)).min(1).max(200).optional().describe("the concept's words (extend WordNet's)"),
+    away: z.boolean().default(false).describe('recommend a negative strength that removes the concept'),
+    rule: z.enum(STRENGTH_RULES).default(DEFAULT_RULE.kind),
     count: z.number().int().min(4).max(512).default(48),
     layer: z.union([z.literal('auto'), int]).default('auto'),
-    coefficient: z.union([z.literal('auto'), z.number()]).default('auto'),
+    coefficient: z.union([z.literal('auto'), z.number().min(-SPEC_LIMITS.coefficient).max(SPEC_LIMITS.coefficient)]).default('auto'),
     method: z.enum(['diffmean', 'pca_diff', 'pca_center', 'probe']).default('diffmean'),
     seed: int.default(0),
     description: z.string().max(2000).optional(),
@@ -114,6 +118,9 @@ export function vectorRoutes(app: FastifyInstance, ctx: ServerContext): void {
       const result = await createConceptVector(ctx.jobModel, {
         concept: body.concept,
         neutral: body.neutral,
+        words: body.words,
+        direction: body.away ? 'away' : 'toward',
+        rule: { kind: body.rule },
         count: body.count,
         layer: body.layer,
         coefficient: body.coefficient,
@@ -127,7 +134,8 @@ export function vectorRoutes(app: FastifyInstance, ctx: ServerContext): void {
       const vector = body.description ? { ...result.vector, meta: { ...result.vector.meta, description: body.description } } : result.vector;
       // Someone may have taken the name while the job ran: the request's own overwrite rule decides.
       const info = registry.add(body.name, vector, body.overwrite);
-      return { vector: info.name, layer: result.selection.layer, coefficient: result.selection.coefficient, examples: result.examples.slice(0, 3) };
+      const s = result.selection;
+      return { vector: info.name, kind: s.kind, layer: s.layer, layers: s.layers, coefficient: s.coefficient, reached: s.strength?.reached ?? null, explanation: s.strength?.explanation ?? [], examples: result.examples.slice(0, 3) };
     });
     return reply.code(202).send(job);
   });
