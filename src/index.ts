@@ -67,8 +67,9 @@ export {
 } from './evals/multiple-choice.js';
 export { createConceptVector, type ConceptVectorOptions, type ConceptVectorResult, type AutoSelection, type CurvePoint, type DataSource, type ExamplePair } from './auto/concept-vector.js';
 export { evaluateVector, capabilityRetention, type EvaluateVectorOptions } from './auto/evaluate-vector.js';
-export { searchStrength, type StrengthPoint, type StrengthSearchOptions, type StrengthSearchResult, type StrengthEvaluation } from './auto/strength-search.js';
-export { rankLayers, type LayerScore, type LayerRankingOptions } from './auto/layer-ranking.js';
+export { chooseStrength, searchGrid, presenceTarget, DEFAULT_RULE, STRENGTH_RULES, type StrengthCandidate, type StrengthRule, type StrengthChoice } from './auto/strength-choice.js';
+export { StoryProbe, type ProbeOutcome, type StoryProbeSettings } from './auto/story-probe.js';
+export { buildLexicon, countConceptHits, readLexicon, writeLexicon, type Lexicon } from './concept/lexicon.js';
 export { SteeringProbe, DEFAULT_BUDGET, type CoherenceBudget, type ProbeSettings, type SteeringOutcome } from './auto/steering-probe.js';
 export { templateConceptData, type TemplateSourceOptions } from './concept/template-source.js';
 export { generatedConceptData, type GeneratedSourceOptions } from './concept/generated-source.js';

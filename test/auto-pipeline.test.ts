@@ -14,6 +14,7 @@ import { loadVector } from '../src/steering/vector-file.js';
 import type { EvalReport } from '../src/report/eval-report.js';
 import { packageRoot, sharedPath } from '../src/util/shared-path.js';
 import { tempDir } from './helpers/random-model.js';
+import { cliArgs } from './helpers/cli.js';
 
 const tmp = tempDir('auto');
 const MODEL = sharedPath('models', 'tinystories-656k');
@@ -24,7 +25,7 @@ function steerer(...args: string[]): Promise<{ stdout: string; stderr: string; s
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      ['--import', import.meta.resolve('tsx'), path.join(packageRoot(), 'src/cli/main.ts'), ...args],
+      [...cliArgs(), ...args],
       { encoding: 'utf8', cwd: tmp, env: { ...process.env, STEERER_API_KEY: 'test-key' }, maxBuffer: 64 * 2 ** 20 },
       (err, stdout, stderr) => resolve({ stdout, stderr, status: err ? (typeof err.code === 'number' ? err.code : 1) : 0 }),
     );

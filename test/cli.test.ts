@@ -9,13 +9,14 @@ import { loadModel } from '../src/model/load.js';
 import { HookedModel } from '../src/runtime/model.js';
 import { packageRoot, sharedPath } from '../src/util/shared-path.js';
 import { tempDir } from './helpers/random-model.js';
+import { cliArgs } from './helpers/cli.js';
 import { maxAbsDiff } from './helpers/reference-forward.js';
 
 const tmp = tempDir('cli');
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 function steerer(...args: string[]): { stdout: string; stderr: string; status: number | null } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(packageRoot(), 'src/cli/main.ts'), ...args], {
+  const r = spawnSync(process.execPath, [...cliArgs(), ...args], {
     encoding: 'utf8',
     cwd: packageRoot(),
   });

@@ -275,7 +275,9 @@ export async function createConceptVector(model: HookedModel, opts: ConceptVecto
     let choice = chooseStrength(single, baseForRule, ruleFor, awayInfo);
     let curveLayers = layers;
     // One layer cannot make the concept present within budget: spread the strength over the top candidates.
-    if (!choice.reached && candidates.length > 1) {
+    // (Nothing to spread when no single-layer strength moved the concept at all.)
+    const moved = single.some((c) => c.presence.mean > baseForRule.presence);
+    if (!choice.reached && candidates.length > 1 && moved) {
       const multi = candidates.slice(0, 3).sort((a, b) => a - b);
       const spread = await searchGrid(async (r) => { progress(); return measure(chosenVariant, multi, r); }, baseForRule, ruleFor, { start: trialStrength * Math.sqrt(multi.length), maxEvaluations: small ? 8 : 4 });
       const multiChoice = chooseStrength(spread, baseForRule, ruleFor, awayInfo);

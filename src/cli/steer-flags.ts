@@ -14,7 +14,7 @@ export interface SteerFlags {
 /** --steer and --steer-spec, shared by every command that runs the model. */
 export function addSteerOptions(cmd: Command): Command {
   return cmd
-    .addOption(new Option('--steer <vector...>', 'steer with FILE[:coefficient][@layers] (add operator; layers default to the recommended ones)'))
+    .addOption(new Option('--steer <vector...>', 'steer with FILE[:coefficient][@layers] (add operator; coefficient and layers default to the recommended ones, 1 without a recommendation)'))
     .option('--steer-spec <file>', 'steer with a steering spec (JSON; `steerer vector schema` prints its schema)');
 }
 
