@@ -131,6 +131,8 @@ describe('one-click vectors', () => {
       steerer('vector', 'create', '-m', MODEL, '--concept', 'sad', '--layer', '7', '-o', 'x.safetensors'),
       steerer('vector', 'create', '-m', MODEL, '--concept', 'sad', '--coef', 'NaN', '-o', 'x.safetensors'),
       steerer('vector', 'create', '-m', MODEL, '--concept', 'sad', '--source', 'endpoint', '-o', 'x.safetensors'),
+      steerer('vector', 'create', '-m', MODEL, '--concept', 'sad', '--count', '1000000000', '-o', 'x.safetensors'),
+      steerer('vector', 'create', '-m', MODEL, '--concept', 'sad', '--probe-tokens', '99999', '-o', 'x.safetensors'),
       steerer('eval', '-m', MODEL, '--vector', 'sad.safetensors', '--benchmarks', 'nope'),
     ]);
     for (const r of bad) {
@@ -138,7 +140,9 @@ describe('one-click vectors', () => {
       assert.match(r.stderr, /^steerer: /);
     }
     assert.match(bad[0].stderr, /layer 7/);
-    assert.match(bad[3].stderr, /unknown benchmark/);
+    assert.match(bad[3].stderr, /count must be an integer from 4 to 4096/);
+    assert.match(bad[4].stderr, /probe texts must be 1\.\.511 tokens/);
+    assert.match(bad[5].stderr, /unknown benchmark/);
     assert.ok(!fs.existsSync(path.join(tmp, 'x.safetensors')));
   });
 

@@ -83,6 +83,9 @@ export interface ConceptVectorResult {
 /** Models up to this many parameters are searched on full-length texts. */
 const SMALL_MODEL = 50_000_000;
 
+/** Items per source at most: checked before any item is planned. */
+const MAX_COUNT = 4096;
+
 /** Fewest training pairs the gate must leave for a vector to be worth extracting. */
 const MIN_PAIRS = 8;
 
@@ -108,7 +111,11 @@ export async function createConceptVector(model: HookedModel, opts: ConceptVecto
   }
   if (typeof opts.coefficient === 'number' && !Number.isFinite(opts.coefficient)) throw new InvalidInputError(`the coefficient must be a finite number, got ${opts.coefficient}`);
   const count = opts.count ?? 48;
-  if (!Number.isInteger(count) || count < 4) throw new InvalidInputError(`count must be an integer >= 4, got ${count}`);
+  if (!Number.isInteger(count) || count < 4 || count > MAX_COUNT) throw new InvalidInputError(`count must be an integer from 4 to ${MAX_COUNT}, got ${count}`);
+  const probeTokens = opts.probe?.maxTokens;
+  if (probeTokens !== undefined && (!Number.isInteger(probeTokens) || probeTokens < 1 || probeTokens >= model.spec.maxPositions)) {
+    throw new InvalidInputError(`probe texts must be 1..${model.spec.maxPositions - 1} tokens (the model's context), got ${probeTokens}`);
+  }
   const stage = opts.onStage ?? (() => {});
   const chat = model.chatTemplate !== undefined;
 

@@ -71,7 +71,9 @@ export class StoryProbe {
     this.prompts = settings.prompts ?? (this.chat ? EVAL_INSTRUCTIONS : defaultBasePrompts(model.spec.addBos));
     if (this.prompts.length < 2) throw new InvalidInputError('at least two probe prompts are needed (standard errors need two texts)');
     this.maxTokens = settings.maxTokens ?? 128;
-    if (!Number.isInteger(this.maxTokens) || this.maxTokens < 1) throw new InvalidInputError(`maxTokens must be a positive integer, got ${this.maxTokens}`);
+    if (!Number.isInteger(this.maxTokens) || this.maxTokens < 1 || this.maxTokens >= model.spec.maxPositions) {
+      throw new InvalidInputError(`probe texts must be 1..${model.spec.maxPositions - 1} tokens (the model's context), got ${this.maxTokens}`);
+    }
     this.seed = settings.seed ?? 1000;
     this.encoded = this.prompts.map((p) => (this.chat ? encodeChat(model, [{ role: 'user', content: p }]) : model.encode(p)));
   }
