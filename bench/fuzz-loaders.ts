@@ -113,6 +113,8 @@ function loadSeedsFrom(seedsDir: string): LoadedSeed[] {
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const tmp = mkdtempSync(join(tmpdir(), 'steerer-fuzz-'));
+  // Quantized GGUF cases pack their weights: into this run's own cache (children inherit it), removed with it.
+  process.env.STEERER_CACHE_DIR = join(tmp, 'cache');
   const seedsDir = join(tmp, 'seeds');
   const seedInfos = buildSeeds(seedsDir);
   writeFileSync(join(seedsDir, 'manifest.json'), JSON.stringify(seedInfos, null, 2));

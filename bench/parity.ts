@@ -25,6 +25,7 @@ import { MODELS_DIR } from './lib/paths.js';
 import { ensureSmolRandomModel } from './lib/random-model.js';
 import { generate, HookedModel, loadModel, sharedPath } from './lib/steerer.js';
 import { fmt, formatTable } from './lib/table.js';
+import { diffRows, margin, type RowDiff } from './lib/logit-diff.js';
 
 const THREADS = 2;
 const TOLERANCE = 1e-3;
@@ -45,13 +46,6 @@ interface ModelCase {
   readonly prompts: readonly PromptCase[];
 }
 
-interface RowDiff {
-  readonly rows: number;
-  readonly maxAbs: number;
-  readonly rel: number;
-  readonly relCentered: number;
-  readonly top1Agree: number;
-}
 
 interface LogitResult extends RowDiff {
   readonly model: string;
@@ -110,60 +104,6 @@ const MODELS: readonly ModelCase[] = [
     ],
   },
 ];
-
-function argmax(row: Float32Array): number {
-  let best = 0;
-  for (let i = 1; i < row.length; i++) if (row[i] > row[best]) best = i;
-  return best;
-}
-
-function rowMax(row: Float32Array): number {
-  let m = -Infinity;
-  for (let i = 0; i < row.length; i++) m = Math.max(m, row[i]);
-  return m;
-}
-
-/** Top-1 minus top-2 logit. */
-function margin(row: Float32Array): number {
-  let a = -Infinity;
-  let b = -Infinity;
-  for (let i = 0; i < row.length; i++) {
-    if (row[i] > a) {
-      b = a;
-      a = row[i];
-    } else if (row[i] > b) b = row[i];
-  }
-  return a - b;
-}
-
-function diffRows(steerer: readonly Float32Array[], llama: readonly Float32Array[]): RowDiff {
-  let maxAbs = 0;
-  let rel = 0;
-  let relCentered = 0;
-  let top1Agree = 0;
-  for (let r = 0; r < steerer.length; r++) {
-    const s = steerer[r];
-    const l = llama[r];
-    if (s.length !== l.length) throw new Error(`row ${r}: vocab ${s.length} vs ${l.length}`);
-    const sm = rowMax(s);
-    const lm = rowMax(l);
-    let d = 0;
-    let scale = 0;
-    let dc = 0;
-    let scaleC = 0;
-    for (let i = 0; i < s.length; i++) {
-      d = Math.max(d, Math.abs(s[i] - l[i]));
-      scale = Math.max(scale, Math.abs(s[i]));
-      dc = Math.max(dc, Math.abs(s[i] - sm - (l[i] - lm)));
-      scaleC = Math.max(scaleC, Math.abs(s[i] - sm));
-    }
-    maxAbs = Math.max(maxAbs, d);
-    rel = Math.max(rel, d / scale);
-    relCentered = Math.max(relCentered, dc / scaleC);
-    if (argmax(s) === argmax(l)) top1Agree++;
-  }
-  return { rows: steerer.length, maxAbs, rel, relCentered, top1Agree };
-}
 
 /** Which prompt positions get their logits compared: all of a short prompt, a stride of a long one. */
 function comparedPositions(n: number): number[] {

@@ -1,8 +1,9 @@
 /** Steerer's library API: load a model, run hooked forwards, generate, score. */
-import { loadModel } from './model/load.js';
+import { loadModel, type LoadOptions } from './model/load.js';
 import { HookedModel, type RuntimeOptions } from './runtime/model.js';
 
-export { loadModel } from './model/load.js';
+export { loadModel, type LoadOptions } from './model/load.js';
+export type { PackedWeights, PackedMatrix } from './model/packed-weights.js';
 export type { LoadedModel, ModelSpec, ModelSource, WeightMap } from './model/spec.js';
 export type { TextTokenizer } from './model/tokenizer.js';
 export { renderChat, type ChatMessage, type ChatRole } from './model/chat-template.js';
@@ -19,8 +20,8 @@ export { Sampler, type SamplingOptions } from './runtime/sampling.js';
 export { SteererError, ModelFileError, InvalidInputError } from './io/errors.js';
 
 /** Loads a model file or directory and prepares it for hooked inference. */
-export function openModel(modelPath: string, opts: RuntimeOptions = {}): HookedModel {
-  return new HookedModel(loadModel(modelPath), opts);
+export function openModel(modelPath: string, opts: RuntimeOptions & LoadOptions = {}): HookedModel {
+  return new HookedModel(loadModel(modelPath, { weights: opts.weights, cacheRoot: opts.cacheRoot }), opts);
 }
 export { GeneratorError, type GenerationRequest, type TextGenerator } from './generators/text-generator.js';
 export { localGenerator, type LocalGeneratorOptions } from './generators/local-generator.js';

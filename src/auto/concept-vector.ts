@@ -164,7 +164,7 @@ export async function createConceptVector(model: HookedModel, opts: ConceptVecto
   // a concept is measured below, not guessed).
   const variants: { name: string; items: readonly ConceptItem[] }[] = [{ name: sourceName, items: kept }];
   // (Larger models, screened on short texts, compare only the all-data vector's layers: each variant costs trials.)
-  const small = countParameters(model.weights) <= SMALL_MODEL;
+  const small = countParameters(model) <= SMALL_MODEL;
   if (bySource.length > 1 && small) for (const s of bySource) if (s.items.length >= MIN_PAIRS) variants.push({ name: s.kind, items: s.items });
   const extractedVariants: { name: string; vector: SteeringVector }[] = [];
   for (const [i, v] of variants.entries()) {

@@ -27,6 +27,8 @@ export interface LayerContext {
   weight(name: string): string;
   /** Same, or undefined when the model has no such tensor (optional biases). */
   maybeWeight(name: string): string | undefined;
+  /** x @ W for a linear weight [in, out], float32 or block-quantized alike. */
+  matmul(x: string, weightName: string, outName: string): string;
   /**
    * Joins this layer's cached keys/values (graph inputs [batch, past, width]) with the new ones and
    * returns the new ones as graph outputs, so the runtime can append them to its cache.
@@ -57,7 +59,7 @@ export function norm(c: LayerContext, x: string, prefix: string): string {
 
 /** x @ W (+ b), the bias only when the model stores one. */
 export function linear(c: LayerContext, x: string, prefix: string): string {
-  const y = c.g.node('MatMul', [x, c.weight(`${prefix}.weight`)], {}, prefix);
+  const y = c.matmul(x, `${prefix}.weight`, prefix);
   const b = c.maybeWeight(`${prefix}.bias`);
   return b ? c.g.node('Add', [y, b], {}, `${prefix}.biased`) : y;
 }

@@ -9,10 +9,13 @@ const { onnx } = onnxProto;
  * compiled graph (one per hook plan) shares it without duplication.
  */
 
-export type ElemType = 'float32' | 'int64';
+export type ElemType = 'float32' | 'int64' | 'uint8';
 export type Dim = number | string;
 
-const ELEM_CODE: Record<ElemType, number> = { float32: 1, int64: 7 };
+const ELEM_CODE: Record<ElemType, number> = { float32: 1, int64: 7, uint8: 2 };
+
+/** ONNX Runtime's contrib operators (MatMulNBits). */
+export const MS_DOMAIN = 'com.microsoft';
 
 /** ONNX attributes are typed; an integer-valued float must still be sent as FLOAT. */
 export type Attr =
@@ -43,6 +46,7 @@ export class GraphBuilder {
   private readonly initializers: onnxProto.onnx.ITensorProto[] = [];
   private readonly used = new Set<string>();
   private readonly constCache = new Map<string, string>();
+  private readonly domains = new Set<string>();
 
   constructor(readonly graphName: string) {}
 
@@ -110,6 +114,29 @@ export class GraphBuilder {
     }
   }
 
+  /**
+   * A tensor whose bytes ONNX Runtime reads from a file beside the model (`location`, relative to
+   * the model file), at `offset`: packed weights that no JavaScript buffer holds.
+   */
+  externalInitializer(name: string, elem: ElemType, dims: readonly number[], location: string, offset: number, length: number): string {
+    if (this.used.has(name)) return name;
+    this.used.add(name);
+    this.initializers.push(
+      onnx.TensorProto.create({
+        name,
+        dims: [...dims],
+        dataType: ELEM_CODE[elem],
+        dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
+        externalData: [
+          { key: 'location', value: location },
+          { key: 'offset', value: String(offset) },
+          { key: 'length', value: String(length) },
+        ],
+      }),
+    );
+    return name;
+  }
+
   /** A small constant (shapes, axes, scalars), deduplicated by value. */
   constInt64(values: readonly number[], dims: readonly number[] = [values.length]): string {
     const key = `i64:${dims.join('x')}:${values.join(',')}`;
@@ -138,17 +165,25 @@ export class GraphBuilder {
     return this.nodeMulti(opType, inputs, attrs, [outName ?? opType.toLowerCase()])[0];
   }
 
+  /** A node of ONNX Runtime's contrib domain. */
+  msNode(opType: string, inputs: readonly string[], attrs: Readonly<Record<string, Attr>>, outName: string): string {
+    return this.nodeMulti(opType, inputs, attrs, [outName], MS_DOMAIN)[0];
+  }
+
   /** Adds one node with several outputs ('' as an input means an omitted optional input). */
   nodeMulti(
     opType: string,
     inputs: readonly string[],
     attrs: Readonly<Record<string, Attr>>,
     outNames: readonly string[],
+    domain = '',
   ): string[] {
     const outputs = outNames.map((n) => (n === '' ? '' : this.fresh(n)));
+    if (domain !== '') this.domains.add(domain);
     this.nodes.push(
       onnx.NodeProto.create({
         opType,
+        domain,
         name: outputs.find((o) => o !== '') ?? opType,
         input: [...inputs],
         output: outputs,
@@ -170,7 +205,7 @@ export class GraphBuilder {
     const model = onnx.ModelProto.create({
       irVersion: IR_VERSION,
       producerName: 'steerer',
-      opsetImport: [{ domain: '', version: OPSET }],
+      opsetImport: [{ domain: '', version: OPSET }, ...[...this.domains].map((domain) => ({ domain, version: 1 }))],
       graph,
     });
     return onnx.ModelProto.encode(model).finish();

@@ -207,7 +207,7 @@ function deqQ3_K(src: Uint8Array, out: Float32Array, nb: number): void {
 }
 
 /** The 6-bit scale and min of sub-block j (0..7) packed in 12 bytes at `p` (Q4_K, Q5_K). */
-function scaleMinK4(src: Uint8Array, p: number, j: number, res: Int32Array): void {
+export function scaleMinK4(src: Uint8Array, p: number, j: number, res: Int32Array): void {
   if (j < 4) {
     res[0] = src[p + j] & 63;
     res[1] = src[p + j + 4] & 63;

@@ -367,6 +367,22 @@ export class GgufFile {
     return buf;
   }
 
+  /**
+   * The stored bytes of rows [start, start+count) (numpy order: quant blocks run along ne0, so a
+   * row range is a byte range).
+   */
+  readRawRows(name: string, start: number, count: number): Buffer {
+    const t = this.tensor(name);
+    const rows = t.shape[0] ?? 1;
+    if (!Number.isInteger(start) || !Number.isInteger(count) || start < 0 || count < 0 || start + count > rows) {
+      throw new RangeError(`rows ${start}..${start + count} are outside tensor ${name} with ${rows} rows`);
+    }
+    const rowBytes = t.byteLength / rows;
+    const buf = Buffer.allocUnsafe(count * rowBytes);
+    readFully(this.handle(), buf, t.offset + start * rowBytes, this.path);
+    return buf;
+  }
+
   /** Dequantized to float32, row-major in numpy order (`shape`). */
   readF32(name: string): Float32Array {
     const t = this.tensor(name);

@@ -10,6 +10,18 @@ export function interleavedToHalfSplitRows(w: Float32Array, numHeads: number, he
   return permuteRows(w, numHeads, headDim, inDim, (h, j, s) => [h * headDim + s * (headDim / 2) + j, h * headDim + 2 * j + s]);
 }
 
+/** The same permutation as row indices: destination row i is source row order[i]. */
+export function interleavedToHalfSplitOrder(numHeads: number, headDim: number): Int32Array {
+  if (headDim % 2 !== 0) throw new Error(`head dimension ${headDim} must be even for RoPE`);
+  const order = new Int32Array(numHeads * headDim);
+  for (let h = 0; h < numHeads; h++) {
+    for (let j = 0; j < headDim / 2; j++) {
+      for (let s = 0; s < 2; s++) order[h * headDim + s * (headDim / 2) + j] = h * headDim + 2 * j + s;
+    }
+  }
+  return order;
+}
+
 /** Rows from half-split to interleaved order (what llama.cpp's converter writes). */
 export function halfSplitToInterleavedRows(w: Float32Array, numHeads: number, headDim: number, inDim: number): Float32Array {
   return permuteRows(w, numHeads, headDim, inDim, (h, j, s) => [h * headDim + 2 * j + s, h * headDim + s * (headDim / 2) + j]);

@@ -1,3 +1,4 @@
+import type { PackedWeights } from './packed-weights.js';
 import type { HostTensor } from './tensor.js';
 import type { TextTokenizer } from './tokenizer.js';
 
@@ -98,7 +99,10 @@ export interface ModelSource {
 
 export interface LoadedModel {
   readonly spec: ModelSpec;
+  /** Float32 weights (every weight, unless some are packed). */
   readonly weights: WeightMap;
+  /** Linear weights kept block-quantized (quantized GGUF files); absent from `weights`. */
+  readonly packed?: PackedWeights;
   readonly tokenizer: TextTokenizer;
   /** Jinja chat template, when the source ships one. */
   readonly chatTemplate?: string;
@@ -107,9 +111,10 @@ export interface LoadedModel {
   readonly source: ModelSource;
 }
 
-/** Number of parameters a spec's weights hold (tied embeddings counted once). */
-export function countParameters(weights: WeightMap): number {
+/** Number of parameters a model's weights hold, packed ones included (tied embeddings counted once). */
+export function countParameters(model: Pick<LoadedModel, 'weights' | 'packed'>): number {
   let n = 0;
-  for (const t of weights.values()) n += t.data.length;
+  for (const t of model.weights.values()) n += t.data.length;
+  for (const m of model.packed?.matrices.values() ?? []) n += m.in * m.out;
   return n;
 }

@@ -1,9 +1,14 @@
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { InvalidInputError } from '../io/errors.js';
 import { hookName, pointAt, type HookPoint } from '../graph/hook-points.js';
-import { compileSegment, interventionParamName, type HeadMode, type SegmentPlan } from '../graph/segment.js';
+import { compileSegment, interventionParamName, type HeadMode, type SegmentPlan, type WeightSource } from '../graph/segment.js';
+import type { PackedWeights } from '../model/packed-weights.js';
 import type { LoadedModel, ModelSpec } from '../model/spec.js';
+import type { HostTensor } from '../model/tensor.js';
 import type { TextTokenizer } from '../model/tokenizer.js';
 import { resolveHooks, type Activation, type Hook, type ResolvedHook, type StepInfo } from './hooks.js';
 import { KvCache } from './kv-cache.js';
@@ -41,6 +46,16 @@ export interface ForwardOutput {
 const NEG = -1e30;
 /** Largest single buffer a forward may need (1 GiB of float32). */
 const MAX_BUFFER_FLOATS = 2 ** 28;
+/**
+ * Sessions kept for a model with packed weights: each holds its own copy of them, prepacked by
+ * ONNX Runtime, so plans beyond this many release the least recently used session.
+ */
+const MAX_PACKED_SESSIONS = 3;
+
+interface SessionEntry {
+  readonly ready: Promise<{ session: ort.InferenceSession; inputNames: readonly string[] }>;
+  inFlight: number;
+}
 
 /**
  * A model whose forward pass runs as ORT graphs compiled from its spec, with hook points
@@ -55,9 +70,10 @@ export class HookedModel {
   readonly source: LoadedModel['source'];
   readonly threads: number;
   private readonly weightTensors = new Map<string, ort.Tensor>();
-  private readonly weightShapes = new Map<string, readonly number[]>();
+  private readonly weightSources = new Map<string, WeightSource>();
   private readonly loaded: LoadedModel;
-  private readonly sessions = new Map<string, Promise<{ session: ort.InferenceSession; inputNames: readonly string[] }>>();
+  /** By plan key, least recently used first. */
+  private readonly sessions = new Map<string, SessionEntry>();
   private rope?: { length: number; cos: ort.Tensor; sin: ort.Tensor };
 
   constructor(loaded: LoadedModel, opts: RuntimeOptions = {}) {
@@ -72,13 +88,29 @@ export class HookedModel {
     this.threads = threads;
     for (const [name, t] of loaded.weights) {
       this.weightTensors.set(name, new ort.Tensor('float32', t.data, [...t.shape]));
-      this.weightShapes.set(name, t.shape);
+      this.weightSources.set(name, { kind: 'input', shape: t.shape });
+    }
+    for (const [name, matrix] of loaded.packed?.matrices ?? []) {
+      this.weightSources.set(name, { kind: 'packed', matrix, location: path.basename(loaded.packed!.file) });
     }
   }
 
-  /** The canonical weights (read-only view; see ModelSpec docs for names and layouts). */
+  /**
+   * The float32 canonical weights (read-only view; see ModelSpec docs for names and layouts).
+   * Packed linear weights are not in it: see `packed` and `denseWeight`.
+   */
   get weights(): LoadedModel['weights'] {
     return this.loaded.weights;
+  }
+
+  /** Linear weights kept block-quantized (quantized GGUF files). */
+  get packed(): PackedWeights | undefined {
+    return this.loaded.packed;
+  }
+
+  /** A weight as float32 in its canonical layout, dequantizing a packed one (a new copy each call). */
+  denseWeight(name: string): HostTensor | undefined {
+    return this.loaded.weights.get(name) ?? (this.loaded.packed?.get(name) ? this.loaded.packed.dense(name) : undefined);
   }
 
   createCache(batch: number): KvCache {
@@ -178,7 +210,11 @@ export class HookedModel {
     const newKv = new Map<number, { key: Float32Array; value: Float32Array }>();
 
     for (const plan of planSegments(hooks, spec.numLayers, head)) {
-      const { session, inputNames } = await this.session(plan);
+      const entry = this.session(plan);
+      entry.inFlight++;
+      let out: ort.InferenceSession.ReturnType;
+      try {
+      const { session, inputNames } = await entry.ready;
       const feeds: Record<string, ort.Tensor> = {};
       const dims = [batch, seq, spec.hiddenSize];
       for (const name of inputNames) {
@@ -190,7 +226,10 @@ export class HookedModel {
           feeds[name] = t;
         }
       }
-      const out = await session.run(feeds);
+      out = await session.run(feeds);
+      } finally {
+        entry.inFlight--;
+      }
       for (const [name, value] of Object.entries(out)) {
         if (name.startsWith('new.')) {
           const [, layer, which] = name.split('.');
@@ -257,6 +296,9 @@ export class HookedModel {
     const out = new Float32Array(tokens.length * seq * D);
     const table = this.loaded.weights.get('token_embd');
     const tied = this.loaded.weights.get('output.weight');
+    const packed = this.loaded.packed;
+    // A packed table: token_embd, or the tied output matrix (its rows are the vocabulary).
+    const packedTable = packed?.get('token_embd') ? 'token_embd' : !table && packed?.get('output.weight') ? 'output.weight' : undefined;
     const posTable = this.loaded.weights.get('pos_embd');
     const V = this.spec.vocabSize;
     for (let b = 0; b < tokens.length; b++) {
@@ -264,6 +306,7 @@ export class HookedModel {
         const id = tokens[b][i - pad[b]];
         const o = (b * seq + i) * D;
         if (table) out.set(table.data.subarray(id * D, id * D + D), o);
+        else if (packedTable) packed!.row(packedTable, id, out.subarray(o, o + D));
         else if (tied) for (let d = 0; d < D; d++) out[o + d] = tied.data[d * V + id];
         else throw new Error('model has neither token_embd nor output.weight');
         if (posTable) {
@@ -289,33 +332,67 @@ export class HookedModel {
     return this.rope;
   }
 
-  private session(plan: SegmentPlan): Promise<{ session: ort.InferenceSession; inputNames: readonly string[] }> {
+  private session(plan: SegmentPlan): SessionEntry {
     const key = planKey(plan);
-    let s = this.sessions.get(key);
-    if (!s) {
-      const compiled = compileSegment(this.spec, (n) => this.weightShapes.get(n), plan);
-      s = ort.InferenceSession.create(compiled.bytes, {
-        intraOpNumThreads: this.threads,
-        interOpNumThreads: 1,
-        executionMode: 'sequential',
-        graphOptimizationLevel: 'all',
-        logSeverityLevel: 3,
-        // No spin-waiting: sessions often run back to back (segments split by JS hooks, the
-        // runs of guided decoding, other models), and the JS work between calls needs the
-        // core. Spinning threads of one session starved the next (contrastive decoding ran
-        // 2.2× plain instead of 1.2× on 2 cores) and gained nothing measurable on one session.
-        extra: { session: { 'intra_op.allow_spinning': '0' } },
-      }).then((session) => ({ session, inputNames: compiled.inputNames }));
-      this.sessions.set(key, s);
-      s.catch(() => this.sessions.delete(key));
+    const hit = this.sessions.get(key);
+    if (hit) {
+      // Most recently used last.
+      this.sessions.delete(key);
+      this.sessions.set(key, hit);
+      return hit;
     }
-    return s;
+    const compiled = compileSegment(this.spec, (n) => this.weightSources.get(n), plan);
+    const options: ort.InferenceSession.SessionOptions = {
+      intraOpNumThreads: this.threads,
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+      graphOptimizationLevel: 'all',
+      logSeverityLevel: 3,
+      // No spin-waiting: sessions often run back to back (segments split by JS hooks, the
+      // runs of guided decoding, other models), and the JS work between calls needs the
+      // core. Spinning threads of one session starved the next (contrastive decoding ran
+      // 2.2× plain instead of 1.2× on 2 cores) and gained nothing measurable on one session.
+      extra: { session: { 'intra_op.allow_spinning': '0' } },
+    };
+    const packed = this.loaded.packed;
+    // Packed weights are external data of the graph, so the graph is a file beside them (ONNX
+    // Runtime resolves external data only inside the model's own directory).
+    const ready = (packed ? ort.InferenceSession.create(graphFile(packed, compiled.bytes), options) : ort.InferenceSession.create(compiled.bytes, options)).then(
+      (session) => ({ session, inputNames: compiled.inputNames }),
+    );
+    const entry: SessionEntry = { ready, inFlight: 0 };
+    this.sessions.set(key, entry);
+    ready.catch(() => this.sessions.delete(key));
+    if (packed) this.evictIdleSessions(MAX_PACKED_SESSIONS);
+    return entry;
+  }
+
+  /** Releases least recently used sessions not running now, down to `keep`. */
+  private evictIdleSessions(keep: number): void {
+    for (const [key, entry] of this.sessions) {
+      if (this.sessions.size <= keep) break;
+      if (entry.inFlight > 0) continue;
+      this.sessions.delete(key);
+      void entry.ready.then((s) => s.session.release(), () => {});
+    }
   }
 
   /** Releases ORT sessions. */
   async dispose(): Promise<void> {
     const all = [...this.sessions.values()];
     this.sessions.clear();
-    for (const s of all) await (await s).session.release();
+    for (const s of all) await (await s.ready).session.release();
+    this.loaded.packed?.close();
   }
+}
+
+/** Writes a compiled graph beside the packed weights it reads (once per distinct graph) and returns its path. */
+function graphFile(packed: PackedWeights, bytes: Uint8Array): string {
+  const file = path.join(packed.dir, `graph-${createHash('sha256').update(bytes).digest('hex').slice(0, 24)}.onnx`);
+  if (!fs.existsSync(file)) {
+    const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+    fs.writeFileSync(tmp, bytes);
+    fs.renameSync(tmp, file);
+  }
+  return file;
 }

@@ -49,7 +49,8 @@ function lensSession(model: HookedModel): Promise<LensSession> {
 
 async function createLensSession(model: HookedModel): Promise<LensSession> {
   const D = model.spec.hiddenSize;
-  const out = model.weights.get('output.weight');
+  // Dequantized once per model when the unembedding is packed (the lens session keeps it).
+  const out = model.denseWeight('output.weight');
   if (!out || out.shape.length !== 2 || out.shape[0] !== D) {
     throw new InvalidInputError(`the model has no [${D}, vocab] unembedding (output.weight): cannot compute logit effects`);
   }

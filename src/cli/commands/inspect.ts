@@ -12,7 +12,7 @@ export function inspectCommand(): Command {
     .action(
       runAction(async (flags: { model: string; threads?: string; json?: boolean }) => {
         const model = openFromOptions(flags);
-        const params = countParameters(model.weights);
+        const params = countParameters(model);
         const info = {
           name: model.source.name,
           format: model.source.format,
@@ -20,6 +20,9 @@ export function inspectCommand(): Command {
           storedDtypes: model.source.dtypes,
           parameters: params,
           weightBytesF32: params * 4,
+          // What the weights take in memory as loaded: float32 ones plus the packed (block-quantized) ones.
+          weightBytes: [...model.weights.values()].reduce((n, t) => n + t.data.byteLength, 0) + (model.packed?.bytes ?? 0),
+          packedMatrices: model.packed?.matrices.size ?? 0,
           spec: model.spec,
           chatTemplate: model.chatTemplate !== undefined,
           hookPoints: HOOK_SITES.map((s) => `blocks.{0..${model.spec.numLayers - 1}}.hook_${s}`),
@@ -34,6 +37,7 @@ export function inspectCommand(): Command {
           `architecture   ${s.architecture} (${s.family} graph)`,
           `parameters     ${(params / 1e6).toFixed(3)} M (${(params * 4 / 2 ** 20).toFixed(1)} MiB as F32)`,
           `stored dtypes  ${Object.entries(info.storedDtypes).map(([k, v]) => `${k}×${v}`).join(', ')}`,
+          `in memory      ${(info.weightBytes / 2 ** 20).toFixed(1)} MiB${info.packedMatrices ? ` (${info.packedMatrices} linear weights kept quantized for MatMulNBits; STEERER_WEIGHTS=f32 expands them)` : ''}`,
           `layers         ${s.numLayers}`,
           `hidden         ${s.hiddenSize}, MLP ${s.intermediateSize} (${s.activation})`,
           `heads          ${s.numHeads} query, ${s.numKvHeads} key/value, head dim ${s.headDim}`,

@@ -1,16 +1,29 @@
 import path from 'node:path';
 import { ModelFileError } from '../../io/errors.js';
 import { GgmlType, GgufFile, ggmlTypeName } from '../../io/gguf.js';
-import { interleavedToHalfSplitRows } from '../rope-permute.js';
+import { NBITS_BLOCK } from '../../io/nbits-repack.js';
+import { packGgufWeights, packable, type PackPlanEntry } from '../packed-weights.js';
+import { interleavedToHalfSplitOrder, interleavedToHalfSplitRows } from '../rope-permute.js';
 import type { ArchFamily, LoadedModel, ModelSpec, RopeScaling, WeightMap } from '../spec.js';
 import { readTransposed, transpose2d, type HostTensor } from '../tensor.js';
 import { tokenizerFromGgufVocab } from '../tokenizers/gguf-vocab.js';
 import { checkWeightValues, showValue, validateModelSpec } from '../validate-spec.js';
 
 /**
- * GGUF (llama.cpp) files: metadata → spec, tensors dequantized to F32, tokenizer and chat
- * template from tokenizer.ggml.* metadata.
+ * GGUF (llama.cpp) files: metadata → spec, quantized linear weights kept quantized (repacked
+ * for ONNX Runtime, ../packed-weights.ts) or, with `weights: 'f32'`, dequantized to F32 like
+ * every other tensor; tokenizer and chat template from tokenizer.ggml.* metadata.
  */
+
+export interface GgufLoadOptions {
+  /**
+   * 'packed' (default): quantized linear weights stay block-quantized in memory; 'f32': every
+   * weight is expanded to float32 (exact, 4-8× the memory).
+   */
+  readonly weights?: 'packed' | 'f32';
+  /** Cache directory for packed weights (default: cacheDir('packed')). */
+  readonly cacheRoot?: string;
+}
 
 /** GGUF architectures and the rope convention llama.cpp stores their q/k in. */
 const ARCHS: Record<string, { family: ArchFamily; interleavedQk: boolean }> = {
@@ -21,7 +34,7 @@ const ARCHS: Record<string, { family: ArchFamily; interleavedQk: boolean }> = {
   gpt2: { family: 'gpt2', interleavedQk: false },
 };
 
-export function loadGguf(file: string): LoadedModel {
+export function loadGguf(file: string, opts: GgufLoadOptions = {}): LoadedModel {
   const gguf = GgufFile.open(file);
   try {
     const arch = gguf.getString('general.architecture');
@@ -152,9 +165,12 @@ export function loadGguf(file: string): LoadedModel {
     if (bosId !== undefined && tokens[bosId] !== undefined) specialTokens.bos_token = tokens[bosId];
     if (eosId !== undefined && tokens[eosId] !== undefined) specialTokens.eos_token = tokens[eosId];
 
+    const plan: PackPlanEntry[] = [];
+    const weights = readWeights(gguf, spec, info.interleavedQk, file, opts.weights === 'f32' ? undefined : plan);
     return {
       spec,
-      weights: readWeights(gguf, spec, info.interleavedQk, file),
+      weights,
+      ...(plan.length ? { packed: packGgufWeights(gguf, file, plan, { root: opts.cacheRoot }) } : {}),
       tokenizer,
       chatTemplate: gguf.getString('tokenizer.chat_template'),
       specialTokens,
@@ -165,7 +181,11 @@ export function loadGguf(file: string): LoadedModel {
   }
 }
 
-function readWeights(gguf: GgufFile, spec: ModelSpec, interleavedQk: boolean, file: string): WeightMap {
+/**
+ * The float32 weights; with `packed` given, quantized linear weights are planned into it
+ * instead (canonical name, source rows, RoPE row order) and left out of the map.
+ */
+function readWeights(gguf: GgufFile, spec: ModelSpec, interleavedQk: boolean, file: string, packed?: PackPlanEntry[]): WeightMap {
   const { hiddenSize: D, vocabSize: V, intermediateSize: F, headDim: hd, numHeads: H, numKvHeads: Hkv } = spec;
   const check = (name: string, shape: readonly number[]): void => {
     const t = gguf.tensors.get(name);
@@ -178,6 +198,13 @@ function readWeights(gguf: GgufFile, spec: ModelSpec, interleavedQk: boolean, fi
   const read = (name: string, shape: readonly number[]): Float32Array => {
     check(name, shape);
     return checkWeightValues(gguf.readF32(name), file, name);
+  };
+  /** Plans a packed matrix when the tensor is quantized and packing is on. */
+  const pack = (as: string, name: string, rowStart: number, rows: number, cols: number, heads?: number): boolean => {
+    const t = gguf.tensors.get(name);
+    if (!packed || !t || !packable(t.type) || cols % NBITS_BLOCK !== 0) return false;
+    packed.push({ name: as, tensor: name, rowStart, rows, cols, ...(heads !== undefined && interleavedQk ? { perm: interleavedToHalfSplitOrder(heads, hd) } : {}) });
+    return true;
   };
   /** GGUF stores linear weights [out, in] (numpy order); canonical is [in, out]. */
   const linear = (name: string, out: number, inp: number, heads?: number): HostTensor => {
@@ -197,11 +224,17 @@ function readWeights(gguf: GgufFile, spec: ModelSpec, interleavedQk: boolean, fi
   const has = (name: string): boolean => gguf.tensors.has(name);
 
   const w: WeightMap = new Map();
+  /** A linear weight under its canonical name: planned for packing, or read as float32. */
+  const setLinear = (as: string, name: string, out: number, inp: number, heads?: number): void => {
+    check(name, [out, inp]);
+    if (!pack(as, name, 0, out, inp, heads)) w.set(as, linear(name, out, inp, heads));
+  };
   if (has('output.weight')) {
-    w.set('token_embd', { data: read('token_embd.weight', [V, D]), shape: [V, D] });
-    w.set('output.weight', linear('output.weight', V, D));
+    check('token_embd.weight', [V, D]);
+    if (!pack('token_embd', 'token_embd.weight', 0, V, D)) w.set('token_embd', { data: read('token_embd.weight', [V, D]), shape: [V, D] });
+    setLinear('output.weight', 'output.weight', V, D);
   } else {
-    w.set('output.weight', linear('token_embd.weight', V, D));
+    setLinear('output.weight', 'token_embd.weight', V, D);
   }
   w.set('output_norm.weight', vector('output_norm.weight', D));
   if (has('output_norm.bias')) w.set('output_norm.bias', vector('output_norm.bias', D));
@@ -216,19 +249,26 @@ function readWeights(gguf: GgufFile, spec: ModelSpec, interleavedQk: boolean, fi
     opt('attn_norm.bias', D);
     if (has(`${b}attn_qkv.weight`)) {
       // Fused q|k|v rows (GPT-2): split, then store each as [in, out].
-      const qkv = read(`${b}attn_qkv.weight`, [(H + 2 * Hkv) * hd, D]);
+      check(`${b}attn_qkv.weight`, [(H + 2 * Hkv) * hd, D]);
       const bias = has(`${b}attn_qkv.bias`) ? read(`${b}attn_qkv.bias`, [(H + 2 * Hkv) * hd]) : undefined;
       const sizes = { q: H * hd, k: Hkv * hd, v: Hkv * hd };
+      // One tensor, so all three are packed or none is.
+      const qkvPacked = pack(`${b}attn_q.weight`, `${b}attn_qkv.weight`, 0, sizes.q, D);
+      if (qkvPacked) {
+        pack(`${b}attn_k.weight`, `${b}attn_qkv.weight`, sizes.q, sizes.k, D);
+        pack(`${b}attn_v.weight`, `${b}attn_qkv.weight`, sizes.q + sizes.k, sizes.v, D);
+      }
+      const qkv = qkvPacked ? undefined : read(`${b}attn_qkv.weight`, [(H + 2 * Hkv) * hd, D]);
       let row = 0;
       for (const [name, n] of Object.entries(sizes)) {
-        w.set(`${b}attn_${name}.weight`, { data: transpose2d(qkv.slice(row * D, (row + n) * D), n, D), shape: [D, n] });
+        if (qkv) w.set(`${b}attn_${name}.weight`, { data: transpose2d(qkv.slice(row * D, (row + n) * D), n, D), shape: [D, n] });
         if (bias) w.set(`${b}attn_${name}.bias`, { data: bias.slice(row, row + n), shape: [n] });
         row += n;
       }
     } else {
-      w.set(`${b}attn_q.weight`, linear(`${b}attn_q.weight`, H * hd, D, H));
-      w.set(`${b}attn_k.weight`, linear(`${b}attn_k.weight`, Hkv * hd, D, Hkv));
-      w.set(`${b}attn_v.weight`, linear(`${b}attn_v.weight`, Hkv * hd, D));
+      setLinear(`${b}attn_q.weight`, `${b}attn_q.weight`, H * hd, D, H);
+      setLinear(`${b}attn_k.weight`, `${b}attn_k.weight`, Hkv * hd, D, Hkv);
+      setLinear(`${b}attn_v.weight`, `${b}attn_v.weight`, Hkv * hd, D);
       opt('attn_q.bias', H * hd, H);
       opt('attn_k.bias', Hkv * hd, Hkv);
       opt('attn_v.bias', Hkv * hd);
@@ -238,14 +278,14 @@ function readWeights(gguf: GgufFile, spec: ModelSpec, interleavedQk: boolean, fi
       w.set(`${b}attn_q_norm.weight`, vector(`${b}attn_q_norm.weight`, hd));
       w.set(`${b}attn_k_norm.weight`, vector(`${b}attn_k_norm.weight`, hd));
     }
-    w.set(`${b}attn_output.weight`, linear(`${b}attn_output.weight`, D, H * hd));
+    setLinear(`${b}attn_output.weight`, `${b}attn_output.weight`, D, H * hd);
     opt('attn_output.bias', D);
     w.set(`${b}ffn_norm.weight`, vector(`${b}ffn_norm.weight`, D));
     opt('ffn_norm.bias', D);
-    if (spec.family === 'llama') w.set(`${b}ffn_gate.weight`, linear(`${b}ffn_gate.weight`, F, D));
-    w.set(`${b}ffn_up.weight`, linear(`${b}ffn_up.weight`, F, D));
+    if (spec.family === 'llama') setLinear(`${b}ffn_gate.weight`, `${b}ffn_gate.weight`, F, D);
+    setLinear(`${b}ffn_up.weight`, `${b}ffn_up.weight`, F, D);
     opt('ffn_up.bias', F);
-    w.set(`${b}ffn_down.weight`, linear(`${b}ffn_down.weight`, D, F));
+    setLinear(`${b}ffn_down.weight`, `${b}ffn_down.weight`, D, F);
     opt('ffn_down.bias', D);
   }
   return w;

@@ -1,0 +1,155 @@
+/**
+ * Quantized weights: Steerer vs llama.cpp on the same GGUF files, whole process, measured in the
+ * same run. For each weight type (F32, Q8_0, Q4_0 by default) the random-initialised
+ * SmolLM2-135M-shape model is written as a GGUF with Steerer's writer; each engine then opens the
+ * file in its own child process (quantized-worker.ts), prefills a 130-token prompt and generates
+ * 1 or 128 greedy tokens. Reported: time to the last token, decode tokens/s (the 128-token run
+ * less the 1-token run), load, first token, peak RSS, whether the greedy tokens agree, and
+ * Steerer's steered decode (a vector at every layer) against its unsteered one.
+ *
+ * Steerer repacks quantized weights once into its cache (STEERER_CACHE_DIR, here
+ * bench/models/cache); the first, cold start is reported apart and the rounds run warm.
+ *
+ * Usage: npm run quantized [-- --threads 2 --rounds 2 --types f32,q8_0,q4_0]
+ */
+import { fork } from 'node:child_process';
+import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { upToDate } from './lib/gguf.js';
+import { MiB } from './lib/mem.js';
+import { BENCH_DIR, MODELS_DIR, RESULTS_DIR } from './lib/paths.js';
+import { ensureSmolRandomModel } from './lib/random-model.js';
+import { GgmlType, loadModel, sharedPath, tokenizerFromHfJson, writeModelGguf } from './lib/steerer.js';
+import { fmt, formatTable } from './lib/table.js';
+import type { QuantWorkerConfig, QuantWorkerResult } from './quantized-worker.js';
+
+const log = (msg: string): void => console.error(`[quantized] ${msg}`);
+const TYPES: Record<string, GgmlType> = { f32: GgmlType.F32, f16: GgmlType.F16, q8_0: GgmlType.Q8_0, q4_0: GgmlType.Q4_0 };
+const PROMPT_TOKENS = 130;
+const NEW_TOKENS = 128;
+
+function flag(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i < 0 ? fallback : process.argv[i + 1];
+}
+
+const CACHE = join(MODELS_DIR, 'cache');
+
+function runWorker(cfg: QuantWorkerConfig): Promise<QuantWorkerResult & { wallSeconds: number }> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const child = fork(join(BENCH_DIR, 'quantized-worker.ts'), [JSON.stringify(cfg)], {
+      cwd: BENCH_DIR,
+      execArgv: ['--import', 'tsx'],
+      env: { ...process.env, STEERER_CACHE_DIR: CACHE },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    let result: QuantWorkerResult | undefined;
+    child.on('message', (m) => (result = m as QuantWorkerResult));
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      if (!result || code !== 0) reject(new Error(`${cfg.engine} worker exited with ${signal ?? code} before reporting`));
+      else resolve({ ...result, wallSeconds: (performance.now() - t0) / 1000 });
+    });
+  });
+}
+
+/** The faster of several runs of the same job (other load only ever slows a run down). */
+async function best(cfg: QuantWorkerConfig, rounds: number): Promise<QuantWorkerResult> {
+  const runs: QuantWorkerResult[] = [];
+  for (let r = 0; r < rounds; r++) runs.push(await runWorker(cfg));
+  return runs.reduce((a, b) => (b.totalSeconds < a.totalSeconds ? b : a));
+}
+
+interface TypeResult {
+  readonly type: string;
+  readonly fileBytes: number;
+  readonly coldStart: { readonly loadSeconds: number; readonly firstTokenSeconds: number };
+  readonly steerer: { readonly one: QuantWorkerResult; readonly full: QuantWorkerResult; readonly steered: QuantWorkerResult };
+  readonly llama: { readonly one: QuantWorkerResult; readonly full: QuantWorkerResult };
+}
+
+async function main(): Promise<void> {
+  const threads = Number(flag('threads', '2'));
+  const rounds = Number(flag('rounds', '2'));
+  const types = flag('types', 'f32,q8_0,q4_0').split(',');
+  for (const t of types) if (!(t in TYPES)) throw new Error(`unknown type ${t} (known: ${Object.keys(TYPES).join(', ')})`);
+
+  const model = ensureSmolRandomModel(log);
+  const tokenizerJson = JSON.parse(readFileSync(join(model.dir, 'tokenizer.json'), 'utf8')) as object;
+  const tokenizer = tokenizerFromHfJson(tokenizerJson);
+  const promptIds = tokenizer.encode(readFileSync(sharedPath('data', 'text', 'wikitext-2', 'test.txt'), 'utf8').slice(0, 4000)).slice(0, PROMPT_TOKENS);
+  const results: TypeResult[] = [];
+  let hf: ReturnType<typeof loadModel> | undefined;
+  for (const type of types) {
+    const gguf = join(MODELS_DIR, `smollm2-random.${type}.gguf`);
+    if (!upToDate(gguf, [join(model.dir, 'model.safetensors')])) {
+      log(`writing ${gguf}`);
+      hf ??= loadModel(model.dir);
+      writeModelGguf(`${gguf}.tmp`, hf.spec, hf.weights, { type: TYPES[type], name: 'smollm2-random', tokenizerJson, allowMissingByteTokens: true });
+      renameSync(`${gguf}.tmp`, gguf);
+    }
+    const fileBytes = statSync(gguf).size;
+    const job = (engine: 'steerer' | 'llama', newTokens: number, steered = false): QuantWorkerConfig => ({ engine, gguf, threads, promptIds, newTokens, steered });
+    // Cold start: an empty cache, so Steerer repacks the file.
+    rmSync(CACHE, { recursive: true, force: true });
+    log(`${type}: Steerer cold start`);
+    const cold = await runWorker(job('steerer', 1));
+    log(`${type}: ${rounds} rounds of each job`);
+    const r: TypeResult = {
+      type,
+      fileBytes,
+      coldStart: { loadSeconds: cold.loadSeconds, firstTokenSeconds: cold.firstTokenSeconds },
+      steerer: { one: await best(job('steerer', 1), rounds), full: await best(job('steerer', NEW_TOKENS), rounds), steered: await best(job('steerer', NEW_TOKENS, true), rounds) },
+      llama: { one: await best(job('llama', 1), rounds), full: await best(job('llama', NEW_TOKENS), rounds) },
+    };
+    results.push(r);
+  }
+
+  const decodeTps = (one: QuantWorkerResult, full: QuantWorkerResult): number => (NEW_TOKENS - 1) / (full.totalSeconds - one.totalSeconds);
+  const agree = (a: readonly number[], b: readonly number[]): number => {
+    let n = 0;
+    while (n < a.length && n < b.length && a[n] === b[n]) n++;
+    return n;
+  };
+  const rows = results.map((r) => {
+    const sDec = decodeTps(r.steerer.one, r.steerer.full);
+    const lDec = decodeTps(r.llama.one, r.llama.full);
+    const steeredDec = decodeTps(r.steerer.one, r.steerer.steered);
+    return [
+      r.type.toUpperCase(),
+      `${fmt(r.steerer.one.totalSeconds, 2)} / ${fmt(r.llama.one.totalSeconds, 2)}`,
+      `${fmt(r.steerer.full.totalSeconds, 2)} / ${fmt(r.llama.full.totalSeconds, 2)}`,
+      fmt(r.llama.full.totalSeconds / r.steerer.full.totalSeconds, 2),
+      `${fmt(sDec, 1)} / ${fmt(lDec, 1)}`,
+      fmt(sDec / lDec, 2),
+      fmt(steeredDec / sDec, 2),
+      `${fmt(r.steerer.full.peakRssBytes / MiB, 0)} / ${fmt(r.llama.full.peakRssBytes / MiB, 0)}`,
+      fmt(r.steerer.full.peakRssBytes / r.llama.full.peakRssBytes, 2),
+      `${fmt(r.steerer.one.loadSeconds, 2)} (cold ${fmt(r.coldStart.loadSeconds, 2)}) / ${fmt(r.llama.one.loadSeconds, 2)}`,
+      `${agree(r.steerer.full.tokens, r.llama.full.tokens)}/${NEW_TOKENS}`,
+    ];
+  });
+  const header = [
+    'weights',
+    '1 token s (S / L)',
+    `${NEW_TOKENS} tokens s (S / L)`,
+    'speed L÷S',
+    'decode tok/s (S / L)',
+    'decode S÷L',
+    'steered ÷ unsteered',
+    'peak RSS MiB (S / L)',
+    'RSS S÷L',
+    'load s (S / L)',
+    'same greedy tokens',
+  ];
+  console.log(`\nSmolLM2-135M shape, random weights, ${PROMPT_TOKENS}-token prompt, greedy, ${threads} threads, ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}; S = Steerer, L = llama.cpp (node-llama-cpp, mmap, F16 KV)`);
+  console.log(formatTable(header, rows));
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  writeFileSync(join(RESULTS_DIR, 'quantized.json'), `${JSON.stringify({ createdAt: new Date().toISOString(), threads, rounds, promptTokens: PROMPT_TOKENS, newTokens: NEW_TOKENS, cpu: cpus()[0]?.model, header, rows, results }, null, 1)}\n`);
+  log(`wrote ${join(RESULTS_DIR, 'quantized.json')}`);
+}
+
+await main();

@@ -1,0 +1,148 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, describe, test } from 'node:test';
+import { GgmlType, GgufFile } from '../src/io/gguf.js';
+import { writeModelGguf } from '../src/model/export-gguf.js';
+import { loadGguf } from '../src/model/loaders/gguf.js';
+import { loadHfDirectory } from '../src/model/loaders/hf.js';
+import { HookedModel } from '../src/runtime/model.js';
+import { argmax } from '../src/runtime/sampling.js';
+import { addVector } from '../src/steering/operators.js';
+import { tempDir, writeRandomHfModel, type TestArch } from './helpers/random-model.js';
+import { maxAbsDiff } from './helpers/reference-forward.js';
+
+const IDS = [1, 57, 300, 12, 999, 4, 1500, 77, 3, 640, 18, 2047];
+const dirs: string[] = [];
+after(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+const cacheRoot = tempDir('packed-cache');
+dirs.push(cacheRoot);
+
+/** A random model of `arch` written as a GGUF of `type`. */
+function quantizedFile(arch: TestArch, type: GgmlType, seed: number): string {
+  const m = writeRandomHfModel(arch, { seed, hidden: 64, intermediate: 128 });
+  dirs.push(m.dir);
+  const hf = loadHfDirectory(m.dir);
+  const file = path.join(m.dir, `model-${type}.gguf`);
+  const tokenizerJson = JSON.parse(fs.readFileSync(path.join(m.dir, 'tokenizer.json'), 'utf8')) as object;
+  writeModelGguf(file, hf.spec, hf.weights, { tokenizerJson, type, allowMissingByteTokens: true });
+  return file;
+}
+
+function scaleOf(a: Float32Array): number {
+  let s = 0;
+  for (const v of a) s = Math.max(s, Math.abs(v));
+  return s;
+}
+
+describe('quantized GGUF weights kept packed', () => {
+  for (const [arch, type] of [['llama', GgmlType.Q4_0], ['llama', GgmlType.Q8_0], ['gpt2', GgmlType.Q8_0], ['qwen2', GgmlType.Q4_0]] as const) {
+    test(`${arch} ${GgmlType[type]}: packed matrices are the file's values exactly, and logits match the float32 load`, async () => {
+      const file = quantizedFile(arch, type, 31 + type);
+      const packedLoad = loadGguf(file, { cacheRoot });
+      const f32Load = loadGguf(file, { weights: 'f32' });
+      const packed = packedLoad.packed!;
+      assert.ok(packed, 'a quantized file loads packed by default');
+      // Every linear weight is packed (and absent from the float32 map); norms stay float32.
+      const linear = [...f32Load.weights.keys()].filter((n) => /attn_(q|k|v|output)\.weight|ffn_(gate|up|down)\.weight|^output\.weight$/.test(n));
+      assert.ok(linear.length >= 4 * 2);
+      for (const name of linear) {
+        assert.ok(packed.get(name), `${name} is packed`);
+        assert.equal(packedLoad.weights.has(name), false);
+        // Same numbers as the float32 loader's dequantization (RoPE row order and the q|k|v split included).
+        const dense = packed.dense(name);
+        assert.deepEqual(dense.shape, f32Load.weights.get(name)!.shape);
+        assert.equal(maxAbsDiff(dense.data, f32Load.weights.get(name)!.data), 0, `${name} differs`);
+      }
+      assert.ok(packedLoad.weights.has('output_norm.weight'));
+
+      const a = new HookedModel(packedLoad, { threads: 1 });
+      const b = new HookedModel(f32Load, { threads: 1 });
+      const la = (await a.forward({ tokens: [IDS], logits: 'all' })).logits!;
+      const lb = (await b.forward({ tokens: [IDS], logits: 'all' })).logits!;
+      // The packed matmuls quantize activations to int8 per block of 32 (as llama.cpp does for
+      // quantized weights): a relative error of a few 1e-3, far below Q4_0's own (~1e-1).
+      const rel = maxAbsDiff(la, lb) / scaleOf(lb);
+      assert.ok(rel < 2e-2, `relative logit error ${rel}`);
+      const V = a.spec.vocabSize;
+      let agree = 0;
+      for (let t = 0; t < IDS.length; t++) agree += argmax(la.subarray(t * V, (t + 1) * V)) === argmax(lb.subarray(t * V, (t + 1) * V)) ? 1 : 0;
+      assert.ok(agree >= IDS.length - 1, `greedy tokens agree at ${agree} of ${IDS.length} positions`);
+      await a.dispose();
+      await b.dispose();
+    });
+  }
+
+  test('hooks and steering work on packed weights as on float32 ones', async () => {
+    const file = quantizedFile('llama', GgmlType.Q8_0, 5);
+    const a = new HookedModel(loadGguf(file, { cacheRoot }), { threads: 1 });
+    const b = new HookedModel(loadGguf(file, { weights: 'f32' }), { threads: 1 });
+    const D = a.spec.hiddenSize;
+    const v = Float32Array.from({ length: D }, (_, i) => Math.sin(i + 1));
+    const hooks = [
+      { kind: 'capture' as const, at: { layer: 0, site: 'resid_post' as const } },
+      { kind: 'intervene' as const, at: { layer: 1, site: 'resid_pre' as const }, intervention: addVector(v, { scale: 3 }) },
+    ];
+    const ra = await a.forward({ tokens: [IDS], hooks, logits: 'last' });
+    const rb = await b.forward({ tokens: [IDS], hooks, logits: 'last' });
+    const ca = ra.captures.get('blocks.0.hook_resid_post')!.data;
+    const cb = rb.captures.get('blocks.0.hook_resid_post')!.data;
+    assert.ok(maxAbsDiff(ca, cb) / scaleOf(cb) < 2e-2, 'captured activations match');
+    // The intervention moves the logits by the same amount on both.
+    const plainA = (await a.forward({ tokens: [IDS], logits: 'last' })).logits!;
+    const plainB = (await b.forward({ tokens: [IDS], logits: 'last' })).logits!;
+    const shiftA = ra.logits!.map((x, i) => x - plainA[i]);
+    const shiftB = rb.logits!.map((x, i) => x - plainB[i]);
+    assert.ok(scaleOf(shiftB) > 0.1, 'steering moves the logits');
+    assert.ok(maxAbsDiff(shiftA, shiftB) / scaleOf(shiftB) < 5e-2, 'by the same amount');
+    await a.dispose();
+    await b.dispose();
+  });
+
+  test('the cache is reused, and a damaged entry is rebuilt, never trusted', () => {
+    const file = quantizedFile('llama', GgmlType.Q4_0, 8);
+    const root = tempDir('packed-cache-reuse');
+    dirs.push(root);
+    const first = loadGguf(file, { cacheRoot: root }).packed!;
+    const stat1 = fs.statSync(first.file);
+    const second = loadGguf(file, { cacheRoot: root }).packed!;
+    assert.equal(second.dir, first.dir);
+    assert.equal(fs.statSync(second.file).mtimeMs, stat1.mtimeMs, 'not rewritten');
+    // Truncate it: the next load packs again instead of reading short data.
+    fs.truncateSync(first.file, 100);
+    const third = loadGguf(file, { cacheRoot: root }).packed!;
+    assert.equal(fs.statSync(third.file).size, stat1.size);
+    assert.deepEqual(third.dense('blk.0.ffn_up.weight').data, first.dense('blk.0.ffn_up.weight').data);
+    // No temporary directory is left behind.
+    assert.deepEqual(fs.readdirSync(root).filter((f) => f.endsWith('.tmp')), []);
+    // Once its source file is gone, an entry is pruned when another file is packed.
+    fs.rmSync(file);
+    const other = loadGguf(quantizedFile('llama', GgmlType.Q8_0, 10), { cacheRoot: root }).packed!;
+    assert.deepEqual(fs.readdirSync(root), [path.basename(other.dir)]);
+  });
+
+  test('a NaN block scale is a clear error naming the tensor, and leaves no cache entry', () => {
+    const file = quantizedFile('llama', GgmlType.Q8_0, 9);
+    const root = tempDir('packed-cache-nan');
+    dirs.push(root);
+    // Set the f16 scale of blk.0.ffn_down.weight's first block to NaN (0x7e00).
+    const bytes = fs.readFileSync(file);
+    const offset = tensorOffset(file, 'blk.0.ffn_down.weight');
+    bytes[offset] = 0x00;
+    bytes[offset + 1] = 0x7e;
+    const bad = path.join(path.dirname(file), 'nan.gguf');
+    fs.writeFileSync(bad, bytes);
+    assert.throws(() => loadGguf(bad, { cacheRoot: root }), /blk\.0\.ffn_down\.weight has non-finite block scales/);
+    assert.deepEqual(fs.existsSync(root) ? fs.readdirSync(root) : [], []);
+  });
+});
+
+/** The absolute file offset of a tensor's first byte. */
+function tensorOffset(file: string, name: string): number {
+  const g = GgufFile.open(file);
+  try {
+    return g.tensors.get(name)!.offset;
+  } finally {
+    g.close();
+  }
+}
