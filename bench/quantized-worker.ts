@@ -1,6 +1,6 @@
 /**
  * One whole-process generation for bench/quantized.ts, in its own process so that its peak RSS
- * and start-up are its own: open the GGUF, prefill the prompt, generate `newTokens` greedy
+ * and start-up are its own: open the GGUF, prefill the prompt, decode `newTokens` greedy
  * tokens (end-of-sequence ignored). Gets a QuantWorkerConfig as argv[2], sends a
  * QuantWorkerResult over IPC. Times run from the moment this module starts (imports done), so
  * neither engine is charged for loading its JavaScript.
@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks';
 import { asTokens, openLlama } from './lib/llama.js';
 import { peakRssBytes } from './lib/mem.js';
 import { Rng } from './lib/random-model.js';
-import { addVector, generate, HookedModel, loadModel, type Hook } from './lib/steerer.js';
+import { addVector, HookedModel, loadModel, type Hook } from './lib/steerer.js';
 
 export interface QuantWorkerConfig {
   readonly engine: 'steerer' | 'llama';
@@ -25,6 +25,8 @@ export interface QuantWorkerResult {
   readonly loadSeconds: number;
   /** Load → first new token (prefill and session creation included). */
   readonly firstTokenSeconds: number;
+  /** First new token → last (newTokens − 1 single-token steps). */
+  readonly decodeSeconds: number;
   /** Start of this module → last new token. */
   readonly totalSeconds: number;
   readonly tokens: readonly number[];
@@ -35,6 +37,7 @@ export interface QuantWorkerResult {
 const t0 = performance.now();
 const since = (t: number): number => (performance.now() - t) / 1000;
 
+/** Greedy decoding with a bare forward loop (generate() adds 2% on top, bench/perf.ts), timed per token. */
 async function runSteerer(cfg: QuantWorkerConfig): Promise<QuantWorkerResult> {
   const model = new HookedModel(loadModel(cfg.gguf), { threads: cfg.threads });
   const loadSeconds = since(t0);
@@ -44,22 +47,27 @@ async function runSteerer(cfg: QuantWorkerConfig): Promise<QuantWorkerResult> {
     const v = Float32Array.from({ length: model.spec.hiddenSize }, () => 0.1 * rng.gauss());
     hooks = Array.from({ length: model.spec.numLayers }, (_, l) => ({ kind: 'intervene', at: `blocks.${l}.hook_resid_post`, intervention: addVector(v) }));
   }
-  let firstTokenSeconds = NaN;
   const t1 = performance.now();
-  const out = await generate(model, cfg.promptIds, {
-    temperature: 0,
-    maxTokens: cfg.newTokens,
-    stopTokens: [],
-    hooks,
-    onText: () => {
-      if (Number.isNaN(firstTokenSeconds)) firstTokenSeconds = since(t1);
-    },
-  });
-  if (Number.isNaN(firstTokenSeconds)) firstTokenSeconds = since(t1);
+  const cache = model.createCache(1);
+  let out = await model.forward({ tokens: [cfg.promptIds], cache, hooks, logits: 'last' });
+  const tokens = [argmax(out.logits!)];
+  const firstTokenSeconds = since(t1);
+  const t2 = performance.now();
+  while (tokens.length < cfg.newTokens) {
+    out = await model.forward({ tokens: [[tokens[tokens.length - 1]]], cache, hooks, logits: 'last' });
+    tokens.push(argmax(out.logits!));
+  }
+  const decodeSeconds = since(t2);
   const totalSeconds = since(t0);
   const packedBytes = model.packed?.bytes;
   await model.dispose();
-  return { loadSeconds, firstTokenSeconds, totalSeconds, tokens: out.tokens, peakRssBytes: peakRssBytes(), ...(packedBytes !== undefined ? { packedBytes } : {}) };
+  return { loadSeconds, firstTokenSeconds, decodeSeconds, totalSeconds, tokens, peakRssBytes: peakRssBytes(), ...(packedBytes !== undefined ? { packedBytes } : {}) };
+}
+
+function argmax(row: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < row.length; i++) if (row[i] > row[best]) best = i;
+  return best;
 }
 
 async function runLlama(cfg: QuantWorkerConfig): Promise<QuantWorkerResult> {
@@ -73,17 +81,22 @@ async function runLlama(cfg: QuantWorkerConfig): Promise<QuantWorkerResult> {
   const it = seq.evaluate(asTokens(cfg.promptIds), { temperature: 0, yieldEogToken: true });
   const tokens: number[] = [];
   let firstTokenSeconds = NaN;
+  let t2 = NaN;
   while (tokens.length < cfg.newTokens) {
     const r = await it.next();
     if (r.done) throw new Error('llama.cpp stopped generating');
-    if (tokens.length === 0) firstTokenSeconds = since(t1);
+    if (tokens.length === 0) {
+      firstTokenSeconds = since(t1);
+      t2 = performance.now();
+    }
     tokens.push(r.value);
   }
+  const decodeSeconds = since(t2);
   await it.return();
   const totalSeconds = since(t0);
   await context.dispose();
   await model.dispose();
-  return { loadSeconds, firstTokenSeconds, totalSeconds, tokens, peakRssBytes: peakRssBytes() };
+  return { loadSeconds, firstTokenSeconds, decodeSeconds, totalSeconds, tokens, peakRssBytes: peakRssBytes() };
 }
 
 const cfg = JSON.parse(process.argv[2]) as QuantWorkerConfig;

@@ -3,14 +3,17 @@
  * same run. For each weight type (F32, Q8_0, Q4_0 by default) the random-initialised
  * SmolLM2-135M-shape model is written as a GGUF with Steerer's writer; each engine then opens the
  * file in its own child process (quantized-worker.ts), prefills a 130-token prompt and generates
- * 1 or 128 greedy tokens. Reported: time to the last token, decode tokens/s (the 128-token run
- * less the 1-token run), load, first token, peak RSS, whether the greedy tokens agree, and
+ * 1 or 128 greedy tokens. Reported: time to the last token, decode tokens/s (timed from the first
+ * new token to the last), load, first token, peak RSS, whether the greedy tokens agree, and
  * Steerer's steered decode (a vector at every layer) against its unsteered one.
  *
  * Steerer repacks quantized weights once into its cache (STEERER_CACHE_DIR, here
  * bench/models/cache); the first, cold start is reported apart and the rounds run warm.
  *
- * Usage: npm run quantized [-- --threads 2 --rounds 2 --types f32,q8_0,q4_0]
+ * `--shape` picks a published shape instead (bench/lib/shapes.ts: qwen2.5-0.5b, llama-3.2-1b,
+ * llama-3.1-8b), written as a random GGUF one tensor at a time.
+ *
+ * Usage: npm run quantized [-- --threads 2 --rounds 2 --types f32,q8_0,q4_0 --shape smollm2-random --prompt 130 --new 128]
  */
 import { fork } from 'node:child_process';
 import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -21,14 +24,13 @@ import { upToDate } from './lib/gguf.js';
 import { MiB } from './lib/mem.js';
 import { BENCH_DIR, MODELS_DIR, RESULTS_DIR } from './lib/paths.js';
 import { ensureSmolRandomModel } from './lib/random-model.js';
+import { ensureShapeGguf, SHAPES } from './lib/shapes.js';
 import { GgmlType, loadModel, sharedPath, tokenizerFromHfJson, writeModelGguf } from './lib/steerer.js';
 import { fmt, formatTable } from './lib/table.js';
 import type { QuantWorkerConfig, QuantWorkerResult } from './quantized-worker.js';
 
 const log = (msg: string): void => console.error(`[quantized] ${msg}`);
 const TYPES: Record<string, GgmlType> = { f32: GgmlType.F32, f16: GgmlType.F16, q8_0: GgmlType.Q8_0, q4_0: GgmlType.Q4_0 };
-const PROMPT_TOKENS = 130;
-const NEW_TOKENS = 128;
 
 function flag(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -76,6 +78,11 @@ async function main(): Promise<void> {
   const rounds = Number(flag('rounds', '2'));
   const types = flag('types', 'f32,q8_0,q4_0').split(',');
   for (const t of types) if (!(t in TYPES)) throw new Error(`unknown type ${t} (known: ${Object.keys(TYPES).join(', ')})`);
+  const shapeKey = flag('shape', 'smollm2-random');
+  if (shapeKey !== 'smollm2-random' && !SHAPES[shapeKey]) throw new Error(`unknown shape ${shapeKey} (known: smollm2-random, ${Object.keys(SHAPES).join(', ')})`);
+  const PROMPT_TOKENS = Number(flag('prompt', '130'));
+  const NEW_TOKENS = Number(flag('new', '128'));
+  if (!Number.isInteger(PROMPT_TOKENS) || PROMPT_TOKENS < 1 || !Number.isInteger(NEW_TOKENS) || NEW_TOKENS < 2) throw new Error('--prompt ≥ 1 and --new ≥ 2 tokens');
 
   const model = ensureSmolRandomModel(log);
   const tokenizerJson = JSON.parse(readFileSync(join(model.dir, 'tokenizer.json'), 'utf8')) as object;
@@ -84,8 +91,8 @@ async function main(): Promise<void> {
   const results: TypeResult[] = [];
   let hf: ReturnType<typeof loadModel> | undefined;
   for (const type of types) {
-    const gguf = join(MODELS_DIR, `smollm2-random.${type}.gguf`);
-    if (!upToDate(gguf, [join(model.dir, 'model.safetensors')])) {
+    const gguf = shapeKey === 'smollm2-random' ? join(MODELS_DIR, `smollm2-random.${type}.gguf`) : ensureShapeGguf(shapeKey, TYPES[type], log);
+    if (shapeKey === 'smollm2-random' && !upToDate(gguf, [join(model.dir, 'model.safetensors')])) {
       log(`writing ${gguf}`);
       hf ??= loadModel(model.dir);
       writeModelGguf(`${gguf}.tmp`, hf.spec, hf.weights, { type: TYPES[type], name: 'smollm2-random', tokenizerJson, allowMissingByteTokens: true });
@@ -108,16 +115,16 @@ async function main(): Promise<void> {
     results.push(r);
   }
 
-  const decodeTps = (one: QuantWorkerResult, full: QuantWorkerResult): number => (NEW_TOKENS - 1) / (full.totalSeconds - one.totalSeconds);
+  const decodeTps = (r: QuantWorkerResult): number => (NEW_TOKENS - 1) / r.decodeSeconds;
   const agree = (a: readonly number[], b: readonly number[]): number => {
     let n = 0;
     while (n < a.length && n < b.length && a[n] === b[n]) n++;
     return n;
   };
   const rows = results.map((r) => {
-    const sDec = decodeTps(r.steerer.one, r.steerer.full);
-    const lDec = decodeTps(r.llama.one, r.llama.full);
-    const steeredDec = decodeTps(r.steerer.one, r.steerer.steered);
+    const sDec = decodeTps(r.steerer.full);
+    const lDec = decodeTps(r.llama.full);
+    const steeredDec = decodeTps(r.steerer.steered);
     return [
       r.type.toUpperCase(),
       `${fmt(r.steerer.one.totalSeconds, 2)} / ${fmt(r.llama.one.totalSeconds, 2)}`,
@@ -129,6 +136,7 @@ async function main(): Promise<void> {
       `${fmt(r.steerer.full.peakRssBytes / MiB, 0)} / ${fmt(r.llama.full.peakRssBytes / MiB, 0)}`,
       fmt(r.steerer.full.peakRssBytes / r.llama.full.peakRssBytes, 2),
       `${fmt(r.steerer.one.loadSeconds, 2)} (cold ${fmt(r.coldStart.loadSeconds, 2)}) / ${fmt(r.llama.one.loadSeconds, 2)}`,
+      `${fmt(r.steerer.one.firstTokenSeconds, 2)} / ${fmt(r.llama.one.firstTokenSeconds, 2)}`,
       `${agree(r.steerer.full.tokens, r.llama.full.tokens)}/${NEW_TOKENS}`,
     ];
   });
@@ -143,13 +151,16 @@ async function main(): Promise<void> {
     'peak RSS MiB (S / L)',
     'RSS S÷L',
     'load s (S / L)',
+    'prompt → 1st token s (S / L)',
     'same greedy tokens',
   ];
-  console.log(`\nSmolLM2-135M shape, random weights, ${PROMPT_TOKENS}-token prompt, greedy, ${threads} threads, ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}; S = Steerer, L = llama.cpp (node-llama-cpp, mmap, F16 KV)`);
+  const shapeLabel = shapeKey === 'smollm2-random' ? 'SmolLM2-135M' : SHAPES[shapeKey].label;
+  console.log(`\n${shapeLabel} shape, random weights, ${PROMPT_TOKENS}-token prompt, greedy, ${threads} threads, ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}; S = Steerer, L = llama.cpp (node-llama-cpp, mmap, F16 KV)`);
   console.log(formatTable(header, rows));
   mkdirSync(RESULTS_DIR, { recursive: true });
-  writeFileSync(join(RESULTS_DIR, 'quantized.json'), `${JSON.stringify({ createdAt: new Date().toISOString(), threads, rounds, promptTokens: PROMPT_TOKENS, newTokens: NEW_TOKENS, cpu: cpus()[0]?.model, header, rows, results }, null, 1)}\n`);
-  log(`wrote ${join(RESULTS_DIR, 'quantized.json')}`);
+  const out = join(RESULTS_DIR, `quantized.${shapeKey}.json`);
+  writeFileSync(out, `${JSON.stringify({ createdAt: new Date().toISOString(), shape: shapeKey, threads, rounds, promptTokens: PROMPT_TOKENS, newTokens: NEW_TOKENS, cpu: cpus()[0]?.model, header, rows, results }, null, 1)}\n`);
+  log(`wrote ${out}`);
 }
 
 await main();

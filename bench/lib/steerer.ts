@@ -14,8 +14,9 @@ export {
   type Hook,
   type LoadedModel,
 } from '../../src/index.js';
-export { writeModelGguf } from '../../src/model/export-gguf.js';
-export { GgmlType } from '../../src/io/gguf.js';
+export { modelGgufMetadata, writeModelGguf } from '../../src/model/export-gguf.js';
+export { GgmlType, writeGguf, type GgufTensorToWrite } from '../../src/io/gguf.js';
+export type { ModelSpec } from '../../src/model/spec.js';
 export { sharedPath } from '../../src/util/shared-path.js';
 export { createRng } from '../../src/runtime/rng.js';
 export { tokenizerFromHfJson } from '../../src/model/tokenizers/hf-tokenizer.js';

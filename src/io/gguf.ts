@@ -414,14 +414,16 @@ export class GgufFile {
     }
     const rowElems = t.dims.reduce((a, b) => a * b, 1) / rows;
     const rowBytes = t.byteLength / rows;
-    const bytes = Buffer.alloc(count * rowBytes);
-    readFully(this.handle(), bytes, t.offset + start * rowBytes, this.path);
     if (t.type === GgmlType.F32) {
+      // Straight into the result, as readF32 does.
       const out = new Float32Array(count * rowElems);
-      new Uint8Array(out.buffer).set(bytes);
-      if (!HOST_IS_LITTLE_ENDIAN) swap32InPlace(new Uint8Array(out.buffer));
+      const bytes = new Uint8Array(out.buffer);
+      readFully(this.handle(), bytes, t.offset + start * rowBytes, this.path);
+      if (!HOST_IS_LITTLE_ENDIAN) swap32InPlace(bytes);
       return out;
     }
+    const bytes = Buffer.allocUnsafe(count * rowBytes);
+    readFully(this.handle(), bytes, t.offset + start * rowBytes, this.path);
     return dequantize(t.type, bytes, count * rowElems);
   }
 
@@ -437,13 +439,19 @@ export class GgufFile {
 // ---------------------------------------------------------------------------------------------
 // Writing
 
-export interface GgufTensorToWrite {
+export type GgufTensorToWrite = {
   readonly name: string;
   /** numpy order. */
   readonly shape: readonly number[];
-  readonly data: Float32Array;
   readonly type: GgmlType;
-}
+} & (
+  | { readonly data: Float32Array }
+  /**
+   * The tensor's bytes already in `type`, made when the tensor is written: a file far larger than
+   * memory can be written one tensor at a time.
+   */
+  | { readonly bytes: () => Uint8Array }
+);
 
 /** Types writeGguf can encode from float32. */
 export const GGUF_WRITABLE_TYPES: readonly GgmlType[] = [GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0];
@@ -519,6 +527,7 @@ function writeScalar(sink: ByteSink, type: GgufMetaType, v: GgufScalar, key: str
 }
 
 function encodeTensor(t: GgufTensorToWrite): Uint8Array {
+  if ('bytes' in t) return t.bytes();
   switch (t.type) {
     case GgmlType.F32: return encodeF32(t.data, 'f32');
     case GgmlType.F16: return encodeF32(t.data, 'f16');
@@ -587,7 +596,8 @@ export function writeGguf(path: string, metadata: readonly GgufMetaEntry[], tens
     if (names.has(t.name)) throw new InvalidInputError(`tensor ${q} given twice`);
     names.add(t.name);
     if (t.shape.length > MAX_DIMS) throw new InvalidInputError(`tensor ${q} has ${t.shape.length} dimensions (GGUF allows ${MAX_DIMS})`);
-    if (!GGUF_WRITABLE_TYPES.includes(t.type)) throw new InvalidInputError(`cannot write tensor ${q} as ${ggmlTypeName(t.type)}`);
+    if (!('bytes' in t) && !GGUF_WRITABLE_TYPES.includes(t.type)) throw new InvalidInputError(`cannot write tensor ${q} as ${ggmlTypeName(t.type)}`);
+    if ('bytes' in t && !ggmlTypeInfo(t.type)) throw new InvalidInputError(`tensor ${q} has unknown type ${t.type}`);
     let numel = 1;
     for (const d of t.shape) {
       if (!Number.isSafeInteger(d) || d < 0) throw new InvalidInputError(`tensor ${q} has an invalid dimension ${d}`);
@@ -615,7 +625,7 @@ export function writeGguf(path: string, metadata: readonly GgufMetaEntry[], tens
     write(header);
     for (const { t, numel, byteLength } of plan) {
       // Checked while writing so a bad tensor goes through the same cleanup as an I/O failure.
-      if (t.data.length !== numel) {
+      if ('data' in t && t.data.length !== numel) {
         throw new InvalidInputError(`tensor ${quote(t.name)} has ${t.data.length} values but shape [${t.shape.join(', ')}] needs ${numel}`);
       }
       const bytes = encodeTensor(t);

@@ -45,6 +45,12 @@ export function ggufArchitecture(spec: ModelSpec): 'llama' | 'qwen2' | 'qwen3' |
 
 export function writeModelGguf(file: string, spec: ModelSpec, weights: WeightMap, opts: GgufExportOptions): void {
   const type = opts.type ?? GgmlType.F32;
+  writeGguf(file, modelGgufMetadata(spec, opts), exportTensors(spec, weights, type, ggufArchitecture(spec) === 'llama'));
+}
+
+/** The metadata llama.cpp needs for a model of `spec` (architecture, sizes, tokenizer), weights aside. */
+export function modelGgufMetadata(spec: ModelSpec, opts: GgufExportOptions): GgufMetaEntry[] {
+  const type = opts.type ?? GgmlType.F32;
   const fileType = FILE_TYPE[type];
   if (fileType === undefined) throw new InvalidInputError(`cannot export weights as GGML type ${type}`);
   const arch = ggufArchitecture(spec);
@@ -76,12 +82,14 @@ export function writeModelGguf(file: string, spec: ModelSpec, weights: WeightMap
   }
   meta.push(...tokenizerMetadata(opts.tokenizerJson, spec, opts.allowMissingByteTokens === true));
   if (opts.chatTemplate) meta.push({ key: 'tokenizer.chat_template', type: 'string', value: opts.chatTemplate });
-
-  writeGguf(file, meta, exportTensors(spec, weights, type, arch === 'llama'));
+  return meta;
 }
 
-function exportTensors(spec: ModelSpec, weights: WeightMap, type: GgmlType, interleaveQk: boolean): GgufTensorToWrite[] {
-  const out: GgufTensorToWrite[] = [];
+/** A tensor to write from float32 values. */
+type DenseTensor = Extract<GgufTensorToWrite, { readonly data: Float32Array }>;
+
+function exportTensors(spec: ModelSpec, weights: WeightMap, type: GgmlType, interleaveQk: boolean): DenseTensor[] {
+  const out: DenseTensor[] = [];
   const { headDim: hd } = spec;
   for (const [name, t] of weights) {
     const ggufName = name === 'token_embd' ? 'token_embd.weight' : name === 'pos_embd' ? 'position_embd.weight' : name;
@@ -113,7 +121,7 @@ function exportTensors(spec: ModelSpec, weights: WeightMap, type: GgmlType, inte
 }
 
 /** GPT-2 in llama.cpp keeps q|k|v fused as attn_qkv. */
-function fuseQkv(spec: ModelSpec, tensors: GgufTensorToWrite[]): GgufTensorToWrite[] {
+function fuseQkv(spec: ModelSpec, tensors: DenseTensor[]): DenseTensor[] {
   const byName = new Map(tensors.map((t) => [t.name, t]));
   const out = tensors.filter((t) => !/attn_[qkv]\.(weight|bias)$/.test(t.name));
   for (let l = 0; l < spec.numLayers; l++) {
