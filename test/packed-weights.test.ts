@@ -6,6 +6,7 @@ import { GgmlType, GgufFile } from '../src/io/gguf.js';
 import { writeModelGguf } from '../src/model/export-gguf.js';
 import { loadGguf } from '../src/model/loaders/gguf.js';
 import { loadHfDirectory } from '../src/model/loaders/hf.js';
+import type { Hook } from '../src/runtime/hooks.js';
 import { HookedModel } from '../src/runtime/model.js';
 import { argmax } from '../src/runtime/sampling.js';
 import { addVector } from '../src/steering/operators.js';
@@ -97,6 +98,22 @@ describe('quantized GGUF weights kept packed', () => {
     assert.ok(maxAbsDiff(shiftA, shiftB) / scaleOf(shiftB) < 5e-2, 'by the same amount');
     await a.dispose();
     await b.dispose();
+  });
+
+  test('more hook plans than packed sessions are kept: evicted plans come back with the same results', async () => {
+    const file = quantizedFile('llama', GgmlType.Q4_0, 12);
+    const m = new HookedModel(loadGguf(file, { cacheRoot }), { threads: 1 });
+    const D = m.spec.hiddenSize;
+    // Five distinct plans (each a session holding its own prepacked weights; at most 3 are kept).
+    const plans: Hook[][] = [0, 1].flatMap((layer) => (['resid_post', 'resid_mid'] as const).map((site): Hook[] => [{ kind: 'capture', at: { layer, site } }]));
+    plans.push([{ kind: 'intervene', at: { layer: 0, site: 'resid_post' }, intervention: addVector(new Float32Array(D).fill(0.5)) }]);
+    const first: Float32Array[] = [];
+    for (const hooks of plans) first.push((await m.forward({ tokens: [IDS], hooks, logits: 'last' })).logits!.slice());
+    for (const [i, hooks] of plans.entries()) {
+      const again = (await m.forward({ tokens: [IDS], hooks, logits: 'last' })).logits!;
+      assert.equal(maxAbsDiff(again, first[i]), 0, `plan ${i} after eviction`);
+    }
+    await m.dispose();
   });
 
   test('the cache is reused, and a damaged entry is rebuilt, never trusted', () => {
