@@ -20,7 +20,7 @@ import { generateBatch } from '../src/decoding/generate.js';
 import type { DecodingPlan } from '../src/decoding/plan.js';
 import { coherence } from '../src/evals/coherence.js';
 import { loadModel } from '../src/model/load.js';
-import { lineChartSvg } from '../src/report/plot.js';
+import { lineChartSvg } from '../src/util/plot.js';
 import type { Hook } from '../src/runtime/hooks.js';
 import { HookedModel } from '../src/runtime/model.js';
 import { addVector } from '../src/steering/operators.js';

@@ -1,13 +1,11 @@
 /** Steerer's library API: load a model, run hooked forwards, generate, score. */
-import { loadModel, type LoadOptions } from './model/load.js';
-import { HookedModel, type RuntimeOptions } from './runtime/model.js';
-
 export { loadModel, type LoadOptions } from './model/load.js';
 export type { PackedWeights, PackedMatrix } from './model/packed-weights.js';
 export type { LoadedModel, ModelSpec, ModelSource, WeightMap } from './model/spec.js';
 export type { TextTokenizer } from './model/tokenizer.js';
 export { renderChat, type ChatMessage, type ChatRole } from './model/chat-template.js';
 export { HookedModel, type ForwardInput, type ForwardOutput, type RuntimeOptions } from './runtime/model.js';
+export { openModel } from './runtime/open-model.js';
 export { KvCache } from './runtime/kv-cache.js';
 export type { Activation, EditFn, Hook, Intervention, StepInfo } from './runtime/hooks.js';
 export { addVector, steeringIntervention, OPERATORS, type SteeringOperator, type OperatorOptions } from './steering/operators.js';
@@ -19,10 +17,6 @@ export { encodeChat } from './runtime/chat.js';
 export { Sampler, type SamplingOptions } from './runtime/sampling.js';
 export { SteererError, ModelFileError, InvalidInputError } from './io/errors.js';
 
-/** Loads a model file or directory and prepares it for hooked inference. */
-export function openModel(modelPath: string, opts: RuntimeOptions & LoadOptions = {}): HookedModel {
-  return new HookedModel(loadModel(modelPath, { weights: opts.weights, cacheRoot: opts.cacheRoot }), opts);
-}
 export { GeneratorError, type GenerationRequest, type TextGenerator } from './generators/text-generator.js';
 export { localGenerator, type LocalGeneratorOptions } from './generators/local-generator.js';
 export { openAiGenerator, type OpenAiGeneratorOptions } from './generators/openai-generator.js';
@@ -88,7 +82,8 @@ export { SaeRunner, type SparseCodes, type ReconstructionStats } from './sae/sae
 export { trainSae, learningRateAt, type TrainSaeOptions, type TrainSaeResult, type StepMetrics } from './sae/train.js';
 export { trainSaeOnStore, heldOutContexts, type StoreTrainingOptions, type StoreTrainingResult } from './sae/train-on-store.js';
 export { evaluateSaeOnModel, type SaeModelEval, type SaeModelEvalOptions } from './sae/sae-eval.js';
-export { saeSpliceIntervention, zeroAblationIntervention, featureClampIntervention, featureAddIntervention, type FeatureValue } from './sae/sae-interventions.js';
+export { saeSpliceIntervention, zeroAblationIntervention, featureClampIntervention, type FeatureValue } from './sae/sae-interventions.js';
+export { featureAddIntervention } from './steering/sae-feature-add.js';
 export { saeFilteredVector, featureEffect, type FilteredVector, type FilterOptions } from './sae/filter-vector.js';
 export { readCorpus, generateCorpus, type CorpusDocument, type ReadCorpusOptions, type GenerateCorpusOptions } from './sae/corpus.js';
 export { ActivationStore, collectActivationStore, liveActivationBatches, estimateNorm, type StoreManifest, type CollectStoreOptions, type BatchOptions, type LiveBatchOptions } from './sae/activation-store.js';

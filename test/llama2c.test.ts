@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { ModelFileError } from '../src/io/errors.js';
-import { loadLlama2c } from '../src/io/llama2c.js';
+import { loadLlama2c } from '../src/model/loaders/llama2c.js';
 import { halfSplitToInterleavedRows, interleavedToHalfSplitRows } from '../src/model/rope-permute.js';
 import { readLlama2cTokenizer } from '../src/model/tokenizers/llama2c-tokenizer.js';
 import { sharedPath } from '../src/util/shared-path.js';

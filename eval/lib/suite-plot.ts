@@ -1,7 +1,7 @@
 /**
  * The concept suite's chart: per concept, concept words per story for the unsteered, steered and
  * prompted stories (grouped bars with ±SE whiskers), and below it the perplexity ratios against
- * the unsteered stories with the 1.25 pass line. Rendered like src/report/plot.ts (Vega-Lite,
+ * the unsteered stories with the 1.25 pass line. Rendered like src/util/plot.ts (Vega-Lite,
  * headless, no canvas); that module only exports line charts, hence this one.
  */
 import * as vega from 'vega';

@@ -6,7 +6,7 @@ import type { SteeringVector } from '../steering/vector.js';
 import { embeddingScorer, likelihoodScorer, presenceScorer, projectionScorer, type ConceptMetric, type ConceptScorer } from '../evals/concept-score.js';
 import { judgeResponses } from '../evals/judge.js';
 import { benchmarkPath, evaluateCaaAb, evaluateMultipleChoice, readCaaAb, readMultipleChoice, relativeChange } from '../evals/multiple-choice.js';
-import type { CapabilityRow, EvalReport } from '../report/eval-report.js';
+import type { CapabilityRow, EvalReport } from '../evals/report-types.js';
 import { sharedPath } from '../util/shared-path.js';
 import type { CurvePoint } from '../steering/auto-record.js';
 import { buildLexicon, parseLexicon } from '../concept/lexicon.js';

@@ -6,7 +6,7 @@ import { CONCEPT_METRICS, type ConceptMetric } from '../evals/concept-score.js';
 import { openAiGenerator } from '../generators/openai-generator.js';
 import type { TextGenerator } from '../generators/text-generator.js';
 import { localGenerator } from '../generators/local-generator.js';
-import { openModel } from '../index.js';
+import { openModel } from '../runtime/open-model.js';
 import { renderReportHtml, type EvalReport } from '../report/eval-report.js';
 import { writeFileAtomic } from '../io/safetensors.js';
 import { parseNumber } from './common.js';

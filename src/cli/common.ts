@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import { Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { InvalidInputError, SteererError } from '../io/errors.js';
-import { openModel } from '../index.js';
+import { openModel } from '../runtime/open-model.js';
 import type { HookedModel } from '../runtime/model.js';
 
 /** Options every model-using command takes. */

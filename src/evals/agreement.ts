@@ -6,7 +6,6 @@
  */
 
 export type Preference = 'a' | 'b' | 'tie';
-export const PREFERENCES: readonly Preference[] = ['a', 'b', 'tie'];
 
 /** The side with the higher score (tie when equal). */
 export function preferenceOf(a: number, b: number): Preference {

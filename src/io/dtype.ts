@@ -190,9 +190,3 @@ export function encodeI32(data: Int32Array): Uint8Array {
   for (let i = 0; i < data.length; i++) v.setInt32(i * 4, data[i], true);
   return out;
 }
-
-/** Convenience bulk decoders (little-endian input, any alignment). */
-export const f16BytesToF32 = (bytes: Uint8Array): Float32Array => decodeToF32(bytes, 'f16');
-export const bf16BytesToF32 = (bytes: Uint8Array): Float32Array => decodeToF32(bytes, 'bf16');
-export const f32BytesToF32 = (bytes: Uint8Array): Float32Array => decodeToF32(bytes, 'f32');
-export const f64BytesToF32 = (bytes: Uint8Array): Float32Array => decodeToF32(bytes, 'f64');

@@ -22,7 +22,3 @@ export class ModelFileError extends SteererError {
 
 /** A request that does not fit the model (unknown layer, wrong vector size, bad number...). */
 export class InvalidInputError extends SteererError {}
-
-export function assertInput(condition: unknown, message: string): asserts condition {
-  if (!condition) throw new InvalidInputError(message);
-}

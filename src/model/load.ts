@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ModelFileError } from '../io/errors.js';
-import { loadLlama2c } from '../io/llama2c.js';
+import { loadLlama2c } from './loaders/llama2c.js';
 import { loadGguf, type GgufLoadOptions } from './loaders/gguf.js';
 import { loadHfDirectory } from './loaders/hf.js';
 import type { LoadedModel } from './spec.js';

@@ -1,5 +1,5 @@
 import { ModelFileError } from '../io/errors.js';
-import { ropeInvFreq } from '../runtime/rope-tables.js';
+import { ropeInvFreq } from './rope-tables.js';
 import type { ModelSpec } from './spec.js';
 
 /**

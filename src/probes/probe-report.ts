@@ -1,5 +1,5 @@
 import type { HookSite } from '../graph/hook-points.js';
-import { lineChartSvg, type Series } from '../report/plot.js';
+import { lineChartSvg, type Series } from '../util/plot.js';
 import type { ProbeMetrics, ProbeTask } from './probe.js';
 import { bestProbeLayer } from './train-probes.js';
 

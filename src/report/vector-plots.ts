@@ -1,6 +1,6 @@
 import type { CurvePoint } from '../steering/auto-record.js';
 import type { LayerDiagnostics } from '../steering/vector.js';
-import { lineChartSvg, type Series } from './plot.js';
+import { lineChartSvg, type Series } from '../util/plot.js';
 
 /** Plots of one vector's metadata, shared by `steerer vector info --svg` and the server. */
 

@@ -12,8 +12,8 @@ import type { HostTensor } from '../model/tensor.js';
 import type { TextTokenizer } from '../model/tokenizer.js';
 import { resolveHooks, type Activation, type Hook, type ResolvedHook, type StepInfo } from './hooks.js';
 import { KvCache } from './kv-cache.js';
-import { planKey, planSegments } from './plan.js';
-import { ropeTables } from './rope-tables.js';
+import { planKey, planSegments } from './segment-plan.js';
+import { ropeTables } from '../model/rope-tables.js';
 
 export interface RuntimeOptions {
   /** ORT intra-op threads (default: all cores). */

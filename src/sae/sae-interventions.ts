@@ -1,7 +1,7 @@
 import { InvalidInputError } from '../io/errors.js';
 import type { Intervention, ParamValue } from '../runtime/hooks.js';
 import { validatePositions, type PositionSelector } from '../runtime/positions.js';
-import { emitMasked, maskParam, steeringIntervention } from '../steering/operators.js';
+import { emitMasked, maskParam } from '../runtime/position-mask.js';
 import { emitDecode, emitEncode, type SaeParamNames } from './sae-graphs.js';
 import { checkFeature, decoderRow, type Sae } from './sae.js';
 
@@ -134,15 +134,4 @@ export function featureClampIntervention(sae: Sae, clamps: readonly FeatureValue
       return p;
     },
   };
-}
-
-/** Adds coefficient × (sum of the features' decoder rows): steering along SAE features. */
-export function featureAddIntervention(sae: Sae, features: readonly number[], coefficient: number, positions: PositionSelector = 'all'): Intervention {
-  if (features.length === 0) throw new InvalidInputError('add needs at least one feature');
-  const direction = new Float32Array(sae.cfg.dIn);
-  for (const f of features) {
-    const row = decoderRow(sae, f);
-    for (let d = 0; d < row.length; d++) direction[d] += row[d] / sae.cfg.inputScale;
-  }
-  return steeringIntervention({ operator: 'add', vector: direction, coefficient, positions });
 }

@@ -19,8 +19,6 @@ export type SaeActivation =
   | { readonly kind: 'relu' }
   | { readonly kind: 'jumprelu' };
 
-export const SAE_ACTIVATIONS = ['topk', 'relu', 'jumprelu'] as const;
-
 export interface SaeWeights {
   /** [dIn, dSae] */
   readonly wEnc: Float32Array;

@@ -1,7 +1,7 @@
 import os from 'node:os';
 import { InvalidInputError } from '../io/errors.js';
 import type { HookedModel } from '../runtime/model.js';
-import { thinHistory, type SaeTrainingReport } from '../report/sae-report.js';
+import { thinHistory, type SaeTrainingReport } from './training-report.js';
 import { ActivationStore } from './activation-store.js';
 import { evaluateSaeOnModel } from './sae-eval.js';
 import { saeRunnerFor } from './runner-cache.js';

@@ -1,10 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ModelFileError } from '../io/errors.js';
-import { loadModel } from '../model/load.js';
 import { loadProbe } from '../probes/probe-file.js';
 import type { LinearProbe } from '../probes/probe.js';
-import { HookedModel } from '../runtime/model.js';
+import type { HookedModel } from '../runtime/model.js';
+import { openModel } from '../runtime/open-model.js';
 import { loadSae } from '../sae/load-sae.js';
 import type { Sae } from '../sae/sae.js';
 import { compileSpecForGeneration, type CompiledSpec } from '../steering/resolve.js';
@@ -66,7 +66,7 @@ export class RequestSteering {
       },
       sae: named<Sae>('saes', 'sae', (f) => loadSae(f)),
       probe: named<LinearProbe>('probes', 'probe', loadProbe),
-      model: named<HookedModel>('models', 'model', (f) => new HookedModel(loadModel(f), { threads: this.model.threads })),
+      model: named<HookedModel>('models', 'model', (f) => openModel(f, { threads: this.model.threads })),
     };
   }
 

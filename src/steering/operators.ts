@@ -1,7 +1,8 @@
 import { InvalidInputError } from '../io/errors.js';
 import type { Dim, GraphBuilder } from '../graph/onnx-builder.js';
 import type { Intervention, ParamValue, StepInfo } from '../runtime/hooks.js';
-import { positionMask, validatePositions, type PositionSelector } from '../runtime/positions.js';
+import { emitMasked, maskParam } from '../runtime/position-mask.js';
+import { validatePositions, type PositionSelector } from '../runtime/positions.js';
 
 /**
  * Steering operators, compiled into the forward graph as interventions. For a direction v
@@ -106,20 +107,6 @@ export function steeringIntervention(opts: OperatorOptions): Intervention {
       return p;
     },
   };
-}
-
-/**
- * x + m·(y − x) with a per-step position mask `mask` [batch, seq, 1]: rows outside the
- * selector stay bit-identical. Shared by every intervention that honours positions.
- */
-export function emitMasked(g: GraphBuilder, x: string, y: string, param: (name: string, dims: readonly Dim[]) => string): string {
-  const delta = g.node('Mul', [param('mask', ['batch', 'seq', 1]), g.node('Sub', [y, x], {}, 'steer.delta')], {}, 'steer.masked');
-  return g.node('Add', [x, delta], {}, 'steer.out');
-}
-
-/** The value of emitMasked's `mask` input for one step. */
-export function maskParam(positions: PositionSelector, step: StepInfo): ParamValue {
-  return { data: positionMask(positions, step.positions, step.seq, step.promptLengths), dims: [step.batch, step.seq, 1] };
 }
 
 /**

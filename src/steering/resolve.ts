@@ -2,8 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { InvalidInputError } from '../io/errors.js';
 import type { Hook } from '../runtime/hooks.js';
-import { HookedModel } from '../runtime/model.js';
-import { loadModel } from '../model/load.js';
+import type { HookedModel } from '../runtime/model.js';
+import { openModel } from '../runtime/open-model.js';
 import { loadProbe } from '../probes/probe-file.js';
 import type { LinearProbe } from '../probes/probe.js';
 import { compileDecoding } from '../decoding/decoding-spec.js';
@@ -32,7 +32,7 @@ export function fileResolver(baseDir: string, opts: { threads?: number } = {}): 
   return {
     vector: cached(new Map<string, SteeringVector>(), 'vector file', loadVector),
     sae: cached(new Map<string, Sae>(), 'SAE', (file) => loadSae(file)),
-    model: cached(new Map<string, HookedModel>(), 'model', (file) => new HookedModel(loadModel(file), { threads: opts.threads })),
+    model: cached(new Map<string, HookedModel>(), 'model', (file) => openModel(file, { threads: opts.threads })),
     probe: cached(new Map<string, LinearProbe>(), 'probe file', loadProbe),
   };
 }

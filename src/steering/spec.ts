@@ -6,7 +6,8 @@ import type { PositionSelector } from '../runtime/positions.js';
 import { OPERATORS, steeringIntervention } from './operators.js';
 import type { SteeringVector } from './vector.js';
 import { checkSaeFitsModel, type Sae } from '../sae/sae.js';
-import { featureAddIntervention, featureClampIntervention } from '../sae/sae-interventions.js';
+import { featureClampIntervention } from '../sae/sae-interventions.js';
+import { featureAddIntervention } from './sae-feature-add.js';
 import { DecodingSchema, type DecodingResolver } from '../decoding/decoding-spec.js';
 
 /**

@@ -1,12 +1,12 @@
 import { closeSync, existsSync, fstatSync, openSync, readdirSync, readSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { basename, dirname, extname, join } from 'node:path';
-import { interleavedToHalfSplitRows } from '../model/rope-permute.js';
-import { ModelFileError } from './errors.js';
-import type { LoadedModel, ModelSpec, WeightMap } from '../model/spec.js';
-import { tensor, transpose2d } from '../model/tensor.js';
-import { checkWeightValues, validateModelSpec, type SpecFieldNames } from '../model/validate-spec.js';
-import { readLlama2cTokenizer } from '../model/tokenizers/llama2c-tokenizer.js';
+import { interleavedToHalfSplitRows } from '../rope-permute.js';
+import { ModelFileError } from '../../io/errors.js';
+import type { LoadedModel, ModelSpec, WeightMap } from '../spec.js';
+import { tensor, transpose2d } from '../tensor.js';
+import { checkWeightValues, validateModelSpec, type SpecFieldNames } from '../validate-spec.js';
+import { readLlama2cTokenizer } from '../tokenizers/llama2c-tokenizer.js';
 
 /** "ak42" little-endian: the magic of llama2.c's versioned export (export.py version1_export). */
 const MAGIC_AK42 = 0x616b3432;

@@ -1,4 +1,4 @@
-import type { RopeSpec } from '../model/spec.js';
+import type { RopeSpec } from './spec.js';
 
 /**
  * Inverse frequencies of rotary embeddings, with the scalings models ship:
