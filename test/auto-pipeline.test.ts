@@ -12,7 +12,7 @@ import { loadModel } from '../src/model/load.js';
 import { HookedModel } from '../src/runtime/model.js';
 import { loadVector } from '../src/steering/vector-file.js';
 import type { EvalReport } from '../src/report/eval-report.js';
-import { packageRoot, sharedPath } from '../src/util/shared-path.js';
+import { sharedPath } from '../src/util/shared-path.js';
 import { tempDir } from './helpers/random-model.js';
 import { cliArgs } from './helpers/cli.js';
 

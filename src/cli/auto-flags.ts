@@ -8,7 +8,7 @@ import type { TextGenerator } from '../generators/text-generator.js';
 import { localGenerator } from '../generators/local-generator.js';
 import { openModel } from '../runtime/open-model.js';
 import { renderReportHtml, type EvalReport } from '../report/eval-report.js';
-import { writeFileAtomic } from '../io/safetensors.js';
+import { writeFileAtomic } from '../io/files.js';
 import { parseNumber } from './common.js';
 
 /** --budget-ppl EPS / --budget-kl DELTA → a coherence budget (default: the library's). */

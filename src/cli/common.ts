@@ -4,6 +4,7 @@ import cliProgress from 'cli-progress';
 import { InvalidInputError, SteererError } from '../io/errors.js';
 import { openModel } from '../runtime/open-model.js';
 import type { HookedModel } from '../runtime/model.js';
+import { parseLayerList } from '../steering/shorthand.js';
 
 /** Options every model-using command takes. */
 export const modelOption = new Option('-m, --model <path>', 'model: Hugging Face directory, .gguf file, or llama2.c .bin').makeOptionMandatory();
@@ -27,20 +28,9 @@ export function parseNumber(value: string, flag: string): number {
 }
 
 /** Layers as "3", "2,5,7", "4-8" or "all". */
-export function parseLayers(value: string, numLayers: number): number[] {
-  if (value === 'all') return Array.from({ length: numLayers }, (_, i) => i);
-  const layers = new Set<number>();
-  for (const part of value.split(',')) {
-    const m = /^(\d+)(?:-(\d+))?$/.exec(part.trim());
-    if (!m) throw new InvalidInputError(`--layer expects N, N-M, a comma list or "all", got "${value}"`);
-    const a = Number(m[1]);
-    const b = m[2] === undefined ? a : Number(m[2]);
-    for (let l = Math.min(a, b); l <= Math.max(a, b); l++) {
-      if (l >= numLayers) throw new InvalidInputError(`layer ${l} does not exist: the model has layers 0..${numLayers - 1}`);
-      layers.add(l);
-    }
-  }
-  return [...layers].sort((x, y) => x - y);
+export function parseLayers(value: string, numLayers: number, flag = '--layers'): number[] {
+  if (value.trim() === 'all') return Array.from({ length: numLayers }, (_, i) => i);
+  return parseLayerList(value, { limit: numLayers, flag, alsoAccepted: '"all"', outOfRange: (l) => `layer ${l} does not exist: the model has layers 0..${numLayers - 1}` });
 }
 
 /** A progress bar on stderr (silent when stderr is not a terminal or --json is set). */

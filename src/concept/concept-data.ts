@@ -1,7 +1,7 @@
 import { z } from 'zod/v4';
 import { ModelFileError } from '../io/errors.js';
 import { parseJson, readText } from '../io/json-records.js';
-import { writeFileAtomic } from '../io/safetensors.js';
+import { writeFileAtomic } from '../io/files.js';
 import { splitTrainValidation } from '../steering/datasets.js';
 
 /**

@@ -1,7 +1,7 @@
 import { z } from 'zod/v4';
 import { InvalidInputError, ModelFileError } from '../io/errors.js';
 import { parseJson, readText } from '../io/json-records.js';
-import { writeFileAtomic } from '../io/safetensors.js';
+import { writeFileAtomic } from '../io/files.js';
 import { conceptKind, synsetKind, type ConceptKind, type ConceptKindName, type ConceptPos } from './concept-kind.js';
 import { adverbOf, compoundCandidates, inflections, isPersonName, phraseFrequency, wordFrequency, type WordPos } from './word-forms.js';
 import { defaultWordNet, plainWord, POINTER, type Synset, type WordNet, type WordNetPos } from './wordnet.js';
@@ -57,7 +57,6 @@ export interface LexiconOptions {
 export const LEXICON_FORMAT = 'steerer.lexicon/v1';
 
 const WEIGHT: Record<TermRelation, number> = { head: 1, user: 1, synonym: 0.8, derived: 0.8, hyponym: 0.6, similar: 0.5, related: 0.4 };
-const WN_POS: Record<WordPos, WordNetPos> = { noun: 'n', verb: 'v', adj: 'a', adv: 'r' };
 const POS_NAME: Record<WordNetPos, WordPos> = { n: 'noun', v: 'verb', a: 'adj', r: 'adv' };
 
 /** Too generic to signal any concept: function words and the top hypernyms. */

@@ -9,6 +9,7 @@ import type { DecodingPlan, GuideRun, Selection, TokenRerank } from './plan.js';
 import { probeScorer } from './probe-scorer.js';
 import { BanSequences, FrequencyPresencePenalty, PhraseBias, RepetitionPenalty } from './processors.js';
 import { alignVocabularies } from './vocab-align.js';
+import { nonNegativeInt as int } from '../util/schemas.js';
 
 /**
  * The steering spec's `decoding` section: decode-time steering, composable with the
@@ -25,7 +26,6 @@ import { alignVocabularies } from './vocab-align.js';
  * }
  */
 
-const int = z.number().int().nonnegative();
 /** Phrases are tokenized when the spec compiles: each is short, and all of them together are bounded. */
 const MAX_PHRASE_CHARS = 256;
 const MAX_DECODING_TEXT_CHARS = 1 << 16;

@@ -15,7 +15,7 @@ import { closeSync } from 'node:fs';
 import { InvalidInputError, ModelFileError } from './errors.js';
 import { encodeF32, HOST_IS_LITTLE_ENDIAN, swap32InPlace } from './dtype.js';
 import { dequantize, GgmlType, ggmlTypeInfo, ggmlTypeName, quantizeQ4_0, quantizeQ8_0 } from './ggml-quants.js';
-import { openForReading, readFully, writeFileAtomic } from './safetensors.js';
+import { openForReading, readFully, writeFileAtomic } from './files.js';
 
 export { GgmlType, ggmlTypeInfo, ggmlTypeName } from './ggml-quants.js';
 

@@ -5,10 +5,10 @@
  * Each JSON entry is {dtype, shape, data_offsets: [begin, end]} with offsets
  * relative to the data section; "__metadata__" maps strings to strings.
  */
-import { closeSync, existsSync, fstatSync, fsyncSync, openSync, readdirSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
-import { basename, dirname, join, resolve, sep } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { basename, join, resolve, sep } from 'node:path';
 import { InvalidInputError, ModelFileError } from './errors.js';
+import { openForReading, readFully, writeFileAtomic } from './files.js';
 import { decodeToF32, encodeF32, encodeI32, HOST_IS_LITTLE_ENDIAN, swap32InPlace, type ElementKind } from './dtype.js';
 
 export type SafetensorsDType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
@@ -33,90 +33,6 @@ const KNOWN_UNSUPPORTED = new Set(['U16', 'U32', 'U64', 'F8_E4M3', 'F8_E5M2', 'F
 
 /** Same limit as the reference Rust implementation: a bigger header is a corrupt or hostile file. */
 export const MAX_HEADER_BYTES = 100_000_000;
-
-// ---------------------------------------------------------------------------------------------
-// Low-level file helpers shared with the GGUF reader/writer.
-
-/** fs.readSync takes at most ~2 GiB per call; stay well below. */
-const IO_CHUNK = 1 << 30;
-
-/**
- * Fill `target` from `fd` starting at absolute `position`, looping over short reads.
- * A file that ends early (truncated, or changed since it was validated) is a ModelFileError.
- */
-export function readFully(fd: number, target: Uint8Array, position: number, file: string): void {
-  let done = 0;
-  while (done < target.byteLength) {
-    const want = Math.min(IO_CHUNK, target.byteLength - done);
-    let got: number;
-    try {
-      got = readSync(fd, target, done, want, position + done);
-    } catch (err) {
-      throw new ModelFileError(file, `read failed at byte ${position + done}: ${(err as Error).message}`, { cause: err });
-    }
-    if (got === 0) throw new ModelFileError(file, `unexpected end of file at byte ${position + done} (file truncated or modified while open)`);
-    done += got;
-  }
-}
-
-function writeAll(fd: number, bytes: Uint8Array): void {
-  let done = 0;
-  while (done < bytes.byteLength) {
-    done += writeSync(fd, bytes, done, Math.min(IO_CHUNK, bytes.byteLength - done));
-  }
-}
-
-/**
- * Write `path` atomically: `body` streams bytes into a temp file in the same directory
- * (same filesystem, so rename is atomic), which is fsynced and renamed over `path`.
- * On any failure the temp file is removed and `path` is left untouched.
- */
-export function writeFileAtomic(path: string, body: (write: (bytes: Uint8Array) => void) => void): void {
-  const dir = dirname(resolve(path));
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-  const fd = openSync(tmp, 'wx');
-  let open = true;
-  let renamed = false;
-  try {
-    body((bytes) => writeAll(fd, bytes));
-    fsyncSync(fd);
-    closeSync(fd);
-    open = false;
-    renameSync(tmp, path);
-    renamed = true;
-  } finally {
-    if (open) {
-      try { closeSync(fd); } catch { /* already failing; keep the original error */ }
-    }
-    if (!renamed) {
-      try { unlinkSync(tmp); } catch { /* nothing to remove */ }
-    }
-  }
-  // Persist the rename itself; not possible on every platform, and the data is already safe.
-  try {
-    const dfd = openSync(dir, 'r');
-    try { fsyncSync(dfd); } finally { closeSync(dfd); }
-  } catch { /* best effort */ }
-}
-
-export function openForReading(path: string): { fd: number; size: number } {
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const problem = code === 'ENOENT' ? 'file not found' : code === 'EACCES' ? 'permission denied' : `cannot open: ${(err as Error).message}`;
-    throw new ModelFileError(path, problem, { cause: err });
-  }
-  try {
-    const st = fstatSync(fd);
-    if (!st.isFile()) throw new ModelFileError(path, 'not a regular file');
-    return { fd, size: st.size };
-  } catch (err) {
-    closeSync(fd);
-    throw err;
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Reading

@@ -12,11 +12,11 @@ import { HOOK_SITES } from '../graph/hook-points.js';
 import { InvalidInputError, SteererError } from '../io/errors.js';
 import { SafetensorsFile, writeSafetensors, type TensorToWrite } from '../io/safetensors.js';
 import { probeOutputs, validateProbe, type LinearProbe, type ProbeLayerWeights, type ProbeMetrics } from './probe.js';
+import { nonNegativeInt as nonNegInt } from '../util/schemas.js';
 
 export const PROBE_FILE_FORMAT = 'steerer.probe/v1';
 export const PROBE_META_KEY = 'steerer_probe';
 
-const nonNegInt = z.number().int().nonnegative();
 const finite = z.number().min(-1e12).max(1e12);
 
 const MetaSchema = z.object({

@@ -1,4 +1,4 @@
-import { hookName, type HookPoint } from '../graph/hook-points.js';
+import { hookName } from '../graph/hook-points.js';
 import type { SaeTrainingReport } from '../sae/training-report.js';
 import type { StepMetrics } from '../sae/train.js';
 import { lineChartSvg } from '../util/plot.js';

@@ -15,11 +15,13 @@ import { z } from 'zod/v4';
 import { HOOK_SITES, hookName, type HookPoint } from '../graph/hook-points.js';
 import { InvalidInputError, ModelFileError } from '../io/errors.js';
 import { parseJson, readText } from '../io/json-records.js';
-import { SafetensorsFile, writeFileAtomic, writeSafetensors } from '../io/safetensors.js';
+import { SafetensorsFile, writeSafetensors } from '../io/safetensors.js';
+import { writeFileAtomic } from '../io/files.js';
 import type { HookedModel } from '../runtime/model.js';
 import { createRng, validateSeed } from '../runtime/rng.js';
 import { checkRowOptions, documentRows, RowPool, type RowBlock } from './activation-rows.js';
 import type { CorpusDocument } from './corpus.js';
+import { nonNegativeInt as nonNegInt, positiveInt } from '../util/schemas.js';
 
 export const STORE_FORMAT = 'steerer.activations/v1';
 const MANIFEST = 'manifest.json';
@@ -45,8 +47,6 @@ export interface StoreManifest {
   readonly updatedAt: string;
 }
 
-const nonNegInt = z.number().int().nonnegative();
-const positiveInt = z.number().int().positive();
 
 const ManifestSchema = z.object({
   format: z.literal(STORE_FORMAT),

@@ -7,17 +7,17 @@
  *   3. re-read only the shards holding kept rows: each kept row's window of neighbouring tokens
  *      of the same document, with the feature's activation on every one of them
  */
-import fs from 'node:fs';
 import os from 'node:os';
 import { z } from 'zod/v4';
 import { hookName } from '../graph/hook-points.js';
 import { InvalidInputError, ModelFileError } from '../io/errors.js';
 import { parseJson, readText } from '../io/json-records.js';
-import { writeFileAtomic } from '../io/safetensors.js';
+import { writeFileAtomic } from '../io/files.js';
 import type { ActivationStore } from './activation-store.js';
 import { defaultCodeWidth, saeRunnerFor } from './runner-cache.js';
 import type { SaeRunner, SparseCodes } from './sae-runner.js';
 import type { Sae } from './sae.js';
+import { nonNegativeInt as nonNegInt } from '../util/schemas.js';
 
 export const FEATURE_INDEX_FORMAT = 'steerer.feature-index/v1';
 /** Histogram bins, log-spaced from maxActivation / 1000 to maxActivation. */
@@ -364,7 +364,6 @@ async function buildContexts(
 // ---------------------------------------------------------------------------------------------
 // Files
 
-const nonNegInt = z.number().int().nonnegative();
 
 const ContextSchema = z.object({
   activation: z.number(),

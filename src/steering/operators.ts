@@ -1,6 +1,6 @@
 import { InvalidInputError } from '../io/errors.js';
-import type { Dim, GraphBuilder } from '../graph/onnx-builder.js';
-import type { Intervention, ParamValue, StepInfo } from '../runtime/hooks.js';
+import type { GraphBuilder } from '../graph/onnx-builder.js';
+import type { Intervention, ParamValue } from '../runtime/hooks.js';
 import { emitMasked, maskParam } from '../runtime/position-mask.js';
 import { validatePositions, type PositionSelector } from '../runtime/positions.js';
 

@@ -4,6 +4,7 @@ import { InvalidInputError } from '../io/errors.js';
 import type { Hook } from '../runtime/hooks.js';
 import type { HookedModel } from '../runtime/model.js';
 import { openModel } from '../runtime/open-model.js';
+import { parseLayerList, splitFileNumber } from './shorthand.js';
 import { loadProbe } from '../probes/probe-file.js';
 import type { LinearProbe } from '../probes/probe.js';
 import { compileDecoding } from '../decoding/decoding-spec.js';
@@ -53,25 +54,22 @@ export function readSteeringSpecFile(file: string): { spec: SteeringSpec; baseDi
  * "recommended"; default recommended) as one spec intervention with the add operator.
  */
 export function parseSteerShorthand(arg: string): InterventionSpec {
-  const m = /^(.+?)(?::(-?(?:\d+\.?\d*|\.\d+)(?:e-?\d+)?))?(?:@([\d,\s-]+|all|recommended))?$/i.exec(arg);
-  if (!m) throw new InvalidInputError(`--steer expects FILE[:coefficient][@layers], got "${arg}"`);
+  const at = /^(.*?)(?:@([\d,\s-]+|all|recommended))?$/i.exec(arg)!;
+  const { file, number } = splitFileNumber(at[1]);
   let layers: InterventionSpec['layers'] = 'recommended';
-  if (m[3] === 'all' || m[3] === 'recommended') layers = m[3];
-  else if (m[3]) {
-    const list: number[] = [];
-    for (const part of m[3].split(',')) {
-      const r = /^\s*(\d+)(?:-(\d+))?\s*$/.exec(part);
-      if (!r) throw new InvalidInputError(`--steer layers "${m[3]}" are not N, N-M or a comma list`);
-      const a = Number(r[1]);
-      const b = r[2] === undefined ? a : Number(r[2]);
+  const layerText = at[2]?.trim().toLowerCase();
+  if (layerText === 'all' || layerText === 'recommended') layers = layerText;
+  else if (layerText !== undefined) {
+    layers = parseLayerList(layerText, {
+      limit: SPEC_LIMITS.layers,
+      flag: '--steer layers',
+      alsoAccepted: '"all" or "recommended"',
       // Bounded before the range is spelled out (the spec parser checks the layers themselves).
-      if (Math.max(a, b) >= SPEC_LIMITS.layers) throw new InvalidInputError(`--steer layer ${Math.max(a, b)} is out of range (layers are below ${SPEC_LIMITS.layers})`);
-      for (let l = Math.min(a, b); l <= Math.max(a, b); l++) list.push(l);
-    }
-    layers = list;
+      outOfRange: (l) => `--steer layer ${l} is out of range (layers are below ${SPEC_LIMITS.layers})`,
+    });
   }
   // No coefficient: the vector's recommended one (compileSteeringSpec falls back to 1 without one).
-  const spec = parseSteeringSpec({ interventions: [{ vector: m[1], ...(m[2] === undefined ? {} : { coefficient: Number(m[2]) }), layers }] }, `--steer ${arg}`);
+  const spec = parseSteeringSpec({ interventions: [{ vector: file, ...(number === undefined ? {} : { coefficient: Number(number) }), layers }] }, `--steer ${arg}`);
   return spec.interventions[0] as InterventionSpec;
 }
 

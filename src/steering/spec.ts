@@ -9,6 +9,7 @@ import { checkSaeFitsModel, type Sae } from '../sae/sae.js';
 import { featureClampIntervention } from '../sae/sae-interventions.js';
 import { featureAddIntervention } from './sae-feature-add.js';
 import { DecodingSchema, type DecodingResolver } from '../decoding/decoding-spec.js';
+import { nonNegativeInt as int } from '../util/schemas.js';
 
 /**
  * The steering spec: one validated JSON shape for "which vectors, where, how strongly",
@@ -53,7 +54,6 @@ export const SPEC_LIMITS = {
   features: 1 << 24,
 } as const;
 
-const int = z.number().int().nonnegative();
 const position = int.max(SPEC_LIMITS.positions - 1);
 const layer = int.max(SPEC_LIMITS.layers - 1);
 const direction = z.array(z.number()).min(1).max(SPEC_LIMITS.hiddenSize);

@@ -20,8 +20,10 @@ import type { AutoSelection } from './auto-record.js';
 import { HOOK_SITES } from '../graph/hook-points.js';
 import { InvalidInputError, ModelFileError } from '../io/errors.js';
 import { GgmlType, GgufFile, ggmlTypeName, writeGguf, type GgufMetaEntry } from '../io/gguf.js';
-import { openForReading, readFully, SafetensorsFile, writeSafetensors, type TensorToWrite } from '../io/safetensors.js';
+import { SafetensorsFile, writeSafetensors, type TensorToWrite } from '../io/safetensors.js';
+import { openForReading, readFully } from '../io/files.js';
 import type { SteeringVector, VectorMeta } from './vector.js';
+import { nonNegativeInt as nonNegInt, positiveInt } from '../util/schemas.js';
 
 export const VECTOR_FORMAT = 'steerer.vector/v1';
 /** safetensors metadata key holding the JSON VectorMeta. */
@@ -32,8 +34,6 @@ export const CONTROL_VECTOR_ARCH = 'controlvector';
 // ---------------------------------------------------------------------------------------------
 // Metadata schema: the one place that says what a valid VectorMeta is, for saving and loading.
 
-const nonNegInt = z.number().int().nonnegative();
-const positiveInt = z.number().int().positive();
 
 const MetaSchema = z
   .object({

@@ -64,7 +64,7 @@ export function activationsCommand(): Command {
     .action(
       runAction(async (flags: ActivationFlags) => {
         const model = openFromOptions(flags);
-        const layers = parseLayers(flags.layer, model.spec.numLayers);
+        const layers = parseLayers(flags.layer, model.spec.numLayers, '--layer');
         const prompts = readPrompts(flags.prompts);
         if (prompts.length === 0) throw new InvalidInputError(`${flags.prompts}: no prompts`);
         const bar = progressBar('activations', prompts.length, flags.json);

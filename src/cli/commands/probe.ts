@@ -3,7 +3,7 @@ import path from 'node:path';
 import { Command, Option } from 'commander';
 import { HOOK_SITES, type HookSite } from '../../graph/hook-points.js';
 import { InvalidInputError } from '../../io/errors.js';
-import { writeFileAtomic } from '../../io/safetensors.js';
+import { writeFileAtomic } from '../../io/files.js';
 import { limitExamples, parseClassSpec, readClassFiles, readProbeData } from '../../probes/probe-data.js';
 import { loadProbe, saveProbe } from '../../probes/probe-file.js';
 import { probeTable, renderProbeReportHtml, type ProbeReport } from '../../probes/probe-report.js';

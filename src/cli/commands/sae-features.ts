@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
 import { InvalidInputError } from '../../io/errors.js';
-import { writeFileAtomic } from '../../io/safetensors.js';
+import { writeFileAtomic } from '../../io/files.js';
 import { templateConceptData } from '../../concept/template-source.js';
 import { ActivationStore } from '../../sae/activation-store.js';
 import { featureCard, featureCards, renderFeatureCardText, renderFeatureCardsHtml } from '../../sae/feature-card.js';

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { Command } from 'commander';
 import { hookName, parseHookName } from '../../graph/hook-points.js';
 import { InvalidInputError } from '../../io/errors.js';
-import { writeFileAtomic } from '../../io/safetensors.js';
+import { writeFileAtomic } from '../../io/files.js';
 import { renderSaeReportHtml } from '../../report/sae-report.js';
 import { ActivationStore, collectActivationStore } from '../../sae/activation-store.js';
 import { generateCorpus, readCorpus } from '../../sae/corpus.js';

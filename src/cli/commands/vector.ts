@@ -6,12 +6,13 @@ import { diagnosticsSeries, diagnosticsSvg } from '../../report/vector-plots.js'
 import { readContrastFile, readSetFiles } from '../../steering/datasets.js';
 import { extractVector } from '../../steering/extract.js';
 import { steeringSpecJsonSchema } from '../../steering/spec.js';
-import type { ExtractionMethod, ReadPosition, SteeringVector } from '../../steering/vector.js';
+import type { ExtractionMethod, ReadPosition } from '../../steering/vector.js';
 import { exportControlVectorGguf, loadVector, saveVector } from '../../steering/vector-file.js';
 import { combineWeighted, cosineMatrix, normalizeVector } from '../../steering/vector-math.js';
 import { addConceptOptions, createFromConcept, type ConceptFlags } from './vector-concept.js';
 import { diagnosticsTable } from '../vector-table.js';
 import { jsonOption, modelOption, openFromOptions, parseIntStrict, parseLayers, parseNumber, progressBar, runAction, threadsOption } from '../common.js';
+import { splitFileNumber } from '../../steering/shorthand.js';
 
 interface CreateFlags {
   model: string;
@@ -89,11 +90,6 @@ function createCommand(): Command {
     );
 }
 
-/** Output paths beside the vector: NAME.safetensors → NAME.data.json, NAME.report.{json,html}. */
-function besideVector(out: string, suffix: string): string {
-  return out.replace(/\.safetensors$/i, '') + suffix;
-}
-
 
 function infoCommand(): Command {
   return new Command('info')
@@ -162,8 +158,8 @@ function combineCommand(): Command {
     .action(
       runAction(async (terms: string[], flags: { out: string; normalize?: string }) => {
         const pairs = terms.map((t) => {
-          const m = /^(.+?)(?::(-?[\d.]+(?:e-?\d+)?))?$/i.exec(t)!;
-          return { vector: loadVector(m[1]), weight: m[2] === undefined ? 1 : parseNumber(m[2], `weight of ${m[1]}`) };
+          const { file, number } = splitFileNumber(t);
+          return { vector: loadVector(file), weight: number === undefined ? 1 : parseNumber(number, `weight of ${file}`) };
         });
         let v = combineWeighted(pairs);
         if (flags.normalize) v = normalizeVector(v, flags.normalize === 'unit' ? 'unit' : parseNumber(flags.normalize, '--normalize'));

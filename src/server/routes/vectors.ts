@@ -9,11 +9,11 @@ import type { SteeringVector } from '../../steering/vector.js';
 import type { ServerContext } from '../context.js';
 import { HttpError, parseBody } from '../http-error.js';
 import { checkVectorName, type VectorInfo } from '../vector-registry.js';
+import { nonNegativeInt as int } from '../../util/schemas.js';
 
 /** The vector registry over HTTP, the one-click pipeline as a background job, and per-vector plots. */
 
 const Name = z.string().min(1).max(64);
-const int = z.number().int().nonnegative();
 
 const FileUpload = z
   .object({
