@@ -11,7 +11,7 @@ import { performance } from 'node:perf_hooks';
 import { RESULTS_DIR } from './lib/paths.js';
 import { ensureSmolRandomModel } from './lib/random-model.js';
 import { HookedModel, loadModel, sharedPath } from './lib/steerer.js';
-import { personaPairs } from '../src/steering/datasets.js';
+import { personaPairs } from '../src/steering/contrast-pairs.js';
 import { extractVector } from '../src/steering/extract.js';
 import type { ExtractionMethod } from '../src/steering/vector.js';
 

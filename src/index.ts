@@ -14,7 +14,8 @@ export type { PositionSelector } from './runtime/positions.js';
 export { generate, generateBatch, type GenerateOptions, type GenerateResult } from './decoding/generate.js';
 export { perplexity, scoreTokens, type PerplexityResult, type TokenLogprobs } from './runtime/score.js';
 export { encodeChat } from './runtime/chat.js';
-export { Sampler, type SamplingOptions } from './runtime/sampling.js';
+export { Sampler } from './runtime/sampling.js';
+export { type SamplingOptions } from './runtime/sampling-options.js';
 export { SteererError, ModelFileError, InvalidInputError } from './io/errors.js';
 
 export { GeneratorError, type GenerationRequest, type TextGenerator } from './generators/text-generator.js';
@@ -36,35 +37,26 @@ export {
 } from './concept/self-generated.js';
 export { distinctN, longestRepeatedNgram, repetitionStats, wordsOf, type RepetitionStats, type Token as RepetitionToken } from './evals/repetition.js';
 export {
-  BENCHMARKS,
-  benchmarkPath,
   choiceLogprobs,
   evaluateMultipleChoice,
-  readMultipleChoice,
-  readCaaAb,
-  evaluateCaaAb,
-  relativeChange,
-  retentionTable,
   type BenchmarkItem,
-  type BenchmarkName,
   type MultipleChoiceItem,
   type PartialChoiceItem,
   type ContinuationScore,
   type EvalBatchOptions,
   type MultipleChoiceOptions,
   type MultipleChoiceResult,
-  type ReadBenchmarkOptions,
-  type CaaAbItem,
-  type CaaAbOptions,
-  type CaaAbResult,
-  type RetentionRow,
-  type RetentionTableRow,
 } from './evals/multiple-choice.js';
-export { createConceptVector, type ConceptVectorOptions, type ConceptVectorResult, type AutoSelection, type CurvePoint, type DataSource, type ExamplePair } from './auto/concept-vector.js';
+export { BENCHMARKS, benchmarkPath, readMultipleChoice, type BenchmarkName, type ReadBenchmarkOptions } from './evals/benchmark-files.js';
+export { readCaaAb, evaluateCaaAb, type CaaAbItem, type CaaAbOptions, type CaaAbResult } from './evals/caa-ab.js';
+export { relativeChange, retentionTable, type RetentionRow, type RetentionTableRow } from './evals/retention.js';
+export { createConceptVector, type ConceptVectorOptions, type ConceptVectorResult, type AutoSelection, type CurvePoint, type ExamplePair } from './auto/concept-vector.js';
+export type { DataSource } from './auto/concept-sources.js';
 export { evaluateVector, capabilityRetention, type EvaluateVectorOptions } from './auto/evaluate-vector.js';
 export { chooseStrength, searchGrid, presenceTarget, DEFAULT_RULE, STRENGTH_RULES, type StrengthCandidate, type StrengthRule, type StrengthChoice } from './auto/strength-choice.js';
 export { StoryProbe, type ProbeOutcome, type StoryProbeSettings } from './auto/story-probe.js';
-export { buildLexicon, countConceptHits, readLexicon, writeLexicon, type Lexicon } from './concept/lexicon.js';
+export { countConceptHits, readLexicon, writeLexicon, type Lexicon } from './concept/lexicon.js';
+export { buildLexicon } from './concept/lexicon-build.js';
 export { SteeringProbe, DEFAULT_BUDGET, type CoherenceBudget, type ProbeSettings, type SteeringOutcome } from './auto/steering-probe.js';
 export { templateConceptData, type TemplateSourceOptions } from './concept/template-source.js';
 export { generatedConceptData, type GeneratedSourceOptions } from './concept/generated-source.js';
@@ -77,7 +69,8 @@ export type { Sae, SaeConfig, SaeWeights, SaeActivation, SaeFormat, SaeTrainingS
 export { validateSae, checkSaeFitsModel, decoderRow } from './sae/sae.js';
 export { loadSae, type SaeLoadOptions } from './sae/load-sae.js';
 export { saveSae } from './sae/sae-file.js';
-export { loadSaeLens, loadSparsify, exportSaeLens } from './sae/external-formats.js';
+export { loadSaeLens, exportSaeLens } from './sae/saelens-format.js';
+export { loadSparsify } from './sae/sparsify-format.js';
 export { SaeRunner, type SparseCodes, type ReconstructionStats } from './sae/sae-runner.js';
 export { trainSae, learningRateAt, type TrainSaeOptions, type TrainSaeResult, type StepMetrics } from './sae/train.js';
 export { trainSaeOnStore, heldOutContexts, type StoreTrainingOptions, type StoreTrainingResult } from './sae/train-on-store.js';
@@ -86,9 +79,13 @@ export { saeSpliceIntervention, zeroAblationIntervention, featureClampInterventi
 export { featureAddIntervention } from './steering/sae-feature-add.js';
 export { saeFilteredVector, featureEffect, type FilteredVector, type FilterOptions } from './sae/filter-vector.js';
 export { readCorpus, generateCorpus, type CorpusDocument, type ReadCorpusOptions, type GenerateCorpusOptions } from './sae/corpus.js';
-export { ActivationStore, collectActivationStore, liveActivationBatches, estimateNorm, type StoreManifest, type CollectStoreOptions, type BatchOptions, type LiveBatchOptions } from './sae/activation-store.js';
+export { ActivationStore, estimateNorm, type BatchOptions } from './sae/activation-store.js';
+export type { StoreManifest } from './sae/activation-store-manifest.js';
+export { collectActivationStore, type CollectStoreOptions } from './sae/activation-store-writer.js';
+export { liveActivationBatches, type LiveBatchOptions } from './sae/live-activations.js';
 export { encodeText, featureActivationsOnText, type TokenFeatures, type FeatureActivation } from './sae/feature-activations.js';
-export { buildFeatureIndex, saveFeatureIndex, loadFeatureIndex, type FeatureIndex, type FeatureSummary, type FeatureContext, type FeatureIndexOptions } from './sae/feature-index.js';
+export { saveFeatureIndex, loadFeatureIndex, type FeatureIndex, type FeatureSummary, type FeatureContext } from './sae/feature-index.js';
+export { buildFeatureIndex, type FeatureIndexOptions } from './sae/feature-index-builder.js';
 export { featureLogitEffects, featureLogitBias, type TokenWeight, type FeatureLogitEffect } from './sae/logit-lens.js';
 export { contrastFeatures, featuresNearVector, type FeatureMatch, type VectorMatch, type ContrastOptions, type ContrastPooling, type ContrastRanking } from './sae/feature-search.js';
 export { featureCard, featureCards, renderFeatureCardText, renderFeatureCardsHtml, type FeatureCard } from './sae/feature-card.js';

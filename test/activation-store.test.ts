@@ -7,7 +7,10 @@ import { hookName, type HookPoint } from '../src/graph/hook-points.js';
 import { InvalidInputError, ModelFileError } from '../src/io/errors.js';
 import { loadModel } from '../src/model/load.js';
 import { HookedModel } from '../src/runtime/model.js';
-import { ActivationStore, collectActivationStore, estimateNorm, liveActivationBatches, type StoreManifest } from '../src/sae/activation-store.js';
+import { ActivationStore, estimateNorm } from '../src/sae/activation-store.js';
+import type { StoreManifest } from '../src/sae/activation-store-manifest.js';
+import { collectActivationStore } from '../src/sae/activation-store-writer.js';
+import { liveActivationBatches } from '../src/sae/live-activations.js';
 import { generateCorpus, readCorpus, type CorpusDocument } from '../src/sae/corpus.js';
 import { sharedPath } from '../src/util/shared-path.js';
 

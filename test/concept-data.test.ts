@@ -9,7 +9,7 @@ import { ModelFileError } from '../src/io/errors.js';
 import { loadModel } from '../src/model/load.js';
 import { generate } from '../src/decoding/generate.js';
 import { HookedModel } from '../src/runtime/model.js';
-import { pairsFromPrompted } from '../src/steering/datasets.js';
+import { pairsFromPrompted } from '../src/steering/contrast-pairs.js';
 import { sharedPath } from '../src/util/shared-path.js';
 import { tempDir } from './helpers/random-model.js';
 

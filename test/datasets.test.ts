@@ -7,6 +7,8 @@ import { InvalidInputError, ModelFileError } from '../src/io/errors.js';
 import { loadModel } from '../src/model/load.js';
 import { renderChat } from '../src/model/chat-template.js';
 import { HookedModel } from '../src/runtime/model.js';
+import type { ContrastExample } from '../src/steering/contrast-dataset.js';
+import { readContrastFile, readSetFiles, readSuffixes } from '../src/steering/contrast-files.js';
 import {
   DEFAULT_PERSONA_TEMPLATE,
   pairsFromCaa,
@@ -15,12 +17,8 @@ import {
   pairsFromTexts,
   parseAnswerLetter,
   personaPairs,
-  readContrastFile,
-  readSetFiles,
-  readSuffixes,
-  splitTrainValidation,
-  type ContrastExample,
-} from '../src/steering/datasets.js';
+} from '../src/steering/contrast-pairs.js';
+import { splitTrainValidation } from '../src/steering/train-validation-split.js';
 import { sharedPath } from '../src/util/shared-path.js';
 
 const CHATML =

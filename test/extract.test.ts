@@ -4,7 +4,7 @@ import { after, describe, test } from 'node:test';
 import { loadHfDirectory } from '../src/model/loaders/hf.js';
 import { HookedModel } from '../src/runtime/model.js';
 import { createRng } from '../src/runtime/rng.js';
-import type { ContrastDataset, ContrastPair } from '../src/steering/datasets.js';
+import type { ContrastDataset, ContrastPair } from '../src/steering/contrast-dataset.js';
 import { auroc, directionFor, firstPrincipalComponent } from '../src/steering/directions.js';
 import { extractVector } from '../src/steering/extract.js';
 import { writeRandomHfModel } from './helpers/random-model.js';

@@ -9,8 +9,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ModelFileError } from '../src/io/errors.js';
-import { SafetensorsFile, writeSafetensors } from '../src/io/safetensors.js';
-import { GgmlType, GgufFile, writeGguf } from '../src/io/gguf.js';
+import { SafetensorsFile } from '../src/io/safetensors.js';
+import { writeSafetensors } from '../src/io/safetensors-write.js';
+import { GgmlType, GgufFile } from '../src/io/gguf.js';
+import { writeGguf } from '../src/io/gguf-write.js';
 import { rng } from './helpers/prng.js';
 
 let dir: string;

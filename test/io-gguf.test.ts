@@ -5,7 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InvalidInputError, ModelFileError } from '../src/io/errors.js';
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../src/io/dtype.js';
-import { GgmlType, GgufFile, writeGguf, type GgufMetaEntry } from '../src/io/gguf.js';
+import { GgmlType, GgufFile } from '../src/io/gguf.js';
+import { writeGguf } from '../src/io/gguf-write.js';
+import type { GgufMetaEntry } from '../src/io/gguf-format.js';
 import { dequantize, quantizeQ4_0, quantizeQ8_0 } from '../src/io/ggml-quants.js';
 import { rng } from './helpers/prng.js';
 

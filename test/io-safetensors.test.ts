@@ -5,7 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ModelFileError, InvalidInputError } from '../src/io/errors.js';
 import { bf16ToF32, decodeToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../src/io/dtype.js';
-import { SafetensorsCollection, SafetensorsFile, writeSafetensors } from '../src/io/safetensors.js';
+import { SafetensorsFile } from '../src/io/safetensors.js';
+import { SafetensorsCollection } from '../src/io/safetensors-collection.js';
+import { writeSafetensors } from '../src/io/safetensors-write.js';
 
 let dir: string;
 before(() => { dir = mkdtempSync(join(tmpdir(), 'steerer-st-')); });

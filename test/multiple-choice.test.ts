@@ -3,20 +3,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import {
-  BENCHMARKS,
-  benchmarkPath,
-  choiceLogprobs,
-  evaluateCaaAb,
-  evaluateMultipleChoice,
-  readCaaAb,
-  readMultipleChoice,
-  relativeChange,
-  retentionTable,
-  type BenchmarkItem,
-  type CaaAbItem,
-  type MultipleChoiceItem,
-} from '../src/evals/multiple-choice.js';
+import { BENCHMARKS, benchmarkPath, readMultipleChoice } from '../src/evals/benchmark-files.js';
+import { evaluateCaaAb, readCaaAb, type CaaAbItem } from '../src/evals/caa-ab.js';
+import { choiceLogprobs, evaluateMultipleChoice, type BenchmarkItem, type MultipleChoiceItem } from '../src/evals/multiple-choice.js';
+import { relativeChange, retentionTable } from '../src/evals/retention.js';
 import { InvalidInputError, ModelFileError } from '../src/io/errors.js';
 import { renderChat } from '../src/model/chat-template.js';
 import { loadModel } from '../src/model/load.js';
@@ -26,7 +16,7 @@ import type { Hook } from '../src/runtime/hooks.js';
 import { HookedModel } from '../src/runtime/model.js';
 import { createRng } from '../src/runtime/rng.js';
 import { scoreTokens } from '../src/runtime/score.js';
-import { CAA_ANSWER_PREFIX } from '../src/steering/datasets.js';
+import { CAA_ANSWER_PREFIX } from '../src/steering/contrast-pairs.js';
 import { addVector } from '../src/steering/operators.js';
 import { sharedPath } from '../src/util/shared-path.js';
 

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { InvalidInputError } from '../src/io/errors.js';
-import { writeSafetensors } from '../src/io/safetensors.js';
+import { writeSafetensors } from '../src/io/safetensors-write.js';
 import { loadHfDirectory } from '../src/model/loaders/hf.js';
 import { loadModel } from '../src/model/load.js';
 import { HookedModel } from '../src/runtime/model.js';

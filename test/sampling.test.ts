@@ -3,14 +3,8 @@ import assert from 'node:assert/strict';
 import { inspect } from 'node:util';
 import { InvalidInputError } from '../src/io/errors.js';
 import { createRng, Xoshiro128StarStar } from '../src/runtime/rng.js';
-import {
-  applyPenalties,
-  argmax,
-  logSoftmax,
-  Sampler,
-  validateSamplingOptions,
-  type SamplingOptions,
-} from '../src/runtime/sampling.js';
+import { applyPenalties, argmax, logSoftmax, Sampler } from '../src/runtime/sampling.js';
+import { validateSamplingOptions, type SamplingOptions } from '../src/runtime/sampling-options.js';
 
 const f32 = (xs: number[]): Float32Array => Float32Array.from(xs);
 /** Logits whose softmax is exactly `probs` (up to float32 rounding). */

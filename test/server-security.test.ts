@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { InvalidInputError } from '../src/io/errors.js';
-import { writeSafetensors } from '../src/io/safetensors.js';
+import { writeSafetensors } from '../src/io/safetensors-write.js';
 import { compileSteeringSpec, parseSteeringSpec, type SpecResolver } from '../src/steering/spec.js';
 import { exportControlVectorGguf, saveVector } from '../src/steering/vector-file.js';
 import type { SteeringVector } from '../src/steering/vector.js';

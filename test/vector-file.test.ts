@@ -5,11 +5,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gguf, GGMLQuantizationType, GGUFValueType } from '@huggingface/gguf';
 import { InvalidInputError, ModelFileError } from '../src/io/errors.js';
-import { GgmlType, GgufFile, writeGguf, type GgufMetaEntry } from '../src/io/gguf.js';
-import { SafetensorsFile, writeSafetensors, type TensorToWrite } from '../src/io/safetensors.js';
-import {
-  checkVectorFits, exportControlVectorGguf, importControlVectorGguf, loadVector, saveVector, VECTOR_FORMAT,
-} from '../src/steering/vector-file.js';
+import { GgmlType, GgufFile } from '../src/io/gguf.js';
+import { writeGguf } from '../src/io/gguf-write.js';
+import type { GgufMetaEntry } from '../src/io/gguf-format.js';
+import { SafetensorsFile } from '../src/io/safetensors.js';
+import { writeSafetensors, type TensorToWrite } from '../src/io/safetensors-write.js';
+import { exportControlVectorGguf, importControlVectorGguf, loadVector, saveVector } from '../src/steering/vector-file.js';
+import { checkVectorFits, VECTOR_FORMAT } from '../src/steering/vector-validation.js';
 import type { SteeringVector, VectorMeta } from '../src/steering/vector.js';
 import { rng } from './helpers/prng.js';
 

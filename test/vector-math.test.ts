@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { InvalidInputError } from '../src/io/errors.js';
-import { VECTOR_FORMAT } from '../src/steering/vector-file.js';
+import { VECTOR_FORMAT } from '../src/steering/vector-validation.js';
 import {
   addVectors, combineWeighted, cosineMatrix, cosineSimilarity, normalizeVector, projectOut, scaleVector, subtractVectors,
 } from '../src/steering/vector-math.js';

@@ -11,11 +11,17 @@ export {
   KvCache,
   loadModel,
   type Activation,
+  type ForwardInput,
+  type ForwardOutput,
   type Hook,
   type LoadedModel,
 } from '../../src/index.js';
+export { logSoftmax } from '../../src/runtime/sampling.js';
+export { evaluateMultipleChoice } from '../../src/evals/multiple-choice.js';
+export { benchmarkPath, readMultipleChoice } from '../../src/evals/benchmark-files.js';
 export { modelGgufMetadata, writeModelGguf } from '../../src/model/export-gguf.js';
-export { GgmlType, writeGguf, type GgufTensorToWrite } from '../../src/io/gguf.js';
+export { GgmlType } from '../../src/io/gguf.js';
+export { writeGguf, type GgufTensorToWrite } from '../../src/io/gguf-write.js';
 export type { ModelSpec } from '../../src/model/spec.js';
 export { sharedPath } from '../../src/util/shared-path.js';
 export { createRng } from '../../src/runtime/rng.js';

@@ -1,4 +1,4 @@
-import { pairsFromTexts } from '../../src/steering/datasets.js';
+import { pairsFromTexts } from '../../src/steering/contrast-pairs.js';
 import { extractVector } from '../../src/steering/extract.js';
 import type { HookedModel } from '../../src/runtime/model.js';
 import type { SteeringVector } from '../../src/steering/vector.js';

@@ -5,11 +5,15 @@ import type { HookedModel } from '../runtime/model.js';
 import type { SteeringVector } from '../steering/vector.js';
 import { embeddingScorer, likelihoodScorer, presenceScorer, projectionScorer, type ConceptMetric, type ConceptScorer } from '../evals/concept-score.js';
 import { judgeResponses } from '../evals/judge.js';
-import { benchmarkPath, evaluateCaaAb, evaluateMultipleChoice, readCaaAb, readMultipleChoice, relativeChange } from '../evals/multiple-choice.js';
+import { benchmarkPath, readMultipleChoice } from '../evals/benchmark-files.js';
+import { evaluateCaaAb, readCaaAb } from '../evals/caa-ab.js';
+import { evaluateMultipleChoice } from '../evals/multiple-choice.js';
+import { relativeChange } from '../evals/retention.js';
 import type { CapabilityRow, EvalReport } from '../evals/report-types.js';
 import { sharedPath } from '../util/shared-path.js';
 import type { CurvePoint } from '../steering/auto-record.js';
-import { buildLexicon, parseLexicon } from '../concept/lexicon.js';
+import { parseLexicon } from '../concept/lexicon.js';
+import { buildLexicon } from '../concept/lexicon-build.js';
 import { budgetLimit, DEFAULT_BUDGET, SteeringProbe, type CoherenceBudget, type ProbeSettings, type SteeringOutcome } from './steering-probe.js';
 
 export interface EvaluateVectorOptions {

@@ -2,7 +2,7 @@ import { z } from 'zod/v4';
 import { ModelFileError } from '../io/errors.js';
 import { parseJson, readText } from '../io/json-records.js';
 import { writeFileAtomic } from '../io/files.js';
-import { splitTrainValidation } from '../steering/datasets.js';
+import { splitTrainValidation } from '../steering/train-validation-split.js';
 
 /**
  * Contrastive data generated for a concept, saved beside the vector it made so the vector can be

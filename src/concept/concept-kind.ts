@@ -1,5 +1,6 @@
 import { baseCandidates, type WordPos } from './word-forms.js';
-import { defaultWordNet, POINTER, type Synset, type WordNet, type WordNetPos } from './wordnet.js';
+import { defaultWordNet, POINTER, type WordNet } from './wordnet.js';
+import type { Synset, WordNetPos } from './wordnet-files.js';
 
 /**
  * What kind of concept a phrase names, so data generation can write sentences that fit it

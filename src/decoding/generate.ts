@@ -1,7 +1,8 @@
 import { InvalidInputError } from '../io/errors.js';
 import type { Hook } from '../runtime/hooks.js';
 import type { HookedModel } from '../runtime/model.js';
-import { Sampler, type SamplingOptions } from '../runtime/sampling.js';
+import { Sampler } from '../runtime/sampling.js';
+import { type SamplingOptions } from '../runtime/sampling-options.js';
 import { StopMatcher } from '../runtime/stop.js';
 import { guidedLogits } from './guidance.js';
 import { Lockstep } from './lockstep.js';

@@ -6,7 +6,8 @@ import { familyFor } from '../concept/templates.js';
 import type { Hook } from '../runtime/hooks.js';
 import type { HookedModel } from '../runtime/model.js';
 import type { Continuation } from './coherence.js';
-import { scoreSpans, type ScoredSpan } from './sequence-logprobs.js';
+import type { ScoredSpan } from '../runtime/score.js';
+import { scoreSpans } from './sequence-logprobs.js';
 
 /**
  * Concept scores that need no hosted model: each reads a generated output and says how much it

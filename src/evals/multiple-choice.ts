@@ -1,11 +1,7 @@
-import { InvalidInputError, ModelFileError } from '../io/errors.js';
-import { readRecords, type Located } from '../io/json-records.js';
+import { InvalidInputError } from '../io/errors.js';
 import type { Hook } from '../runtime/hooks.js';
 import type { HookedModel } from '../runtime/model.js';
-import { createRng, validateSeed } from '../runtime/rng.js';
-import { rowLogprob } from '../runtime/score.js';
-import { pairsFromCaa, parseAnswerLetter } from '../steering/datasets.js';
-import { sharedPath } from '../util/shared-path.js';
+import { scoreSpans } from '../runtime/score.js';
 
 /**
  * Capability benchmarks scored the way lm-evaluation-harness scores multiple choice: every choice
@@ -76,55 +72,27 @@ export interface MultipleChoiceResult {
   readonly scores: ContinuationScore[][];
 }
 
-/** Logits of one forward above this many floats are split into more forwards (256 MiB). */
-const MAX_LOGIT_FLOATS = 2 ** 26;
 const DEFAULT_BATCH = 8;
 
 // ---------------------------------------------------------------------------------------------
 // Scoring token spans in batches
 
 /** Sum of log p(ids[t] | ids[..t]) over t in [start, ids.length). */
-interface SpanRequest {
+export interface SpanRequest {
   readonly ids: readonly number[];
   readonly start: number;
 }
 
-function batchSizeOf(opts: EvalBatchOptions): number {
+export function batchSizeOf(opts: EvalBatchOptions): number {
   const b = opts.batchSize ?? DEFAULT_BATCH;
   if (!Number.isInteger(b) || b < 1) throw new InvalidInputError(`batchSize must be a positive integer, got ${String(b)}`);
   return b;
 }
 
-/**
- * Scores spans with logits at every position. Longest first (as lm-eval does): a batch's first
- * row sets its length, so rows are added while rows × length × vocab stays under the cap, and
- * similar lengths share a batch, which keeps padding small.
- */
-async function scoreSpans(model: HookedModel, requests: readonly SpanRequest[], opts: EvalBatchOptions): Promise<Float64Array> {
-  const maxBatch = batchSizeOf(opts);
-  const V = model.spec.vocabSize;
-  const order = requests.map((_, i) => i).sort((a, b) => requests[b].ids.length - requests[a].ids.length || a - b);
-  const out = new Float64Array(requests.length);
-  let done = 0;
-  for (let i = 0; i < order.length; ) {
-    const seq = requests[order[i]].ids.length;
-    const rows = Math.max(1, Math.min(maxBatch, Math.floor(MAX_LOGIT_FLOATS / (seq * V))));
-    const batch = order.slice(i, i + rows);
-    const fwd = await model.forward({ tokens: batch.map((r) => requests[r].ids), hooks: opts.hooks, logits: 'all' });
-    const logits = fwd.logits!;
-    batch.forEach((r, b) => {
-      const { ids, start } = requests[r];
-      // Row b's token t sits at (b·seq + pad + t); its logits predict token t + 1.
-      const base = b * fwd.seq + fwd.pad[b];
-      let sum = 0;
-      for (let t = start; t < ids.length; t++) sum += rowLogprob(logits, (base + t - 1) * V, V, ids[t]);
-      out[r] = sum;
-    });
-    i += batch.length;
-    done += batch.length;
-    opts.onProgress?.(done, requests.length);
-  }
-  return out;
+/** Each request's summed log-probability, through the one token scorer (runtime/score.ts). */
+export async function scoreRequests(model: HookedModel, requests: readonly SpanRequest[], opts: EvalBatchOptions): Promise<Float64Array> {
+  const per = await scoreSpans(model, requests.map((r) => ({ ids: r.ids, from: r.start })), { hooks: opts.hooks, batchSize: batchSizeOf(opts), onProgress: opts.onProgress });
+  return Float64Array.from(per, (lp) => lp.reduce((a, b) => a + b, 0));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -146,7 +114,7 @@ interface Prepared extends SpanRequest {
 
 /**
  * The tokens of context + separator + continuation and where the continuation's tokens begin:
- * the longest common prefix of encode(context) and encode(full), as in datasets.ts, so a token
+ * the longest common prefix of encode(context) and encode(full), as in steering/contrast-encoder.ts, so a token
  * that BPE merges across the boundary is scored as continuation. Too long for the model: the
  * context is cut from the left (the BOS token kept).
  */
@@ -208,7 +176,7 @@ export async function choiceLogprobs(
     if (typeof c !== 'string' || c === '') throw new InvalidInputError(`continuation ${i} must be a non-empty string`);
     return prepare(model, context, c, sep, ctxIds);
   });
-  return toScores(prepared, await scoreSpans(model, prepared, opts));
+  return toScores(prepared, await scoreRequests(model, prepared, opts));
 }
 
 function argmax(values: readonly number[]): number {
@@ -270,7 +238,7 @@ export async function evaluateMultipleChoice(model: HookedModel, items: readonly
       }
     });
   });
-  const logprobs = await scoreSpans(model, prepared, opts);
+  const logprobs = await scoreRequests(model, prepared, opts);
   const scores: ContinuationScore[][] = [];
   const correct: boolean[] = [];
   const correctNorm: boolean[] = [];
@@ -283,238 +251,4 @@ export async function evaluateMultipleChoice(model: HookedModel, items: readonly
   });
   const frac = (flags: boolean[]): number => flags.filter(Boolean).length / flags.length;
   return { accuracy: frac(correct), accuracyNorm: frac(correctNorm), n: items.length, correct, correctNorm, scores };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Files
-
-function objectOf(file: string, r: Located): Record<string, unknown> {
-  const v = r.value;
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new ModelFileError(file, `${r.where}: expected a JSON object`);
-  return v as Record<string, unknown>;
-}
-
-function stringsOf(file: string, where: string, obj: Record<string, unknown>, key: string): string[] {
-  const v = obj[key];
-  if (!Array.isArray(v) || v.length < 2) throw new ModelFileError(file, `${where}: "${key}" must be an array of at least two strings`);
-  v.forEach((s: unknown, k) => {
-    if (typeof s !== 'string') throw new ModelFileError(file, `${where}: "${key}"[${k}] must be a string`);
-  });
-  return v as string[];
-}
-
-function parseBenchmarkItem(file: string, r: Located): BenchmarkItem {
-  const obj = objectOf(file, r);
-  let item: BenchmarkItem;
-  let count: number;
-  if ('context_options' in obj) {
-    const contexts = stringsOf(file, r.where, obj, 'context_options');
-    const continuation = obj.continuation;
-    if (typeof continuation !== 'string' || continuation === '') throw new ModelFileError(file, `${r.where}: "continuation" must be a non-empty string`);
-    item = { contexts, continuation, gold: -1 };
-    count = contexts.length;
-  } else if ('query' in obj && 'choices' in obj) {
-    const query = obj.query;
-    if (typeof query !== 'string') throw new ModelFileError(file, `${r.where}: "query" must be a string`);
-    const choices = stringsOf(file, r.where, obj, 'choices');
-    choices.forEach((c, k) => {
-      if (c === '') throw new ModelFileError(file, `${r.where}: choice ${k} is empty`);
-    });
-    item = { query, choices, gold: -1 };
-    count = choices.length;
-  } else {
-    throw new ModelFileError(
-      file,
-      `${r.where}: not a benchmark item (fields: ${Object.keys(obj).join(', ') || 'none'}); expected {query, choices, gold} or {context_options, continuation, gold}`,
-    );
-  }
-  const gold = obj.gold;
-  if (typeof gold !== 'number' || !Number.isInteger(gold) || gold < 0 || gold >= count) {
-    throw new ModelFileError(file, `${r.where}: "gold" must be a choice index in 0..${count - 1}, got ${JSON.stringify(gold) ?? 'nothing'}`);
-  }
-  return { ...item, gold };
-}
-
-/** Indices of a subsample: the first `limit`, or a seeded random `limit` of them in file order. */
-function subsample(n: number, limit: number | undefined, seed: number | undefined): number[] {
-  const all = Array.from({ length: n }, (_, i) => i);
-  if (limit === undefined) {
-    if (seed !== undefined) throw new InvalidInputError('a seed needs a limit (the size of the subsample)');
-    return all;
-  }
-  if (!Number.isInteger(limit) || limit < 1) throw new InvalidInputError(`limit must be a positive integer, got ${String(limit)}`);
-  if (limit >= n) return all;
-  if (seed === undefined) return all.slice(0, limit);
-  validateSeed(seed);
-  const rng = createRng(seed);
-  // Partial Fisher–Yates: the first `limit` slots end up a uniform sample.
-  for (let i = 0; i < limit; i++) {
-    const j = i + Math.floor(rng.nextFloat() * (n - i));
-    [all[i], all[j]] = [all[j], all[i]];
-  }
-  return all.slice(0, limit).sort((a, b) => a - b);
-}
-
-export interface ReadBenchmarkOptions {
-  /** Keep this many items: the first ones, or a seeded random sample (in file order) with `seed`. */
-  readonly limit?: number;
-  readonly seed?: number;
-}
-
-/**
- * Benchmark items from JSON lines (or a JSON array): {query, choices, gold} per line, or
- * Winogrande's {context_options, continuation, gold} (read as a PartialChoiceItem). Every line
- * is checked, also those a `limit` leaves out.
- */
-export function readMultipleChoice(path: string, opts: ReadBenchmarkOptions = {}): BenchmarkItem[] {
-  const items = readRecords(path).map((r) => parseBenchmarkItem(path, r));
-  if (items.length === 0) throw new ModelFileError(path, 'holds no items');
-  return subsample(items.length, opts.limit, opts.seed).map((i) => items[i]);
-}
-
-/** The benchmarks in the shared data directory (data/benchmarks/<name>.jsonl). */
-export const BENCHMARKS = ['arc_easy', 'arc_challenge', 'piqa', 'copa', 'boolq', 'openbook_qa', 'siqa', 'winogrande'] as const;
-export type BenchmarkName = (typeof BENCHMARKS)[number];
-
-export function benchmarkPath(name: string): string {
-  if (!(BENCHMARKS as readonly string[]).includes(name)) {
-    throw new InvalidInputError(`unknown benchmark "${name}": known benchmarks are ${BENCHMARKS.join(', ')}`);
-  }
-  return sharedPath('data', 'benchmarks', `${name}.jsonl`);
-}
-
-// ---------------------------------------------------------------------------------------------
-// CAA A/B behaviour probability
-
-export interface CaaAbItem {
-  readonly question: string;
-  readonly answer_matching_behavior: string;
-  readonly answer_not_matching_behavior: string;
-}
-
-export interface CaaAbOptions {
-  readonly hooks?: readonly Hook[];
-  /** Chat rendering as in datasets.ts (default: whether the model has a chat template). */
-  readonly chat?: boolean;
-  /** System message for chat rendering. */
-  readonly system?: string;
-  /** Prompts per forward (default 8). */
-  readonly batchSize?: number;
-  readonly onProgress?: (done: number, total: number) => void;
-}
-
-export interface CaaAbResult {
-  /** Mean over items of P(matching letter) / (P(matching) + P(not matching)). */
-  readonly meanMatchingProbability: number;
-  readonly n: number;
-  readonly perItem: number[];
-}
-
-/** CAA A/B test items (test_dataset_ab.json: a JSON array; JSON lines also read). */
-export function readCaaAb(path: string): CaaAbItem[] {
-  const records = readRecords(path);
-  if (records.length === 0) throw new ModelFileError(path, 'holds no items');
-  return records.map((r) => {
-    const obj = objectOf(path, r);
-    const field = (key: keyof CaaAbItem): string => {
-      const v = obj[key];
-      if (typeof v !== 'string' || v.trim() === '') throw new ModelFileError(path, `${r.where}: "${key}" must be a non-empty string`);
-      return v;
-    };
-    const item: CaaAbItem = {
-      question: field('question'),
-      answer_matching_behavior: field('answer_matching_behavior'),
-      answer_not_matching_behavior: field('answer_not_matching_behavior'),
-    };
-    const a = parseAnswerLetter(item.answer_matching_behavior);
-    const b = parseAnswerLetter(item.answer_not_matching_behavior);
-    if (a === undefined || b === undefined) throw new ModelFileError(path, `${r.where}: the answers must be letters like "(A)"`);
-    if (a === b) throw new ModelFileError(path, `${r.where}: both answers are (${a})`);
-    return item;
-  });
-}
-
-/**
- * How much the model prefers the behaviour-matching answer letter: P(match) / (P(match) +
- * P(not match)) at the letter, after the prompt exactly as the steering vector's training data
- * renders it (pairsFromCaa: question + "\n\nAnswer: (" or the chat-rendered turn + "("). When the
- * two texts differ only in the letter token, that is a softmax ratio at one position (one forward
- * of the prompt); when BPE merges the letter with what precedes it, the two texts are scored from
- * their common token prefix on and the ratio is taken of those sequence probabilities.
- */
-export async function evaluateCaaAb(model: HookedModel, items: readonly CaaAbItem[], opts: CaaAbOptions = {}): Promise<CaaAbResult> {
-  if (!Array.isArray(items) || items.length === 0) throw new InvalidInputError('evaluateCaaAb needs at least one item');
-  const maxBatch = batchSizeOf(opts);
-  const data = pairsFromCaa(model, items, { chat: opts.chat, system: opts.system, source: 'CAA A/B items' });
-  // Single-token letters after a shared prompt: the prompt's next-token logits decide.
-  const letterPrompts: { item: number; prompt: readonly number[]; match: number; other: number }[] = [];
-  const spans: SpanRequest[] = [];
-  const spanItems: number[] = [];
-  data.pairs.forEach(({ positive, negative }, i) => {
-    const p = positive.ids;
-    const q = negative.ids;
-    let common = 0;
-    while (common < Math.min(p.length, q.length) && p[common] === q[common]) common++;
-    if (common >= 1 && p.length === common + 1 && q.length === common + 1) {
-      letterPrompts.push({ item: i, prompt: p.slice(0, common), match: p[common], other: q[common] });
-    } else {
-      spans.push({ ids: p, start: Math.max(1, Math.min(common, p.length - 1)) }, { ids: q, start: Math.max(1, Math.min(common, q.length - 1)) });
-      spanItems.push(i);
-    }
-  });
-  const total = letterPrompts.length + spanItems.length;
-  const perItem = new Array<number>(items.length).fill(NaN);
-  const V = model.spec.vocabSize;
-  let done = 0;
-  for (let i = 0; i < letterPrompts.length; i += maxBatch) {
-    const batch = letterPrompts.slice(i, i + maxBatch);
-    const fwd = await model.forward({ tokens: batch.map((b) => b.prompt), hooks: opts.hooks, logits: 'last' });
-    const logits = fwd.logits!;
-    batch.forEach((b, r) => {
-      // softmax ratio of two entries = sigmoid of their logit difference (the normalizer cancels)
-      perItem[b.item] = 1 / (1 + Math.exp(logits[r * V + b.other] - logits[r * V + b.match]));
-    });
-    done += batch.length;
-    opts.onProgress?.(done, total);
-  }
-  if (spans.length > 0) {
-    const lp = await scoreSpans(model, spans, {
-      hooks: opts.hooks,
-      batchSize: maxBatch,
-      onProgress: (d) => opts.onProgress?.(done + Math.floor(d / 2), total),
-    });
-    spanItems.forEach((item, k) => {
-      perItem[item] = 1 / (1 + Math.exp(lp[2 * k + 1] - lp[2 * k]));
-    });
-  }
-  const mean = perItem.reduce((s, p) => s + p, 0) / perItem.length;
-  return { meanMatchingProbability: mean, n: items.length, perItem };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Capability retention
-
-/**
- * (steered − base) / |base|: the relative change, negative when the score dropped (|base| so the
- * sign also reads right for negative scores such as mean log-probabilities). base 0: 0 when
- * steered is 0 too, else ±Infinity, instead of NaN.
- */
-export function relativeChange(base: number, steered: number): number {
-  if (base === 0) return steered === 0 ? 0 : steered > 0 ? Infinity : steered < 0 ? -Infinity : NaN;
-  return (steered - base) / Math.abs(base);
-}
-
-export interface RetentionRow {
-  readonly name: string;
-  readonly base: number;
-  readonly steered: number;
-}
-
-export interface RetentionTableRow extends RetentionRow {
-  /** relativeChange(base, steered). */
-  readonly change: number;
-}
-
-export function retentionTable(rows: readonly RetentionRow[]): RetentionTableRow[] {
-  return rows.map((r) => ({ name: r.name, base: r.base, steered: r.steered, change: relativeChange(r.base, r.steered) }));
 }

@@ -2,13 +2,7 @@ import { InvalidInputError } from '../io/errors.js';
 import type { Hook } from '../runtime/hooks.js';
 import type { HookedModel } from '../runtime/model.js';
 import { logSoftmax } from '../runtime/sampling.js';
-
-/** A token sequence and the index of the first token whose log-prob is wanted. */
-export interface ScoredSpan {
-  readonly ids: readonly number[];
-  /** ids[from..] are scored (each given everything before it); from >= 1. */
-  readonly from: number;
-}
+import { scoreSpans as scoreTargets, type ScoredSpan } from '../runtime/score.js';
 
 export interface SpanScores {
   /** log p(ids[t] | ids[..t]) for t = from..len-1. */
@@ -33,6 +27,9 @@ export async function scoreSpans(
   spans: readonly ScoredSpan[],
   opts: { hooks?: readonly Hook[]; reference?: readonly Hook[]; batchSize?: number } = {},
 ): Promise<SpanScores[]> {
+  // Log-probs alone: the graph gathers them (runtime/score.ts). The KL against a reference run
+  // needs both runs' whole distributions, so that path still reads the logits.
+  if (!opts.reference) return (await scoreTargets(model, spans, { hooks: opts.hooks, batchSize: opts.batchSize ?? 16 })).map((logprobs) => ({ logprobs }));
   const V = model.spec.vocabSize;
   spans.forEach((s, i) => {
     if (!Number.isInteger(s.from) || s.from < 1 || s.from > s.ids.length) throw new InvalidInputError(`span ${i}: from must be in 1..${s.ids.length}, got ${s.from}`);

@@ -17,7 +17,8 @@ import { GraphBuilder, int, type Dim } from './onnx-builder.js';
  *            past.{l}.key/value [batch, past, kvHeads*headDim],
  *            canonical weight names, iv.{point}.{k}.{param}
  *   outputs  new.{l}.key/value [batch, seq, kvHeads*headDim], blocks.{l}.hook_{site} (captures),
- *            resid.out [+ branch.out] (break), logits
+ *            resid.out [+ branch.out] (break), logits or target_logprobs (head 'targets', with
+ *            an int64 input `targets` [batch, seq, 1])
  */
 
 /** A data-driven intervention that lives inside the graph. */
@@ -28,7 +29,13 @@ export interface GraphIntervention {
   emit(g: GraphBuilder, x: string, param: (name: string, dims: readonly Dim[]) => string): string;
 }
 
-export type HeadMode = 'none' | 'last' | 'all';
+/**
+ * What the LM head returns: nothing, the last position's logits, every position's logits, or
+ * ('targets') only log p(target) at every position: log-softmax and the gather of the target
+ * ids run in the graph, so a scoring pass ships batch × seq numbers out of ONNX Runtime
+ * instead of batch × seq × vocab.
+ */
+export type HeadMode = 'none' | 'last' | 'all' | 'targets';
 
 export interface SegmentPlan {
   /** Point index whose value (after its hooks) is this segment's input; -1 = the embeddings. */
@@ -178,7 +185,13 @@ export function compileSegment(
     let logits = matmul(normed, 'output.weight', 'head.logits');
     const bias = c.maybeWeight('output.bias');
     if (bias) logits = g.node('Add', [logits, bias], {}, 'head.logits.biased');
-    g.output(logits, 'float32', ['batch', 'rows', spec.vocabSize], 'logits');
+    if (plan.head === 'targets') {
+      const logprobs = g.node('LogSoftmax', [logits], { axis: int(-1) }, 'head.logprobs');
+      const picked = g.node('GatherElements', [logprobs, g.input('targets', 'int64', ['batch', 'seq', 1])], { axis: int(-1) }, 'head.target_logprobs');
+      g.output(picked, 'float32', ['batch', 'seq', 1], 'target_logprobs');
+    } else {
+      g.output(logits, 'float32', ['batch', 'rows', spec.vocabSize], 'logits');
+    }
   }
 
   return { bytes: g.toBytes(), inputNames: g.inputNames, outputNames: g.outputNames };

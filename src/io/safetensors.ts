@@ -1,15 +1,16 @@
 /**
- * safetensors reading (lazy, positioned reads) and atomic writing.
+ * safetensors reading of one file (lazy, positioned reads), and the definitions that the
+ * directory reader (safetensors-collection.ts) and the writer (safetensors-write.ts) share with
+ * it, so all three agree on dtypes and on how names appear in errors.
  *
  * Layout: u64 LE header length N, N bytes of UTF-8 JSON, then the data section.
  * Each JSON entry is {dtype, shape, data_offsets: [begin, end]} with offsets
  * relative to the data section; "__metadata__" maps strings to strings.
  */
-import { closeSync, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { basename, join, resolve, sep } from 'node:path';
-import { InvalidInputError, ModelFileError } from './errors.js';
-import { openForReading, readFully, writeFileAtomic } from './files.js';
-import { decodeToF32, encodeF32, encodeI32, HOST_IS_LITTLE_ENDIAN, swap32InPlace, type ElementKind } from './dtype.js';
+import { closeSync } from 'node:fs';
+import { ModelFileError } from './errors.js';
+import { openForReading, readFully } from './files.js';
+import { decodeToF32, HOST_IS_LITTLE_ENDIAN, swap32InPlace, type ElementKind } from './dtype.js';
 
 export type SafetensorsDType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 
@@ -23,7 +24,8 @@ export interface SafetensorsEntry {
   readonly file: string;
 }
 
-const DTYPES: Readonly<Record<SafetensorsDType, { size: number; kind: ElementKind }>> = {
+/** Byte size and element kind of each dtype this module reads (and the writer sizes tensors by). */
+export const DTYPES: Readonly<Record<SafetensorsDType, { size: number; kind: ElementKind }>> = {
   F64: { size: 8, kind: 'f64' }, F32: { size: 4, kind: 'f32' }, F16: { size: 2, kind: 'f16' }, BF16: { size: 2, kind: 'bf16' },
   I64: { size: 8, kind: 'i64' }, I32: { size: 4, kind: 'i32' }, I16: { size: 2, kind: 'i16' }, I8: { size: 1, kind: 'i8' },
   U8: { size: 1, kind: 'u8' }, BOOL: { size: 1, kind: 'bool' },
@@ -34,16 +36,18 @@ const KNOWN_UNSUPPORTED = new Set(['U16', 'U32', 'U64', 'F8_E4M3', 'F8_E5M2', 'F
 /** Same limit as the reference Rust implementation: a bigger header is a corrupt or hostile file. */
 export const MAX_HEADER_BYTES = 100_000_000;
 
-// ---------------------------------------------------------------------------------------------
-// Reading
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
+/** A JSON object (not an array or null), as the header and its entries must be. */
+export function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-function describe(name: string): string {
+/** A tensor or key name for an error message, quoted and cut short. */
+export function describe(name: string): string {
   return JSON.stringify(name.length > 80 ? `${name.slice(0, 80)}...` : name);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Reading
 
 /** Parse and validate a header; `dataStart` is the absolute offset of the data section. */
 function parseHeader(path: string, json: unknown, dataStart: number, dataSize: number): { entries: Map<string, SafetensorsEntry>; metadata: Record<string, string> } {
@@ -248,218 +252,4 @@ export class SafetensorsFile {
       closeSync(fd);
     }
   }
-}
-
-// ---------------------------------------------------------------------------------------------
-// A model directory
-
-const SHARD_RE = /^(.*)-(\d+)-of-(\d+)\.safetensors$/;
-
-export class SafetensorsCollection {
-  readonly dir: string;
-  readonly files: readonly SafetensorsFile[];
-  readonly entries: ReadonlyMap<string, SafetensorsEntry>;
-  readonly metadata: Readonly<Record<string, string>>;
-  private readonly byPath: ReadonlyMap<string, SafetensorsFile>;
-
-  private constructor(dir: string, files: SafetensorsFile[], entries: Map<string, SafetensorsEntry>, metadata: Record<string, string>) {
-    this.dir = dir;
-    this.files = files;
-    this.entries = entries;
-    this.metadata = Object.freeze(metadata);
-    this.byPath = new Map(files.map((f) => [f.path, f]));
-  }
-
-  /**
-   * Open the weights of a model directory. Precedence: model.safetensors.index.json (sharded),
-   * then model.safetensors, then a complete set of NAME-0000i-of-0000N.safetensors shards,
-   * then every *.safetensors file in the directory (tensor names must not repeat).
-   */
-  static openDir(dir: string): SafetensorsCollection {
-    let names: string[];
-    try {
-      if (!statSync(dir).isDirectory()) throw new ModelFileError(dir, 'not a directory');
-      names = readdirSync(dir).filter((n) => n.endsWith('.safetensors')).sort();
-    } catch (err) {
-      if (err instanceof ModelFileError) throw err;
-      throw new ModelFileError(dir, `cannot read directory: ${(err as Error).message}`, { cause: err });
-    }
-    const indexPath = join(dir, 'model.safetensors.index.json');
-    if (existsSync(indexPath)) return SafetensorsCollection.openIndexed(dir, indexPath);
-    if (names.includes('model.safetensors')) return SafetensorsCollection.openFiles(dir, ['model.safetensors']);
-    if (names.length === 0) throw new ModelFileError(dir, 'no .safetensors files found');
-    // Without an index, a shard set must be complete: a missing shard would silently drop tensors.
-    const groups = new Map<string, { total: number; seen: Set<number> }>();
-    for (const n of names) {
-      const m = SHARD_RE.exec(n);
-      if (!m) continue;
-      const key = `${m[1]}-of-${m[3]}`;
-      const g = groups.get(key) ?? { total: Number(m[3]), seen: new Set<number>() };
-      g.seen.add(Number(m[2]));
-      groups.set(key, g);
-    }
-    for (const [key, g] of groups) {
-      for (let i = 1; i <= g.total; i++) {
-        if (!g.seen.has(i)) throw new ModelFileError(dir, `shard ${i} of ${g.total} (${key.replace(/-of-\d+$/, '')}) is missing`);
-      }
-    }
-    return SafetensorsCollection.openFiles(dir, names);
-  }
-
-  private static openIndexed(dir: string, indexPath: string): SafetensorsCollection {
-    let index: unknown;
-    try {
-      index = JSON.parse(readFileSync(indexPath, 'utf8'));
-    } catch (err) {
-      throw new ModelFileError(indexPath, `cannot read index: ${(err as Error).message}`, { cause: err });
-    }
-    if (!isPlainObject(index) || !isPlainObject(index.weight_map)) throw new ModelFileError(indexPath, 'index has no "weight_map" object');
-    const weightMap = index.weight_map as Record<string, unknown>;
-    const shardNames: string[] = [];
-    const root = resolve(dir);
-    for (const [tensor, shard] of Object.entries(weightMap)) {
-      if (typeof shard !== 'string' || shard === '') throw new ModelFileError(indexPath, `weight_map entry for ${describe(tensor)} is not a file name`);
-      // The index must not point outside the model directory.
-      const full = resolve(root, shard);
-      if (!full.startsWith(root + sep)) throw new ModelFileError(indexPath, `shard ${describe(shard)} is outside the model directory`);
-      if (!shardNames.includes(shard)) shardNames.push(shard);
-    }
-    if (shardNames.length === 0) throw new ModelFileError(indexPath, 'weight_map is empty');
-    for (const s of shardNames) {
-      if (!existsSync(join(dir, s))) throw new ModelFileError(indexPath, `shard ${s} named in weight_map is missing`);
-    }
-    const coll = SafetensorsCollection.openFiles(dir, shardNames);
-    try {
-      for (const [tensor, shard] of Object.entries(weightMap)) {
-        const e = coll.entries.get(tensor);
-        const shardPath = join(dir, shard as string);
-        if (!e) throw new ModelFileError(indexPath, `tensor ${describe(tensor)} is mapped to ${shard as string} but is not in it`);
-        if (e.file !== shardPath) throw new ModelFileError(indexPath, `tensor ${describe(tensor)} is mapped to ${shard as string} but found in ${basename(e.file)}`);
-      }
-    } catch (err) {
-      coll.close();
-      throw err;
-    }
-    return coll;
-  }
-
-  private static openFiles(dir: string, names: readonly string[]): SafetensorsCollection {
-    const files: SafetensorsFile[] = [];
-    try {
-      const entries = new Map<string, SafetensorsEntry>();
-      const metadata: Record<string, string> = {};
-      for (const n of names) {
-        const f = SafetensorsFile.open(join(dir, n));
-        files.push(f);
-        for (const [name, e] of f.entries) {
-          const prev = entries.get(name);
-          if (prev) throw new ModelFileError(dir, `tensor ${describe(name)} appears in both ${basename(prev.file)} and ${n}`);
-          entries.set(name, e);
-        }
-        Object.assign(metadata, f.metadata);
-      }
-      return new SafetensorsCollection(dir, files, entries, metadata);
-    } catch (err) {
-      for (const f of files) f.close();
-      throw err;
-    }
-  }
-
-  has(name: string): boolean {
-    return this.entries.has(name);
-  }
-
-  private fileFor(name: string): SafetensorsFile {
-    const e = this.entries.get(name);
-    if (!e) throw new ModelFileError(this.dir, `no tensor named ${describe(name)}`);
-    return this.byPath.get(e.file)!;
-  }
-
-  readF32(name: string): Float32Array {
-    return this.fileFor(name).readF32(name);
-  }
-
-  readRaw(name: string): Buffer {
-    return this.fileFor(name).readRaw(name);
-  }
-
-  readF32Rows(name: string, start: number, count: number): Float32Array {
-    return this.fileFor(name).readF32Rows(name, start, count);
-  }
-
-  close(): void {
-    for (const f of this.files) f.close();
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Writing
-
-/** Float tensors are stored as F32 (default), F16 or BF16; int32 tensors (token ids, indices) as I32. */
-export type TensorToWrite =
-  | { readonly shape: readonly number[]; readonly data: Float32Array; readonly dtype?: 'F32' | 'F16' | 'BF16' }
-  | { readonly shape: readonly number[]; readonly data: Int32Array; readonly dtype: 'I32' };
-
-const FLOAT_KIND = { F32: 'f32', F16: 'f16', BF16: 'bf16' } as const;
-
-/** Little-endian bytes of a tensor's values in its stored dtype. */
-function encodeTensor(t: TensorToWrite): Uint8Array {
-  if (t.dtype === 'I32') return encodeI32(t.data);
-  return encodeF32(t.data, FLOAT_KIND[t.dtype ?? 'F32']);
-}
-
-/**
- * Write tensors (in iteration order) and string metadata. The header is padded with
- * spaces to a multiple of 8 so the data section is 8-byte aligned, as the spec asks.
- * Atomic: a failure (including a data length that does not match its shape) leaves nothing behind.
- */
-export function writeSafetensors(
-  path: string,
-  tensors: Record<string, TensorToWrite> | ReadonlyMap<string, TensorToWrite>,
-  metadata?: Record<string, string>,
-): void {
-  const list: [string, TensorToWrite][] = tensors instanceof Map ? [...(tensors as ReadonlyMap<string, TensorToWrite>)] : Object.entries(tensors as Record<string, TensorToWrite>);
-  const header: Record<string, unknown> = {};
-  if (metadata && Object.keys(metadata).length > 0) {
-    for (const [k, v] of Object.entries(metadata)) {
-      if (typeof v !== 'string') throw new InvalidInputError(`safetensors metadata value for ${describe(k)} must be a string`);
-    }
-    header.__metadata__ = { ...metadata };
-  }
-  const plan: { name: string; t: TensorToWrite; numel: number }[] = [];
-  let offset = 0;
-  for (const [name, t] of list) {
-    if (name === '__metadata__') throw new InvalidInputError('"__metadata__" cannot be used as a tensor name');
-    const dtype = t.dtype ?? 'F32';
-    if (dtype !== 'I32' && !Object.hasOwn(FLOAT_KIND, dtype)) throw new InvalidInputError(`cannot write tensor ${describe(name)} as ${String(dtype)}; use F32, F16, BF16 or I32`);
-    // The type system pairs dtype with the array kind; untyped callers get a clear error instead of garbage bytes.
-    const wantInt = dtype === 'I32';
-    if (wantInt !== (t.data instanceof Int32Array) || (!wantInt && !(t.data instanceof Float32Array))) {
-      throw new InvalidInputError(`tensor ${describe(name)}: ${dtype} needs ${wantInt ? 'an Int32Array' : 'a Float32Array'}`);
-    }
-    let numel = 1;
-    for (const d of t.shape) {
-      if (!Number.isSafeInteger(d) || d < 0) throw new InvalidInputError(`tensor ${describe(name)} has an invalid dimension ${d}`);
-      numel *= d;
-    }
-    const bytes = numel * DTYPES[dtype].size;
-    header[name] = { dtype, shape: [...t.shape], data_offsets: [offset, offset + bytes] };
-    offset += bytes;
-    plan.push({ name, t, numel });
-  }
-  const json = Buffer.from(JSON.stringify(header), 'utf8');
-  const padded = Math.ceil(json.length / 8) * 8;
-  const head = Buffer.alloc(8 + padded, 0x20);
-  head.writeBigUInt64LE(BigInt(padded), 0);
-  json.copy(head, 8);
-  writeFileAtomic(path, (write) => {
-    write(head);
-    for (const { name, t, numel } of plan) {
-      // Checked here rather than up front so a bad tensor exercises the same cleanup as an I/O failure.
-      if (t.data.length !== numel) {
-        throw new InvalidInputError(`tensor ${describe(name)} has ${t.data.length} values but shape [${t.shape.join(', ')}] needs ${numel}`);
-      }
-      write(encodeTensor(t));
-    }
-  });
 }

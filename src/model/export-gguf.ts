@@ -1,5 +1,7 @@
 import { InvalidInputError } from '../io/errors.js';
-import { GgmlType, writeGguf, type GgufMetaEntry, type GgufTensorToWrite } from '../io/gguf.js';
+import { GgmlType } from '../io/gguf.js';
+import { writeGguf, type GgufTensorToWrite } from '../io/gguf-write.js';
+import type { GgufMetaEntry } from '../io/gguf-format.js';
 import { halfSplitToInterleavedRows } from './rope-permute.js';
 import type { ModelSpec, WeightMap } from './spec.js';
 import { transpose2d } from './tensor.js';

@@ -10,7 +10,8 @@ import { dirname, resolve } from 'node:path';
 import { z } from 'zod/v4';
 import { HOOK_SITES } from '../graph/hook-points.js';
 import { InvalidInputError, SteererError } from '../io/errors.js';
-import { SafetensorsFile, writeSafetensors, type TensorToWrite } from '../io/safetensors.js';
+import { SafetensorsFile } from '../io/safetensors.js';
+import { writeSafetensors, type TensorToWrite } from '../io/safetensors-write.js';
 import { probeOutputs, validateProbe, type LinearProbe, type ProbeLayerWeights, type ProbeMetrics } from './probe.js';
 import { nonNegativeInt as nonNegInt } from '../util/schemas.js';
 

@@ -1,18 +1,17 @@
-import { createHash } from 'node:crypto';
-import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { InvalidInputError } from '../io/errors.js';
 import { hookName, pointAt, type HookPoint } from '../graph/hook-points.js';
-import { compileSegment, interventionParamName, type HeadMode, type SegmentPlan, type WeightSource } from '../graph/segment.js';
+import { compileSegment, interventionParamName, type HeadMode, type WeightSource } from '../graph/segment.js';
 import type { PackedWeights } from '../model/packed-weights.js';
 import type { LoadedModel, ModelSpec } from '../model/spec.js';
 import type { HostTensor } from '../model/tensor.js';
 import type { TextTokenizer } from '../model/tokenizer.js';
 import { resolveHooks, type Activation, type Hook, type ResolvedHook, type StepInfo } from './hooks.js';
 import { KvCache } from './kv-cache.js';
-import { planKey, planSegments } from './segment-plan.js';
+import { planSegments } from './segment-plan.js';
+import { SessionCache } from './session-cache.js';
 import { ropeTables } from '../model/rope-tables.js';
 
 export interface RuntimeOptions {
@@ -26,8 +25,16 @@ export interface ForwardInput {
   /** Past keys/values; updated in place. Omit for a one-shot pass. */
   readonly cache?: KvCache;
   readonly hooks?: readonly Hook[];
-  /** Which logits to return: every position, the last one, or none (the pass may then stop early). */
+  /**
+   * Which logits to return: every position, the last one, none (the pass may then stop early),
+   * or 'targets': only log p(targets[b][i]) at every position i (see `targets`).
+   */
   readonly logits?: HeadMode;
+  /**
+   * With logits 'targets': per sequence, the token id whose log-probability each position should
+   * give (same length as the sequence; usually the next token, any valid id where unused).
+   */
+  readonly targets?: readonly (readonly number[])[];
 }
 
 export interface ForwardOutput {
@@ -37,6 +44,8 @@ export interface ForwardOutput {
   readonly pad: readonly number[];
   /** [batch, rows, vocab] with rows = seq ('all') or 1 ('last'). */
   readonly logits?: Float32Array;
+  /** [batch, seq] log p(target) with logits 'targets' (rows left-padded like the tokens). */
+  readonly targetLogprobs?: Float32Array;
   /** Captured activations by hook name. */
   readonly captures: ReadonlyMap<string, Activation>;
   /** Absolute position of each [batch*seq] row, -1 for padding. */
@@ -46,16 +55,6 @@ export interface ForwardOutput {
 const NEG = -1e30;
 /** Largest single buffer a forward may need (1 GiB of float32). */
 const MAX_BUFFER_FLOATS = 2 ** 28;
-/**
- * Sessions kept for a model with packed weights: each holds its own copy of them, prepacked by
- * ONNX Runtime, so plans beyond this many release the least recently used session.
- */
-const MAX_PACKED_SESSIONS = 3;
-
-interface SessionEntry {
-  readonly ready: Promise<{ session: ort.InferenceSession; inputNames: readonly string[] }>;
-  inFlight: number;
-}
 
 /**
  * A model whose forward pass runs as ORT graphs compiled from its spec, with hook points
@@ -72,8 +71,7 @@ export class HookedModel {
   private readonly weightTensors = new Map<string, ort.Tensor>();
   private readonly weightSources = new Map<string, WeightSource>();
   private readonly loaded: LoadedModel;
-  /** By plan key, least recently used first. */
-  private readonly sessions = new Map<string, SessionEntry>();
+  private readonly sessions: SessionCache;
   private rope?: { length: number; cos: ort.Tensor; sin: ort.Tensor };
 
   constructor(loaded: LoadedModel, opts: RuntimeOptions = {}) {
@@ -93,6 +91,7 @@ export class HookedModel {
     for (const [name, matrix] of loaded.packed?.matrices ?? []) {
       this.weightSources.set(name, { kind: 'packed', matrix, location: path.basename(loaded.packed!.file) });
     }
+    this.sessions = new SessionCache((plan) => compileSegment(this.spec, (n) => this.weightSources.get(n), plan), this.threads, loaded.packed);
   }
 
   /**
@@ -150,6 +149,19 @@ export class HookedModel {
       }
     }
     const pad = input.tokens.map((t) => seq - t.length);
+    let targets: BigInt64Array | undefined;
+    if (head === 'targets') {
+      const given = input.targets;
+      if (!given || given.length !== batch) throw new InvalidInputError(`logits 'targets' needs one target list per sequence (${batch})`);
+      targets = new BigInt64Array(batch * seq);
+      given.forEach((row, b) => {
+        if (row.length !== input.tokens[b].length) throw new InvalidInputError(`sequence ${b} has ${input.tokens[b].length} tokens but ${row.length} targets`);
+        row.forEach((id, i) => {
+          if (!Number.isInteger(id) || id < 0 || id >= spec.vocabSize) throw new InvalidInputError(`target id ${id} is outside the vocabulary (0..${spec.vocabSize - 1})`);
+          targets![b * seq + pad[b] + i] = BigInt(id);
+        });
+      });
+    }
     const kv = cache ?? new KvCache(spec, batch);
     const past = kv.length;
     const total = past + seq;
@@ -161,7 +173,8 @@ export class HookedModel {
     }
 
     // Refuse requests whose buffers alone would exhaust memory, before allocating any.
-    const rows = head === 'all' ? batch * seq : batch;
+    // ('targets' computes the full rows inside ONNX Runtime too, though only one number per row leaves it.)
+    const rows = head === 'all' || head === 'targets' ? batch * seq : batch;
     if (head !== 'none' && rows * spec.vocabSize > MAX_BUFFER_FLOATS) {
       throw new InvalidInputError(`${rows} rows of ${spec.vocabSize} logits exceed the ${MAX_BUFFER_FLOATS} float limit: use a smaller batch or window`);
     }
@@ -177,6 +190,7 @@ export class HookedModel {
     const step: StepInfo = { batch, seq, positions, promptLengths };
 
     const runFeeds = new Map<string, ort.Tensor>();
+    if (targets) runFeeds.set('targets', new ort.Tensor('int64', targets, [batch, seq, 1]));
     const attnMask = this.attentionMask(kv, pad, seq, total);
     runFeeds.set('attn_mask', new ort.Tensor('float32', attnMask, [batch, 1, seq, total]));
     if (spec.positions === 'rope') {
@@ -207,10 +221,11 @@ export class HookedModel {
     const activation = (data: Float32Array): Activation => ({ data, batch, seq, dim: spec.hiddenSize, positions });
     let carry: { resid: Float32Array; branch?: Float32Array } = { resid: this.embed(input.tokens, pad, positions, seq) };
     let logits: Float32Array | undefined;
+    let targetLogprobs: Float32Array | undefined;
     const newKv = new Map<number, { key: Float32Array; value: Float32Array }>();
 
     for (const plan of planSegments(hooks, spec.numLayers, head)) {
-      const entry = this.session(plan);
+      const entry = this.sessions.get(plan);
       entry.inFlight++;
       let out: ort.InferenceSession.ReturnType;
       try {
@@ -241,6 +256,7 @@ export class HookedModel {
         }
       }
       if (out.logits) logits = out.logits.data as Float32Array;
+      if (out.target_logprobs) targetLogprobs = out.target_logprobs.data as Float32Array;
       if (plan.breakAtEnd) {
         carry = { resid: out['resid.out'].data as Float32Array, branch: out['branch.out']?.data as Float32Array | undefined };
         this.runEdits(hooks, plan.end, carry, activation, captures);
@@ -252,7 +268,7 @@ export class HookedModel {
       kv.append(seq, pad, newKv);
       if (past === 0) kv.promptLengths = promptLengths.slice();
     }
-    return { batch, seq, pad, logits, captures, positions };
+    return { batch, seq, pad, logits, ...(targetLogprobs ? { targetLogprobs } : {}), captures, positions };
   }
 
   /** JS edits at a break point, then captures of the edited value. */
@@ -332,67 +348,9 @@ export class HookedModel {
     return this.rope;
   }
 
-  private session(plan: SegmentPlan): SessionEntry {
-    const key = planKey(plan);
-    const hit = this.sessions.get(key);
-    if (hit) {
-      // Most recently used last.
-      this.sessions.delete(key);
-      this.sessions.set(key, hit);
-      return hit;
-    }
-    const compiled = compileSegment(this.spec, (n) => this.weightSources.get(n), plan);
-    const options: ort.InferenceSession.SessionOptions = {
-      intraOpNumThreads: this.threads,
-      interOpNumThreads: 1,
-      executionMode: 'sequential',
-      graphOptimizationLevel: 'all',
-      logSeverityLevel: 3,
-      // No spin-waiting: sessions often run back to back (segments split by JS hooks, the
-      // runs of guided decoding, other models), and the JS work between calls needs the
-      // core. Spinning threads of one session starved the next (contrastive decoding ran
-      // 2.2× plain instead of 1.2× on 2 cores) and gained nothing measurable on one session.
-      extra: { session: { 'intra_op.allow_spinning': '0' } },
-    };
-    const packed = this.loaded.packed;
-    // Packed weights are external data of the graph, so the graph is a file beside them (ONNX
-    // Runtime resolves external data only inside the model's own directory).
-    const ready = (packed ? ort.InferenceSession.create(graphFile(packed, compiled.bytes), options) : ort.InferenceSession.create(compiled.bytes, options)).then(
-      (session) => ({ session, inputNames: compiled.inputNames }),
-    );
-    const entry: SessionEntry = { ready, inFlight: 0 };
-    this.sessions.set(key, entry);
-    ready.catch(() => this.sessions.delete(key));
-    if (packed) this.evictIdleSessions(MAX_PACKED_SESSIONS);
-    return entry;
-  }
-
-  /** Releases least recently used sessions not running now, down to `keep`. */
-  private evictIdleSessions(keep: number): void {
-    for (const [key, entry] of this.sessions) {
-      if (this.sessions.size <= keep) break;
-      if (entry.inFlight > 0) continue;
-      this.sessions.delete(key);
-      void entry.ready.then((s) => s.session.release(), () => {});
-    }
-  }
-
   /** Releases ORT sessions. */
   async dispose(): Promise<void> {
-    const all = [...this.sessions.values()];
-    this.sessions.clear();
-    for (const s of all) await (await s.ready).session.release();
+    await this.sessions.dispose();
     this.loaded.packed?.close();
   }
-}
-
-/** Writes a compiled graph beside the packed weights it reads (once per distinct graph) and returns its path. */
-function graphFile(packed: PackedWeights, bytes: Uint8Array): string {
-  const file = path.join(packed.dir, `graph-${createHash('sha256').update(bytes).digest('hex').slice(0, 24)}.onnx`);
-  if (!fs.existsSync(file)) {
-    const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-    fs.writeFileSync(tmp, bytes);
-    fs.renameSync(tmp, file);
-  }
-  return file;
 }

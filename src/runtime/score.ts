@@ -35,6 +35,71 @@ export function rowLogprob(logits: Float32Array, offset: number, vocab: number, 
   return logits[offset + target] - max - Math.log(sum);
 }
 
+/** A token sequence and the index of the first token whose log-prob is wanted. */
+export interface ScoredSpan {
+  readonly ids: readonly number[];
+  /** ids[from..] are scored (each given everything before it); from >= 1. */
+  readonly from: number;
+}
+
+export interface SpanScoreOptions {
+  /** Hooks active while scoring (e.g. steering). */
+  readonly hooks?: readonly Hook[];
+  /** Most sequences per forward (default 8). */
+  readonly batchSize?: number;
+  readonly onProgress?: (done: number, total: number) => void;
+}
+
+/**
+ * Rows per forward so that batch × seq × vocab logits, which still exist inside ONNX Runtime
+ * (only the log-probs of the targets leave it), stay below this many floats (256 MiB).
+ */
+const MAX_LOGIT_FLOATS = 2 ** 26;
+
+/** Each position's target: the next token (the last position's is unused; 0 keeps it in range). */
+function nextTokens(ids: readonly number[]): number[] {
+  return ids.map((_, i) => (i + 1 < ids.length ? ids[i + 1] : 0));
+}
+
+/**
+ * The one token scorer: log p(ids[t] | ids[..t]) for t = from..len−1 of every span. Log-softmax
+ * and the gather of the target tokens run in the graph (logits 'targets'). Longest spans first,
+ * as lm-eval does: a batch's first row sets its length, rows are added while rows × length ×
+ * vocab stays under the cap, and similar lengths share a batch, which keeps padding small.
+ */
+export async function scoreSpans(model: HookedModel, spans: readonly ScoredSpan[], opts: SpanScoreOptions = {}): Promise<Float64Array[]> {
+  const maxBatch = opts.batchSize ?? 8;
+  if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new InvalidInputError(`batchSize must be a positive integer, got ${String(maxBatch)}`);
+  spans.forEach((s, i) => {
+    if (!Number.isInteger(s.from) || s.from < 1 || s.from > s.ids.length) throw new InvalidInputError(`span ${i}: from must be in 1..${s.ids.length}, got ${s.from}`);
+  });
+  const V = model.spec.vocabSize;
+  const results: Float64Array[] = spans.map((s) => new Float64Array(s.ids.length - s.from));
+  // Spans with nothing to score need no forward.
+  const order = spans
+    .map((_, i) => i)
+    .filter((i) => spans[i].from < spans[i].ids.length)
+    .sort((a, b) => spans[b].ids.length - spans[a].ids.length || a - b);
+  let done = spans.length - order.length;
+  for (let i = 0; i < order.length; ) {
+    const seq = spans[order[i]].ids.length;
+    const rows = Math.max(1, Math.min(maxBatch, Math.floor(MAX_LOGIT_FLOATS / (seq * V))));
+    const batch = order.slice(i, i + rows);
+    const out = await model.forward({ tokens: batch.map((r) => spans[r].ids), targets: batch.map((r) => nextTokens(spans[r].ids)), hooks: opts.hooks, logits: 'targets' });
+    const lp = out.targetLogprobs!;
+    batch.forEach((r, b) => {
+      const { ids, from } = spans[r];
+      // Row b's token t sits at b·seq + pad + t; the position before it predicts it.
+      const base = b * out.seq + out.pad[b];
+      for (let t = from; t < ids.length; t++) results[r][t - from] = lp[base + t - 1];
+    });
+    i += batch.length;
+    done += batch.length;
+    opts.onProgress?.(done, spans.length);
+  }
+  return results;
+}
+
 /**
  * Per-token log-probabilities of a token sequence, with a sliding window when it is longer
  * than the window (each token is scored once, with as much left context as the window allows).
@@ -47,17 +112,14 @@ export async function scoreTokens(model: HookedModel, ids: readonly number[], op
     throw new InvalidInputError(`window must be an integer in 2..${model.spec.maxPositions}, got ${window}`);
   }
   if (!Number.isInteger(stride) || stride < 1 || stride > window) throw new InvalidInputError(`stride must be an integer in 1..${window}`);
-  const V = model.spec.vocabSize;
   const logprobs = new Float64Array(ids.length - 1);
   let scoredUpTo = 0; // ids[1..scoredUpTo] already have log-probs
   for (let begin = 0; scoredUpTo < ids.length - 1; begin += stride) {
     const end = Math.min(begin + window, ids.length);
     const chunk = ids.slice(begin, end);
-    const out = await model.forward({ tokens: [chunk], hooks: opts.hooks, logits: 'all' });
+    const out = await model.forward({ tokens: [chunk], targets: [nextTokens(chunk)], hooks: opts.hooks, logits: 'targets' });
     // position i of the chunk predicts ids[begin + i + 1]
-    for (let i = Math.max(0, scoredUpTo - begin); i < chunk.length - 1; i++) {
-      logprobs[begin + i] = rowLogprob(out.logits!, i * V, V, ids[begin + i + 1]);
-    }
+    for (let i = Math.max(0, scoredUpTo - begin); i < chunk.length - 1; i++) logprobs[begin + i] = out.targetLogprobs![i];
     scoredUpTo = end - 1;
     opts.onProgress?.(scoredUpTo, ids.length - 1);
   }

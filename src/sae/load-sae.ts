@@ -8,13 +8,13 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { InvalidInputError, ModelFileError } from '../io/errors.js';
 import { SafetensorsFile } from '../io/safetensors.js';
-import {
-  loadSaeLens, loadSparsify, SAELENS_CFG, SAELENS_WEIGHTS, SPARSIFY_CFG, SPARSIFY_WEIGHTS, type SaeLoadOptions,
-} from './external-formats.js';
+import type { SaeLoadOptions } from './external-cfg.js';
+import { loadSaeLens, SAELENS_CFG, SAELENS_WEIGHTS } from './saelens-format.js';
+import { loadSparsify, SPARSIFY_CFG, SPARSIFY_WEIGHTS } from './sparsify-format.js';
 import type { Sae } from './sae.js';
 import { isSteererSaeFile, loadSteererSae, SAE_META_KEY } from './sae-file.js';
 
-export type { SaeLoadOptions } from './external-formats.js';
+export type { SaeLoadOptions } from './external-cfg.js';
 
 const EXPECTED =
   `expected a Steerer SAE file (.safetensors with "${SAE_META_KEY}" metadata), a SAELens folder ` +

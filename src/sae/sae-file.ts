@@ -13,7 +13,8 @@ import { dirname, resolve } from 'node:path';
 import { z } from 'zod/v4';
 import { HOOK_SITES } from '../graph/hook-points.js';
 import { InvalidInputError, ModelFileError } from '../io/errors.js';
-import { SafetensorsFile, writeSafetensors, type TensorToWrite } from '../io/safetensors.js';
+import { SafetensorsFile } from '../io/safetensors.js';
+import { writeSafetensors, type TensorToWrite } from '../io/safetensors-write.js';
 import { validateSae, type Sae, type SaeActivation, type SaeConfig, type SaeTrainingSummary, type SaeWeights } from './sae.js';
 import { checkNoExtraTensors, quote, readTensor } from './sae-tensors.js';
 

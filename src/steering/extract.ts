@@ -2,8 +2,8 @@ import { InvalidInputError } from '../io/errors.js';
 import type { HookSite } from '../graph/hook-points.js';
 import type { Hook } from '../runtime/hooks.js';
 import type { HookedModel } from '../runtime/model.js';
-import type { ContrastDataset, ContrastExample, ContrastPair } from './datasets.js';
-import { splitTrainValidation } from './datasets.js';
+import type { ContrastDataset, ContrastExample, ContrastPair } from './contrast-dataset.js';
+import { splitTrainValidation } from './train-validation-split.js';
 import { diagnose, directionFor, meanRow, type ProbeOptions } from './directions.js';
 import type { ExtractionMethod, LayerDiagnostics, ReadPosition, SteeringVector } from './vector.js';
 

@@ -20,7 +20,7 @@
  */
 import { InvalidInputError } from '../io/errors.js';
 import type { ModelIdentity, SteeringVector, VectorMeta } from './vector.js';
-import { validateVector, VECTOR_FORMAT } from './vector-file.js';
+import { validateVector, VECTOR_FORMAT } from './vector-validation.js';
 
 export interface WeightedVector {
   readonly vector: SteeringVector;

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { writeSafetensors } from '../../src/io/safetensors.js';
+import { writeSafetensors } from '../../src/io/safetensors-write.js';
 import { createRng } from '../../src/runtime/rng.js';
 import { sharedPath } from '../../src/util/shared-path.js';
 

@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { HOOK_SITES, hookName, type HookSite } from '../../graph/hook-points.js';
 import { InvalidInputError } from '../../io/errors.js';
-import { writeSafetensors } from '../../io/safetensors.js';
+import { writeSafetensors } from '../../io/safetensors-write.js';
 import { collectActivations, type ReadPositions } from '../../runtime/activations.js';
 import { addSteerOptions, steeringFromFlags, type SteerFlags } from '../steer-flags.js';
 import { jsonOption, modelOption, openFromOptions, parseIntStrict, parseLayers, progressBar, readTextFile, runAction, threadsOption } from '../common.js';

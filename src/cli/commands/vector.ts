@@ -3,7 +3,7 @@ import { Command, Option } from 'commander';
 import { HOOK_SITES, type HookSite } from '../../graph/hook-points.js';
 import { InvalidInputError } from '../../io/errors.js';
 import { diagnosticsSeries, diagnosticsSvg } from '../../report/vector-plots.js';
-import { readContrastFile, readSetFiles } from '../../steering/datasets.js';
+import { readContrastFile, readSetFiles } from '../../steering/contrast-files.js';
 import { extractVector } from '../../steering/extract.js';
 import { steeringSpecJsonSchema } from '../../steering/spec.js';
 import type { ExtractionMethod, ReadPosition } from '../../steering/vector.js';

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ModelFileError } from '../../io/errors.js';
-import { SafetensorsCollection } from '../../io/safetensors.js';
+import { SafetensorsCollection } from '../../io/safetensors-collection.js';
 import { specFromHfConfig } from '../hf-config.js';
 import type { LoadedModel, ModelSpec, WeightMap } from '../spec.js';
 import { readTransposed, type HostTensor } from '../tensor.js';

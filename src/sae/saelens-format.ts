@@ -1,6 +1,7 @@
 /**
- * SAEs made by other tools, read into Steerer's convention (see sae.ts), and an exporter to
- * SAELens' layout. Field names and semantics were checked against the tools' own code:
+ * SAELens SAEs, read into Steerer's convention (see sae.ts), and an exporter to SAELens' layout;
+ * one of the external formats load-sae.ts dispatches to. Field names and semantics were checked
+ * against SAELens' own code:
  *
  * SAELens (cfg.json + sae_weights.safetensors): W_enc [d_in, d_sae], b_enc, W_dec [d_sae, d_in],
  * b_dec; JumpReLU adds `threshold` (training checkpoints hold `log_threshold`). cfg.json comes in
@@ -8,170 +9,23 @@
  * `activation_fn_str`/`activation_fn`, `activation_fn_kwargs: {k}`, `normalize_activations` once a
  * boolean); 6.x keeps d_in/d_sae/architecture/... flat, puts `k` at the top for topk, and moves
  * model/hook fields into `metadata` (`meta` in some 6.0 release candidates).
- *
- * sparsify (cfg.json + sae.safetensors, one folder per hookpoint): `encoder.weight` [num_latents,
- * d_in] (an nn.Linear, hence transposed here), `encoder.bias`, `W_dec` [num_latents, d_in], `b_dec`.
- * Its encoder subtracts b_dec from the input unless it is a transcoder, applies ReLU, then keeps the
- * top k. cfg.json is the SparseCoderConfig plus `d_in`; it names no hook, so the folder name does.
  */
 import { existsSync, mkdirSync, rmSync, unlinkSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
-import { HOOK_SITES, hookName, type HookPoint, type HookSite } from '../graph/hook-points.js';
+import { join } from 'node:path';
+import { hookName, type HookPoint } from '../graph/hook-points.js';
 import { InvalidInputError, ModelFileError } from '../io/errors.js';
-import { parseJson, readText } from '../io/json-records.js';
-import { SafetensorsFile, writeSafetensors, type TensorToWrite } from '../io/safetensors.js';
+import { SafetensorsFile } from '../io/safetensors.js';
+import { writeSafetensors, type TensorToWrite } from '../io/safetensors-write.js';
 import { writeFileAtomic } from '../io/files.js';
 import { validateSae, type Sae, type SaeActivation, type SaeWeights } from './sae.js';
-import { transpose2d } from '../model/tensor.js';
 import { checkNoExtraTensors, floatEntry, quote, readFinite, readTensor, shapeText, trimDescription } from './sae-tensors.js';
+import { Cfg, checkHookOption, checkScaleOption, parseHookNameLoose, withSafetensors, type SaeLoadOptions } from './external-cfg.js';
 
 export const SAELENS_CFG = 'cfg.json';
 export const SAELENS_WEIGHTS = 'sae_weights.safetensors';
-export const SPARSIFY_CFG = 'cfg.json';
-export const SPARSIFY_WEIGHTS = 'sae.safetensors';
-
-export interface SaeLoadOptions {
-  /**
-   * Input scale of an SAE trained on normalised activations (SAELens `expected_average_only_in`)
-   * whose files do not store the factor. Refused for SAEs that do not normalise their input.
-   */
-  readonly inputScale?: number;
-  /** Hook point, when the files do not say it (a sparsify folder with an unusual name); overrides the files. */
-  readonly hook?: HookPoint;
-}
 
 // ---------------------------------------------------------------------------------------------
-// Hook names
-
-const TL_NAME = /^blocks\.(0|[1-9]\d*)\.(.+)$/;
-
-/**
- * Parse a TransformerLens hook name (`blocks.{layer}.hook_{site}`) without a model to check the
- * layer against (checkSaeFitsModel does that later). Anything that is not one of Steerer's sites
- * (`blocks.3.attn.hook_z`, `blocks.3.hook_mlp_in`, `hook_embed`, ...) is an InvalidInputError.
- */
-export function parseHookNameLoose(name: string): HookPoint {
-  const m = TL_NAME.exec(name);
-  const site = m ? HOOK_SITES.find((s) => m[2] === `hook_${s}`) : undefined;
-  if (!m || site === undefined || !Number.isSafeInteger(Number(m[1]))) {
-    throw new InvalidInputError(
-      `hook ${quote(name)} is not a residual/branch output Steerer can hook (expected blocks.{layer}.hook_{${HOOK_SITES.join('|')}})`,
-    );
-  }
-  return { layer: Number(m[1]), site };
-}
-
-function checkHookOption(hook: HookPoint): HookPoint {
-  if (!Number.isSafeInteger(hook.layer) || hook.layer < 0 || !HOOK_SITES.includes(hook.site)) {
-    throw new InvalidInputError(`invalid hook option ${JSON.stringify(hook)}: expected {layer: a non-negative integer, site: one of ${HOOK_SITES.join(', ')}}`);
-  }
-  return { layer: hook.layer, site: hook.site };
-}
-
-function checkScaleOption(scale: number): number {
-  if (typeof scale !== 'number' || !Number.isFinite(scale) || scale <= 0) {
-    throw new InvalidInputError(`input scale must be a positive number, got ${String(scale)}`);
-  }
-  return scale;
-}
-
-// ---------------------------------------------------------------------------------------------
-// cfg.json access
-
-type JsonObject = Record<string, unknown>;
-
-function isObject(v: unknown): v is JsonObject {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-/** Typed reads of a cfg.json; `fallback` is SAELens 6's nested metadata, consulted when a key is not at the top. */
-class Cfg {
-  constructor(
-    readonly path: string,
-    readonly text: string,
-    private readonly top: JsonObject,
-    private readonly fallback: JsonObject = {},
-  ) {}
-
-  static read(path: string): Cfg {
-    const text = readText(path);
-    let json: unknown;
-    try {
-      json = parseJson(path, text);
-    } catch (err) {
-      // JSON.parse may quote the offending text, newlines included; keep the problem to one line.
-      if (err instanceof ModelFileError) throw new ModelFileError(path, err.problem.replace(/\s+/g, ' ').slice(0, 200), { cause: err });
-      throw err;
-    }
-    if (!isObject(json)) throw new ModelFileError(path, 'expected a JSON object');
-    const meta = isObject(json.metadata) ? json.metadata : isObject(json.meta) ? json.meta : undefined;
-    return new Cfg(path, text, json, meta);
-  }
-
-  fail(problem: string): never {
-    throw new ModelFileError(this.path, problem);
-  }
-
-  /** null counts as absent: SAELens writes `"hook_head_index": null` and the like. */
-  get(key: string): unknown {
-    const v = Object.hasOwn(this.top, key) ? this.top[key] : this.fallback[key];
-    return v === null ? undefined : v;
-  }
-
-  str(key: string): string | undefined {
-    const v = this.get(key);
-    if (v !== undefined && typeof v !== 'string') this.fail(`"${key}" must be a string, got ${JSON.stringify(v)}`);
-    return v as string | undefined;
-  }
-
-  bool(key: string): boolean | undefined {
-    const v = this.get(key);
-    if (v !== undefined && typeof v !== 'boolean') this.fail(`"${key}" must be true or false, got ${JSON.stringify(v)}`);
-    return v as boolean | undefined;
-  }
-
-  /** A non-negative integer, or undefined when absent. */
-  int(key: string): number | undefined {
-    const v = this.get(key);
-    if (v !== undefined && !(typeof v === 'number' && Number.isSafeInteger(v) && v >= 0)) {
-      this.fail(`"${key}" must be a non-negative integer, got ${JSON.stringify(v)}`);
-    }
-    return v as number | undefined;
-  }
-
-  positiveInt(key: string): number | undefined {
-    const v = this.int(key);
-    if (v === 0) this.fail(`"${key}" must be a positive integer, got 0`);
-    return v;
-  }
-
-  /** A positive finite number, or undefined when absent. */
-  scale(key: string): number | undefined {
-    const v = this.get(key);
-    if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && v > 0)) {
-      this.fail(`"${key}" must be a positive number, got ${JSON.stringify(v)}`);
-    }
-    return v as number | undefined;
-  }
-
-  object(key: string): JsonObject | undefined {
-    const v = this.get(key);
-    if (v !== undefined && !isObject(v)) this.fail(`"${key}" must be an object, got ${JSON.stringify(v)}`);
-    return v as JsonObject | undefined;
-  }
-}
-
-function withSafetensors<T>(path: string, body: (f: SafetensorsFile) => T): T {
-  const f = SafetensorsFile.open(path);
-  try {
-    return body(f);
-  } finally {
-    f.close();
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// SAELens
+// Reading
 
 const SAELENS_ARCHITECTURES = 'Steerer reads "standard" (ReLU), "topk" and "jumprelu" SAEs';
 
@@ -342,106 +196,6 @@ function foldScalingFactor(f: SafetensorsFile, c: Cfg, wDec: Float32Array, dSae:
     for (let j = 0; j < dIn; j++) out[i * dIn + j] *= si;
   }
   return out;
-}
-
-// ---------------------------------------------------------------------------------------------
-// sparsify
-
-const LAYER_FOLDER = /^(?:gpt_neox\.|model\.|transformer\.)?(?:layers|h)\.(0|[1-9]\d*)(?:\.(mlp|self_attn|attn|attention))?$/;
-const EMBED_FOLDER = /^(?:gpt_neox\.|model\.)?(?:embed_tokens|embed_in)$/;
-const BRANCH_SITE: Readonly<Record<string, HookSite>> = { mlp: 'mlp_out', self_attn: 'attn_out', attn: 'attn_out', attention: 'attn_out' };
-
-/**
- * The hook point a sparsify folder is named after (sparsify names each folder by the hooked module):
- * a layer module's output is resid_post, its MLP/attention submodule's output is the branch output,
- * and the token embedding is resid_pre of layer 0 (true for Llama/Qwen/NeoX-style models; Gemma
- * scales embeddings after embed_tokens). Undefined for a name we cannot read.
- */
-export function sparsifyHookFromFolder(name: string): HookPoint | undefined {
-  if (EMBED_FOLDER.test(name)) return { layer: 0, site: 'resid_pre' };
-  const m = LAYER_FOLDER.exec(name);
-  if (!m || !Number.isSafeInteger(Number(m[1]))) return undefined;
-  return { layer: Number(m[1]), site: m[2] === undefined ? 'resid_post' : BRANCH_SITE[m[2]] };
-}
-
-/** sparsify writes its run config (with the model name) one level up; best effort, it is not part of the SAE. */
-function sparsifyModelName(dir: string): string | undefined {
-  try {
-    const json: unknown = JSON.parse(readText(join(dirname(resolve(dir)), 'config.json')));
-    return isObject(json) && typeof json.model === 'string' ? json.model : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * Load a sparsify SAE folder (cfg.json + sae.safetensors). Only plain TopK SAEs are supported:
- * transcoders, skip connections and groupmax activation are refused.
- */
-export function loadSparsify(dir: string, opts: SaeLoadOptions = {}): Sae {
-  const c = Cfg.read(join(dir, SPARSIFY_CFG));
-  if (c.bool('transcode')) c.fail('this is a transcoder (transcode: true); Steerer reads sparse autoencoders only');
-  if (c.bool('skip_connection')) c.fail('skip connections (skip_connection: true) are not supported');
-  if (c.bool('embed_skip')) c.fail('embedding skip connections (embed_skip: true) are not supported');
-  if (c.bool('gram_lookup')) c.fail('n-gram lookup tables (gram_lookup: true) are not supported');
-  if (c.bool('signed')) c.fail('signed activations (signed: true) are not supported');
-  const act = c.str('activation') ?? 'topk';
-  if (act !== 'topk') c.fail(`activation ${quote(act)} is not supported (Steerer reads topk)`);
-  const k = c.positiveInt('k') ?? c.fail('no "k"');
-  if (opts.inputScale !== undefined) {
-    throw new InvalidInputError(`${dir}: sparsify SAEs read raw activations, so an input scale does not apply`);
-  }
-  const folder = basename(resolve(dir));
-  const hook = opts.hook ? checkHookOption(opts.hook) : sparsifyHookFromFolder(folder);
-  if (!hook) {
-    throw new InvalidInputError(
-      `${dir}: cannot tell the hook point from the folder name ${quote(folder)} (sparsify names folders after the hooked module, ` +
-        'e.g. layers.5, layers.5.mlp, layers.5.self_attn, embed_tokens); pass the hook, e.g. { layer: 5, site: "resid_post" }',
-    );
-  }
-  const { weights, dIn, dSae } = withSafetensors(join(dir, SPARSIFY_WEIGHTS), (f) => readSparsifyWeights(f, c));
-  const modelName = sparsifyModelName(dir);
-  const sae: Sae = {
-    cfg: {
-      dIn,
-      dSae,
-      activation: { kind: 'topk', k },
-      hook,
-      // sparsify's encode: x − b_dec, then the encoder (transcoders, refused above, skip this).
-      applyBDecToInput: true,
-      inputScale: 1,
-      ...(modelName !== undefined ? { modelName } : {}),
-      format: 'sparsify',
-      description: trimDescription(c.text),
-    },
-    weights,
-  };
-  return validateSae(sae, dir);
-}
-
-function readSparsifyWeights(f: SafetensorsFile, c: Cfg): { weights: SaeWeights; dIn: number; dSae: number } {
-  if (f.has('W_skip')) throw new ModelFileError(f.path, 'tensor "W_skip" is a skip connection, which is not supported');
-  checkNoExtraTensors(f, ['encoder.weight', 'encoder.bias', 'W_dec', 'b_dec'], 'a sparsify SAE holds only encoder.weight, encoder.bias, W_dec and b_dec; this variant is not supported');
-  // d_in and the width come from cfg.json when it says them, else from the encoder itself.
-  const enc = floatEntry(f, 'encoder.weight');
-  if (enc.shape.length !== 2) throw new ModelFileError(f.path, `tensor "encoder.weight" has shape ${shapeText(enc.shape)}, expected [num_latents, d_in]`);
-  const cfgDIn = c.positiveInt('d_in');
-  const dIn = cfgDIn ?? enc.shape[1];
-  const numLatents = c.int('num_latents') ?? 0;
-  const factor = c.positiveInt('expansion_factor');
-  // num_latents 0 means d_in × expansion_factor (sparsify's own rule).
-  const cfgDSae = numLatents > 0 ? numLatents : factor !== undefined && cfgDIn !== undefined ? cfgDIn * factor : undefined;
-  const dSae = cfgDSae ?? enc.shape[0];
-  const dims = `d_in ${dIn}${cfgDIn === undefined ? ' from encoder.weight' : ' from cfg.json'}, num_latents ${dSae}${cfgDSae === undefined ? ' from encoder.weight' : ' from cfg.json'}`;
-  if (dIn < 1 || dSae < 1) throw new ModelFileError(f.path, `tensor "encoder.weight" has shape ${shapeText(enc.shape)}; an SAE needs d_in and num_latents ≥ 1`);
-  const encoder = readTensor(f, 'encoder.weight', [dSae, dIn], dims);
-  const weights: SaeWeights = {
-    wEnc: transpose2d(encoder, dSae, dIn),
-    bEnc: readTensor(f, 'encoder.bias', [dSae], dims),
-    wDec: readTensor(f, 'W_dec', [dSae, dIn], dims),
-    bDec: readTensor(f, 'b_dec', [dIn], dims),
-  };
-  return { weights, dIn, dSae };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,0 +1,93 @@
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import * as ort from 'onnxruntime-node';
+import type { CompiledSegment, SegmentPlan } from '../graph/segment.js';
+import type { PackedWeights } from '../model/packed-weights.js';
+import { planKey } from './segment-plan.js';
+
+/**
+ * One ONNX Runtime session per compiled plan (a set of hooks), created on first use and kept.
+ * A model with packed weights is the exception: each of its sessions holds its own prepacked
+ * copy of the weights, so only the most recently used few are kept.
+ */
+
+/** Sessions kept for a model with packed weights; beyond this, the least recently used idle one is released. */
+const MAX_PACKED_SESSIONS = 3;
+
+export interface SessionEntry {
+  readonly ready: Promise<{ session: ort.InferenceSession; inputNames: readonly string[] }>;
+  /** Runs in progress: an entry is never released while it is running. */
+  inFlight: number;
+}
+
+export class SessionCache {
+  /** By plan key, least recently used first. */
+  private readonly sessions = new Map<string, SessionEntry>();
+
+  constructor(
+    private readonly compile: (plan: SegmentPlan) => CompiledSegment,
+    private readonly threads: number,
+    private readonly packed: PackedWeights | undefined,
+  ) {}
+
+  get(plan: SegmentPlan): SessionEntry {
+    const key = planKey(plan);
+    const hit = this.sessions.get(key);
+    if (hit) {
+      // Most recently used last.
+      this.sessions.delete(key);
+      this.sessions.set(key, hit);
+      return hit;
+    }
+    const compiled = this.compile(plan);
+    const options: ort.InferenceSession.SessionOptions = {
+      intraOpNumThreads: this.threads,
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+      graphOptimizationLevel: 'all',
+      logSeverityLevel: 3,
+      // No spin-waiting: sessions often run back to back (segments split by JS hooks, the
+      // runs of guided decoding, other models), and the JS work between calls needs the
+      // core. Spinning threads of one session starved the next (contrastive decoding ran
+      // 2.2× plain instead of 1.2× on 2 cores) and gained nothing measurable on one session.
+      extra: { session: { 'intra_op.allow_spinning': '0' } },
+    };
+    // Packed weights are external data of the graph, so the graph is a file beside them (ONNX
+    // Runtime resolves external data only inside the model's own directory).
+    const created = this.packed ? ort.InferenceSession.create(graphFile(this.packed, compiled.bytes), options) : ort.InferenceSession.create(compiled.bytes, options);
+    const ready = created.then((session) => ({ session, inputNames: compiled.inputNames }));
+    const entry: SessionEntry = { ready, inFlight: 0 };
+    this.sessions.set(key, entry);
+    ready.catch(() => this.sessions.delete(key));
+    if (this.packed) this.evictIdle(MAX_PACKED_SESSIONS);
+    return entry;
+  }
+
+  /** Releases least recently used sessions not running now, down to `keep`. */
+  private evictIdle(keep: number): void {
+    for (const [key, entry] of this.sessions) {
+      if (this.sessions.size <= keep) break;
+      if (entry.inFlight > 0) continue;
+      this.sessions.delete(key);
+      void entry.ready.then((s) => s.session.release(), () => {});
+    }
+  }
+
+  async dispose(): Promise<void> {
+    const all = [...this.sessions.values()];
+    this.sessions.clear();
+    for (const s of all) await (await s.ready).session.release();
+  }
+}
+
+/** Writes a compiled graph beside the packed weights it reads (once per distinct graph) and returns its path. */
+function graphFile(packed: PackedWeights, bytes: Uint8Array): string {
+  const file = path.join(packed.dir, `graph-${createHash('sha256').update(bytes).digest('hex').slice(0, 24)}.onnx`);
+  if (!fs.existsSync(file)) {
+    const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+    fs.writeFileSync(tmp, bytes);
+    fs.renameSync(tmp, file);
+  }
+  return file;
+}

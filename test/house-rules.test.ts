@@ -1,0 +1,26 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { packageRoot } from '../src/util/shared-path.js';
+
+/** Small modules with one job each: no source file grows past this many lines (docs/architecture.md). */
+const MAX_LINES = 400;
+
+function sourceFiles(dir: string): string[] {
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = path.join(dir, e.name);
+    return e.isDirectory() ? sourceFiles(p) : e.name.endsWith('.ts') ? [p] : [];
+  });
+}
+
+test(`no file in src/ is longer than ${MAX_LINES} lines`, () => {
+  const root = path.join(packageRoot(), 'src');
+  const files = sourceFiles(root);
+  assert.ok(files.length > 100, `found only ${files.length} source files under ${root}`);
+  const long = files
+    .map((f) => ({ file: path.relative(packageRoot(), f), lines: fs.readFileSync(f, 'utf8').split('\n').length - 1 }))
+    .filter((f) => f.lines > MAX_LINES)
+    .map((f) => `${f.file} (${f.lines})`);
+  assert.deepEqual(long, [], `split these: ${long.join(', ')}`);
+});
