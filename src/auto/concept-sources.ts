@@ -37,7 +37,7 @@ export function defaultSources(lex: Lexicon, chat: boolean): DataSource[] {
 }
 
 /** What every source is asked for: the concept, how many items, a seed, and where to report progress. */
-export interface SourceContext {
+interface SourceContext {
   readonly concept: string;
   readonly neutral?: string;
   readonly count: number;

@@ -54,7 +54,7 @@ function scorerFor(model: HookedModel, vector: SteeringVector, layer: number, me
   return embeddingScorer(model, { concept, neutral, point: { layer: Math.floor(model.spec.numLayers / 2), site: 'resid_post' } });
 }
 
-export function curvePoint(coefficient: number, o: SteeringOutcome, budget: number, layer: number): CurvePoint {
+function curvePoint(coefficient: number, o: SteeringOutcome, budget: number, layer: number): CurvePoint {
   return {
     coefficient,
     relative: 0,

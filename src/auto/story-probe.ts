@@ -119,7 +119,7 @@ export class StoryProbe {
 }
 
 /** A text's negative log-likelihood, summed over its `n` tokens. */
-export interface Nll {
+interface Nll {
   readonly sum: number;
   readonly n: number;
 }
@@ -131,7 +131,7 @@ function defaultBasePrompts(addBos: boolean): string[] {
   return Array.from({ length: 16 }, (_, i) => starts[i % starts.length]);
 }
 
-export function pooledPerplexity(nll: readonly Nll[]): number {
+function pooledPerplexity(nll: readonly Nll[]): number {
   let s = 0;
   let n = 0;
   for (const t of nll) {
@@ -145,7 +145,7 @@ export function pooledPerplexity(nll: readonly Nll[]): number {
  * Pooled perplexity ratio of paired texts, with its jackknife standard error: the ratio is
  * recomputed leaving out each pair in turn, SE = sqrt((k − 1)/k · Σ (r_i − r̄)²).
  */
-export function perplexityRatio(steered: readonly Nll[], base: readonly Nll[]): Estimate {
+function perplexityRatio(steered: readonly Nll[], base: readonly Nll[]): Estimate {
   if (steered.length !== base.length) throw new InvalidInputError(`perplexityRatio: ${steered.length} steered texts against ${base.length} unsteered`);
   const ratio = pooledPerplexity(steered) / pooledPerplexity(base);
   const k = steered.length;
@@ -156,7 +156,7 @@ export function perplexityRatio(steered: readonly Nll[], base: readonly Nll[]): 
   return { mean: ratio, se };
 }
 
-export function estimate(xs: readonly number[]): Estimate {
+function estimate(xs: readonly number[]): Estimate {
   const n = xs.length;
   if (n === 0) return { mean: 0, se: 0 };
   const m = xs.reduce((a, b) => a + b, 0) / n;

@@ -146,7 +146,7 @@ export function chooseStrength(
 /** The grid of relative strengths: factors of √2 from 1/16 to 8. */
 export const RELATIVE_GRID: readonly number[] = Array.from({ length: 15 }, (_, i) => 2 ** (-4 + i / 2));
 
-export interface GridSearchOptions {
+interface GridSearchOptions {
   /** Start here (default 0.5, index 6 of the grid). */
   readonly start?: number;
   /** Candidates measured at most (default 8). */

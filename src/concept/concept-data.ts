@@ -9,7 +9,7 @@ import { splitTrainValidation } from '../steering/train-validation-split.js';
  * audited and re-made. Each side is a prompt (persona, or a generated user request; '' for
  * whole texts) and the completion that is read.
  */
-export interface ConceptSide {
+interface ConceptSide {
   readonly prompt: string;
   readonly completion: string;
 }
@@ -92,7 +92,7 @@ const DatasetSchema = z.object({
 });
 
 /** Lower-case, collapse whitespace, drop punctuation: what counts as "the same text". */
-export function normalizeForDedupe(text: string): string {
+function normalizeForDedupe(text: string): string {
   return text.toLowerCase().replace(/[^\p{L}\p{N}\s]/gu, '').replace(/\s+/g, ' ').trim();
 }
 

@@ -8,7 +8,7 @@ import { countConceptHits, type Lexicon } from './lexicon.js';
  * needs no prompt engineering at all, but only works for concepts the text actually contains.
  */
 
-export interface CorpusOptions {
+interface CorpusOptions {
   /** Sentences per window (default 2). */
   readonly sentences?: number;
   /** Pairs at most (default 64). */

@@ -13,7 +13,7 @@ import { plainWord, type Synset, type WordNetPos } from './wordnet-files.js';
  * how its words are counted in text is in lexicon.ts.
  */
 
-export interface LexiconOptions {
+interface LexiconOptions {
   /** The user's own concept words. */
   readonly words?: readonly string[];
   /** 'extend' (default): WordNet's words and the user's; 'replace': the user's only. */

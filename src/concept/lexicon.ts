@@ -45,14 +45,14 @@ export interface Lexicon {
   readonly why: string;
 }
 
-export const LEXICON_FORMAT = 'steerer.lexicon/v1';
+const LEXICON_FORMAT = 'steerer.lexicon/v1';
 
 /** Throws the error a user should see when a lexicon has no words to go on. */
 export function assertLexiconResolved(lex: Lexicon): void {
   if (!lex.resolved) throw new InvalidInputError(`concept "${lex.concept}" is not in WordNet; give its words with --words`);
 }
 
-export interface ConceptHits {
+interface ConceptHits {
   /** Occurrences of any term form; overlapping matches count once, longest first. */
   readonly hits: number;
   /** Words in the text. */

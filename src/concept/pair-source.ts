@@ -21,9 +21,9 @@ import { fillSlot, OPENINGS, SENTENCES, slotRole, type SlotRole } from './pair-t
  * Both sides of an item sample with one seed, so where the term changes nothing they agree.
  */
 
-export type PairSourceKind = 'pairs' | 'continuations';
+type PairSourceKind = 'pairs' | 'continuations';
 
-export interface PairSourceOptions {
+interface PairSourceOptions {
   readonly kind: PairSourceKind;
   readonly count: number;
   /** Tokens the model writes after each sentence / opening (default: 0 for pairs, the sentence alone is read; 32 for continuations). */

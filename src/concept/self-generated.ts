@@ -109,7 +109,7 @@ const FORMAT =
  * How the request names the concept, by its kind: a feeling is expressed, a thing or place
  * appears, a style is how the text is written, a behaviour is shown ("involve" otherwise).
  */
-export function conceptRequirement(concept: string, conceptKind?: ConceptKindName): string {
+function conceptRequirement(concept: string, conceptKind?: ConceptKindName): string {
   switch (conceptKind) {
     case 'feeling':
     case 'quality':

@@ -14,7 +14,7 @@ export interface PersonaTemplate {
   readonly plain: string;
 }
 
-export type TemplateFamily = 'persona' | 'topic';
+type TemplateFamily = 'persona' | 'topic';
 
 const CHAT: Record<TemplateFamily, readonly PersonaTemplate[]> = {
   // Adjective-like concepts: "sad", "formal", "pirate".

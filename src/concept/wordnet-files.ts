@@ -39,13 +39,13 @@ export interface IndexEntry {
   readonly tagSenseCount: number;
 }
 
-export interface SynsetWord {
+interface SynsetWord {
   /** As written in WordNet: underscores for spaces, case kept, adjective markers removed. */
   readonly lemma: string;
   readonly lexId: number;
 }
 
-export interface Pointer {
+interface Pointer {
   readonly symbol: string;
   readonly offset: number;
   readonly pos: SynsetType;

@@ -35,7 +35,7 @@ const promptText = z.string().max(MAX_DECODING_TEXT_CHARS);
 const tokenSeqs = z.union([z.array(int).min(1).max(64), z.array(z.array(int).min(1).max(64)).min(1).max(1024)]);
 const window = z.number().int().positive().optional().describe('only the last N tokens count (default: all)');
 
-export const ProcessorSchema = z.discriminatedUnion('type', [
+const ProcessorSchema = z.discriminatedUnion('type', [
   z
     .object({
       type: z.literal('bias'),
@@ -126,7 +126,7 @@ function decodingTextChars(d: { processors: readonly object[]; contrast?: { amat
 }
 
 export type DecodingSpec = z.output<typeof DecodingSchema>;
-export type ProcessorSpec = z.output<typeof ProcessorSchema>;
+type ProcessorSpec = z.output<typeof ProcessorSchema>;
 
 /** What compileDecoding needs to turn references into models and probes. */
 export interface DecodingResolver {

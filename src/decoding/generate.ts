@@ -35,7 +35,7 @@ export interface GenerateOptions extends SamplingOptions {
   readonly cancelled?: (prompt: number) => boolean;
 }
 
-export type FinishReason = 'stop' | 'length' | 'cancelled';
+type FinishReason = 'stop' | 'length' | 'cancelled';
 
 export interface GenerateResult {
   readonly text: string;

@@ -44,10 +44,10 @@ export interface ConceptScorer {
  * Bridges between an output and the concept's name (base models): "{text}", then "{concept}" last.
  * An adjective reads as a description ("it was sad"), a phrase as a topic ("it was about weddings").
  */
-export const BASE_LIKELIHOOD_TEMPLATES = { persona: '{text}\n\nIn one word, it was {concept}', topic: '{text}\n\nIn one word, it was about {concept}' } as const;
-export const CHAT_LIKELIHOOD_QUESTION = '{text}\n\nIn one or two words, what is the text above about, or what is it like?';
+const BASE_LIKELIHOOD_TEMPLATES = { persona: '{text}\n\nIn one word, it was {concept}', topic: '{text}\n\nIn one word, it was about {concept}' } as const;
+const CHAT_LIKELIHOOD_QUESTION = '{text}\n\nIn one or two words, what is the text above about, or what is it like?';
 
-export interface LikelihoodOptions {
+interface LikelihoodOptions {
   readonly concept: string;
   readonly neutral?: string;
   /** Base models: text with "{text}" and ending in "{concept}" (default from BASE_LIKELIHOOD_TEMPLATES). */
@@ -103,7 +103,7 @@ export function likelihoodScorer(model: HookedModel, opts: LikelihoodOptions): C
  * Mean hidden state at `point` over each span's tokens ids[from..] (the last token when the span
  * is empty), under the model with `hooks` (none: unsteered). Returns [spans, hidden].
  */
-export async function meanHidden(
+async function meanHidden(
   model: HookedModel,
   spans: readonly ScoredSpan[],
   point: HookPoint,

@@ -4,7 +4,7 @@ import type { HookedModel } from '../runtime/model.js';
 import { logSoftmax } from '../runtime/sampling.js';
 import { scoreSpans as scoreTargets, type ScoredSpan } from '../runtime/score.js';
 
-export interface SpanScores {
+interface SpanScores {
   /** log p(ids[t] | ids[..t]) for t = from..len-1. */
   readonly logprobs: Float64Array;
   /** KL(p_hooks || p_reference) of the next-token distributions predicting those tokens (with `reference`). */

@@ -61,7 +61,7 @@ export function localPrompt(model: HookedModel, messages: readonly ChatMessage[]
   return messages.map((m) => m.content).join('\n\n');
 }
 
-export interface PlannedBatch {
+interface PlannedBatch {
   /** Request indices, row order. */
   readonly rows: readonly number[];
   /** Seed of row 0 (row r samples with seed + r); undefined → unseeded or greedy. */

@@ -58,7 +58,7 @@ export function norm(c: LayerContext, x: string, prefix: string): string {
 }
 
 /** x @ W (+ b), the bias only when the model stores one. */
-export function linear(c: LayerContext, x: string, prefix: string): string {
+function linear(c: LayerContext, x: string, prefix: string): string {
   const y = c.matmul(x, `${prefix}.weight`, prefix);
   const b = c.maybeWeight(`${prefix}.bias`);
   return b ? c.g.node('Add', [y, b], {}, `${prefix}.biased`) : y;

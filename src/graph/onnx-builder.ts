@@ -9,16 +9,16 @@ const { onnx } = onnxProto;
  * compiled graph (one per hook plan) shares it without duplication.
  */
 
-export type ElemType = 'float32' | 'int64' | 'uint8';
+type ElemType = 'float32' | 'int64' | 'uint8';
 export type Dim = number | string;
 
 const ELEM_CODE: Record<ElemType, number> = { float32: 1, int64: 7, uint8: 2 };
 
 /** ONNX Runtime's contrib operators (MatMulNBits). */
-export const MS_DOMAIN = 'com.microsoft';
+const MS_DOMAIN = 'com.microsoft';
 
 /** ONNX attributes are typed; an integer-valued float must still be sent as FLOAT. */
-export type Attr =
+type Attr =
   | { readonly i: number }
   | { readonly f: number }
   | { readonly ints: readonly number[] }
@@ -27,10 +27,9 @@ export type Attr =
 
 export const int = (i: number): Attr => ({ i });
 export const float = (f: number): Attr => ({ f });
-export const ints = (v: readonly number[]): Attr => ({ ints: v });
 
 /** Opset 23 brings RMSNormalization, RotaryEmbedding and Attention (GQA + KV cache) as standard ops. */
-export const OPSET = 23;
+const OPSET = 23;
 const IR_VERSION = 10;
 
 interface ValueInfo {

@@ -79,7 +79,7 @@ export function f16Table32(): Float32Array {
 /** Element kinds found in model files. */
 export type ElementKind = 'f64' | 'f32' | 'f16' | 'bf16' | 'i64' | 'i32' | 'i16' | 'i8' | 'u64' | 'u32' | 'u16' | 'u8' | 'bool';
 
-export const ELEMENT_SIZE: Readonly<Record<ElementKind, number>> = {
+const ELEMENT_SIZE: Readonly<Record<ElementKind, number>> = {
   f64: 8, f32: 4, f16: 2, bf16: 2, i64: 8, i32: 4, i16: 2, i8: 1, u64: 8, u32: 4, u16: 2, u8: 1, bool: 1,
 };
 

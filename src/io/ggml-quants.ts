@@ -15,9 +15,9 @@ export enum GgmlType {
   I8 = 24, I16 = 25, I32 = 26, I64 = 27, F64 = 28, IQ1_M = 29, BF16 = 30, TQ1_0 = 34, TQ2_0 = 35, MXFP4 = 39,
 }
 
-export const QK_K = 256;
+const QK_K = 256;
 
-export interface GgmlTypeInfo {
+interface GgmlTypeInfo {
   readonly name: string;
   /** Elements per block. */
   readonly blockSize: number;
@@ -74,7 +74,7 @@ export function ggmlTypeName(type: number): string {
 }
 
 /** Thrown for a type that is known but has no dequantizer; callers wrap it with the file name. */
-export class UnsupportedGgmlTypeError extends Error {
+class UnsupportedGgmlTypeError extends Error {
   constructor(readonly type: number) {
     super(`tensor type ${ggmlTypeName(type)} is not supported for reading`);
     this.name = 'UnsupportedGgmlTypeError';

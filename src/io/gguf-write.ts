@@ -23,7 +23,7 @@ export type GgufTensorToWrite = {
 );
 
 /** Types writeGguf can encode from float32. */
-export const GGUF_WRITABLE_TYPES: readonly GgmlType[] = [GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0];
+const GGUF_WRITABLE_TYPES: readonly GgmlType[] = [GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0];
 
 /** Growable little-endian byte buffer for the header. */
 class ByteSink {

@@ -15,9 +15,9 @@ import { openForReading, readFully } from './files.js';
 import { GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, MAX_DIMS, quote, type GgufStoredType, type GgufValue } from './gguf-format.js';
 import { HeaderReader, MAX_SAFE, readValue } from './gguf-header-reader.js';
 
-export { GgmlType, ggmlTypeInfo, ggmlTypeName } from './ggml-quants.js';
+export { GgmlType, ggmlTypeName } from './ggml-quants.js';
 
-export interface GgufTensorInfo {
+interface GgufTensorInfo {
   readonly name: string;
   /** GGUF order: ne0 (fastest varying) first. */
   readonly dims: readonly number[];

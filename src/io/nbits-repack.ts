@@ -16,7 +16,7 @@ import { GgmlType, dequantize, ggmlTypeInfo, ggmlTypeName, scaleMinK4 } from './
 
 export const NBITS_BLOCK = 32;
 
-export interface NBitsLayout {
+interface NBitsLayout {
   readonly bits: 4 | 8;
   /** Float zero points stored (else the default 2^(bits−1)). */
   readonly zeros: boolean;

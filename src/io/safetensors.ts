@@ -12,7 +12,7 @@ import { ModelFileError } from './errors.js';
 import { openForReading, readFully } from './files.js';
 import { decodeToF32, HOST_IS_LITTLE_ENDIAN, swap32InPlace, type ElementKind } from './dtype.js';
 
-export type SafetensorsDType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
+type SafetensorsDType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 
 export interface SafetensorsEntry {
   readonly name: string;
@@ -34,7 +34,7 @@ export const DTYPES: Readonly<Record<SafetensorsDType, { size: number; kind: Ele
 const KNOWN_UNSUPPORTED = new Set(['U16', 'U32', 'U64', 'F8_E4M3', 'F8_E5M2', 'F8_E8M0', 'F4', 'F6_E2M3', 'F6_E3M2', 'C64']);
 
 /** Same limit as the reference Rust implementation: a bigger header is a corrupt or hostile file. */
-export const MAX_HEADER_BYTES = 100_000_000;
+const MAX_HEADER_BYTES = 100_000_000;
 
 /** A JSON object (not an array or null), as the header and its entries must be. */
 export function isPlainObject(v: unknown): v is Record<string, unknown> {

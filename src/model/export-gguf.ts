@@ -23,7 +23,7 @@ const FILE_TYPE: Partial<Record<GgmlType, number>> = {
   [GgmlType.BF16]: 32,
 };
 
-export interface GgufExportOptions {
+interface GgufExportOptions {
   /** Type of 2-D weight matrices (norms and biases stay F32, as llama.cpp requires). */
   readonly type?: GgmlType;
   readonly name?: string;
@@ -38,7 +38,7 @@ export interface GgufExportOptions {
   readonly chatTemplate?: string;
 }
 
-export function ggufArchitecture(spec: ModelSpec): 'llama' | 'qwen2' | 'qwen3' | 'gpt2' {
+function ggufArchitecture(spec: ModelSpec): 'llama' | 'qwen2' | 'qwen3' | 'gpt2' {
   if (spec.family === 'gpt2') return 'gpt2';
   if (spec.qkNorm) return 'qwen3';
   if (spec.attnQkvBias) return 'qwen2';
@@ -147,7 +147,7 @@ function fuseQkv(spec: ModelSpec, tensors: DenseTensor[]): DenseTensor[] {
  * with merges; SentencePiece-style BPE (▁ pieces, byte fallback) becomes its "llama" model,
  * with scores that reproduce the merge order (earlier merge, higher score).
  */
-export function tokenizerMetadata(tokenizerJson: object, spec: ModelSpec, allowMissingByteTokens = false): GgufMetaEntry[] {
+function tokenizerMetadata(tokenizerJson: object, spec: ModelSpec, allowMissingByteTokens = false): GgufMetaEntry[] {
   const tj = tokenizerJson as Json;
   const model = tj.model as Json | undefined;
   if (!model || model.type !== 'BPE' || typeof model.vocab !== 'object' || model.vocab === null) {

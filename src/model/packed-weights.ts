@@ -17,7 +17,7 @@ import type { HostTensor } from './tensor.js';
  * second start skips the repacking.
  */
 
-export interface ByteRange {
+interface ByteRange {
   readonly offset: number;
   readonly length: number;
 }

@@ -85,7 +85,7 @@ export type RopeScaling =
  */
 export type WeightMap = Map<string, HostTensor>;
 
-export type ModelFormat = 'hf' | 'gguf' | 'llama2c';
+type ModelFormat = 'hf' | 'gguf' | 'llama2c';
 
 export interface ModelSource {
   readonly format: ModelFormat;

@@ -4,7 +4,7 @@ export interface HostTensor {
   readonly data: Float32Array;
 }
 
-export function numel(shape: readonly number[]): number {
+function numel(shape: readonly number[]): number {
   let n = 1;
   for (const d of shape) n *= d;
   return n;
@@ -35,7 +35,7 @@ export function transpose2d(src: Float32Array, rows: number, cols: number): Floa
 }
 
 /** Something that can read a 2-D tensor a block of rows at a time. */
-export interface RowReader {
+interface RowReader {
   readF32Rows(name: string, start: number, count: number): Float32Array;
 }
 

@@ -34,10 +34,10 @@ export const SPEC_LIMITS = {
  * normEps must lie in [MIN_NORM_EPS, 1): positive, finite, and still a normal float32 once the
  * graph stores it (a value that rounds to 0 in float32 divides by zero on an all-zero row).
  */
-export const MIN_NORM_EPS = 1e-30;
+const MIN_NORM_EPS = 1e-30;
 
 /** Spec fields whose source name a loader can give (dotted paths for nested fields). */
-export type SpecField =
+type SpecField =
   | keyof typeof SPEC_LIMITS
   | 'numKvHeads'
   | 'normEps'
@@ -148,7 +148,7 @@ export function validateModelSpec(spec: ModelSpec, file: string, names: SpecFiel
  * below it (fp16 itself ends at 65504); bytes read under the wrong type or offset give values up
  * to 3e38, which overflow the forward pass into NaN logits instead of failing.
  */
-export const MAX_WEIGHT_MAGNITUDE = 1e6;
+const MAX_WEIGHT_MAGNITUDE = 1e6;
 
 /** A weight read from `file` must be finite and within ±MAX_WEIGHT_MAGNITUDE; anything else is a corrupt file. */
 export function checkWeightValues(data: Float32Array, file: string, tensor: string): Float32Array {

@@ -1,7 +1,7 @@
 import { InvalidInputError } from '../io/errors.js';
 import { createRng, validateSeed } from '../runtime/rng.js';
 
-export interface Fold {
+interface Fold {
   /** Indices, ascending. */
   readonly train: readonly number[];
   readonly test: readonly number[];

@@ -30,7 +30,7 @@ export interface FitOptions {
 
 export type Solver = 'auto' | 'primal' | 'dual';
 
-export interface Standardization {
+interface Standardization {
   readonly mean: Float64Array;
   /** Guarded: 1 where a column is constant. */
   readonly std: Float64Array;
@@ -69,7 +69,7 @@ function checkProblem(X: Float32Array, rows: number, dim: number, targets: Array
 }
 
 /** Column means and guarded standard deviations of the training rows. */
-export async function standardization(X: Float32Array, rows: number, dim: number): Promise<Standardization> {
+async function standardization(X: Float32Array, rows: number, dim: number): Promise<Standardization> {
   const { mean, variance } = await columnMoments(X, rows, dim);
   const std = new Float64Array(dim);
   for (let d = 0; d < dim; d++) {
@@ -84,7 +84,7 @@ export async function standardization(X: Float32Array, rows: number, dim: number
 const inverseStd = (s: Standardization): Float32Array => Float32Array.from(s.std, (v) => 1 / v);
 
 /** The standardised design matrix [X_std, 1] of rows under a (training) standardisation. */
-export function design(X: Float32Array, rows: number, dim: number, s: Standardization): Promise<ort.Tensor> {
+function design(X: Float32Array, rows: number, dim: number, s: Standardization): Promise<ort.Tensor> {
   return designMatrix(X, rows, dim, Float32Array.from(s.mean), inverseStd(s));
 }
 

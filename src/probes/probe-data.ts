@@ -98,7 +98,7 @@ export function readProbeData(file: string): ProbeExample[] {
 }
 
 /** A JSON array of strings, or plain text with one example per line (blank lines skipped). */
-export function readTextList(file: string): string[] {
+function readTextList(file: string): string[] {
   const text = readText(file);
   if (text.trim() === '') throw new ModelFileError(file, 'is empty');
   if (text.trimStart().startsWith('[')) {

@@ -16,7 +16,7 @@ import { probeOutputs, validateProbe, type LinearProbe, type ProbeLayerWeights, 
 import { nonNegativeInt as nonNegInt } from '../util/schemas.js';
 
 export const PROBE_FILE_FORMAT = 'steerer.probe/v1';
-export const PROBE_META_KEY = 'steerer_probe';
+const PROBE_META_KEY = 'steerer_probe';
 
 const finite = z.number().min(-1e12).max(1e12);
 

@@ -40,7 +40,7 @@ export function probeTable(perLayer: readonly { layer: number; metrics: ProbeMet
 }
 
 /** Metric-per-layer series for the chart (a metric absent at every layer is left out). */
-export function probeSeries(perLayer: readonly { layer: number; metrics: ProbeMetrics }[]): Series[] {
+function probeSeries(perLayer: readonly { layer: number; metrics: ProbeMetrics }[]): Series[] {
   const series = (name: string, key: 'accuracy' | 'auroc' | 'r2'): Series => ({
     name,
     points: perLayer.filter(({ metrics }) => metrics[key] !== undefined).map(({ layer, metrics }) => [layer, metrics[key]!] as const),

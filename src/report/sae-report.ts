@@ -3,7 +3,6 @@ import type { SaeTrainingReport } from '../sae/training-report.js';
 import type { StepMetrics } from '../sae/train.js';
 import { lineChartSvg } from '../util/plot.js';
 
-export { thinHistory, type SaeTrainingReport } from '../sae/training-report.js';
 
 function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');

@@ -6,7 +6,7 @@ import type { HookedModel } from './model.js';
 /** Which token rows to keep per prompt: every token, the last one, or the mean over tokens. */
 export type ReadPositions = 'all' | 'last' | 'mean';
 
-export interface CollectOptions {
+interface CollectOptions {
   readonly points: readonly HookPoint[];
   readonly positions?: ReadPositions;
   /** Prompts per forward (default 8). */
@@ -16,7 +16,7 @@ export interface CollectOptions {
   readonly onProgress?: (done: number, total: number) => void;
 }
 
-export interface CollectedActivations {
+interface CollectedActivations {
   /** Per hook name: [rows, hidden] row-major. */
   readonly tensors: ReadonlyMap<string, Float32Array>;
   readonly rows: number;

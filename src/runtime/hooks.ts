@@ -35,7 +35,7 @@ export interface Intervention extends GraphIntervention {
   params(step: StepInfo): Record<string, ParamValue>;
 }
 
-export type HookRef = string | HookPoint;
+type HookRef = string | HookPoint;
 
 /** A JavaScript edit: mutate `act.data` in place. Splits the compiled graph at its point. */
 export type EditFn = (act: Activation, point: HookPoint) => void;

@@ -34,7 +34,7 @@ export function validatePositions(sel: PositionSelector): PositionSelector {
 }
 
 /** Whether absolute position p of a sequence whose prompt has `promptLength` tokens is selected. */
-export function selects(sel: PositionSelector, p: number, promptLength: number): boolean {
+function selects(sel: PositionSelector, p: number, promptLength: number): boolean {
   if (sel === 'all') return true;
   if (sel === 'prompt') return p < promptLength;
   if (sel === 'generated') return p >= promptLength;

@@ -110,7 +110,7 @@ function checkedMax(logits: Float32Array): number {
 }
 
 /** The kept distribution after all filters, in sampling order. For inspection and tests. */
-export interface TokenDistribution {
+interface TokenDistribution {
   ids: Int32Array;
   probs: Float64Array;
 }

@@ -2,7 +2,7 @@ import { InvalidInputError } from '../io/errors.js';
 import type { Hook } from './hooks.js';
 import type { HookedModel } from './model.js';
 
-export interface ScoreOptions {
+interface ScoreOptions {
   /** Hooks active while scoring (e.g. steering), for log-probs under intervention. */
   readonly hooks?: readonly Hook[];
   /** Tokens per window for long texts (default: min(context, 512)). */
@@ -42,7 +42,7 @@ export interface ScoredSpan {
   readonly from: number;
 }
 
-export interface SpanScoreOptions {
+interface SpanScoreOptions {
   /** Hooks active while scoring (e.g. steering). */
   readonly hooks?: readonly Hook[];
   /** Most sequences per forward (default 8). */

@@ -15,7 +15,7 @@ import { planKey } from './segment-plan.js';
 /** Sessions kept for a model with packed weights; beyond this, the least recently used idle one is released. */
 const MAX_PACKED_SESSIONS = 3;
 
-export interface SessionEntry {
+interface SessionEntry {
   readonly ready: Promise<{ session: ort.InferenceSession; inputNames: readonly string[] }>;
   /** Runs in progress: an entry is never released while it is running. */
   inFlight: number;

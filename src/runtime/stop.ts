@@ -8,7 +8,7 @@ const REPLACEMENT = 0xfffd;
  * have not arrived yet) and a trailing lone high surrogate are held back, since the next
  * token usually turns them into a real character.
  */
-export function safeStreamEnd(text: string): number {
+function safeStreamEnd(text: string): number {
   let end = text.length;
   while (end > 0 && text.charCodeAt(end - 1) === REPLACEMENT) end--;
   if (end > 0) {
@@ -23,7 +23,7 @@ export function safeStreamPrefix(text: string): string {
   return text.slice(0, safeStreamEnd(text));
 }
 
-export interface StopPush {
+interface StopPush {
   /** A stop string has been found; generation should end. */
   stopped: boolean;
   /** New text that is safe to show now (on a stop: up to, not including, the stop string). */

@@ -10,7 +10,7 @@ import type { HookedModel } from '../runtime/model.js';
 import type { Xoshiro128StarStar } from '../runtime/rng.js';
 import type { CorpusDocument } from './corpus.js';
 
-export interface RowOptions {
+interface RowOptions {
   readonly point: HookPoint;
   /** Tokens per context, BOS included. */
   readonly contextSize: number;

@@ -10,7 +10,7 @@ import { createRng, validateSeed } from '../runtime/rng.js';
 import { RowPool } from './activation-rows.js';
 import { MANIFEST, readManifest, type StoreManifest } from './activation-store-manifest.js';
 
-export interface ShardData {
+interface ShardData {
   /** [rows, dim] */
   readonly acts: Float32Array;
   readonly tokens: Int32Array;

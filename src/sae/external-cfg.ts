@@ -57,7 +57,7 @@ export function checkScaleOption(scale: number): number {
 // ---------------------------------------------------------------------------------------------
 // cfg.json access
 
-export type JsonObject = Record<string, unknown>;
+type JsonObject = Record<string, unknown>;
 
 export function isObject(v: unknown): v is JsonObject {
   return typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -43,7 +43,7 @@ export function tokenStrings(model: HookedModel, ids: readonly number[]): string
 }
 
 /** The hook point's activations for every token of `text` ([tokens, dIn]) and the token ids. */
-export async function captureText(model: HookedModel, sae: Sae, text: string): Promise<{ ids: number[]; acts: Float32Array }> {
+async function captureText(model: HookedModel, sae: Sae, text: string): Promise<{ ids: number[]; acts: Float32Array }> {
   checkSaeFitsModel(sae, { ...model.spec, name: model.source.name });
   const ids = model.encode(text);
   if (ids.length === 0) throw new InvalidInputError('the text has no tokens');

@@ -18,7 +18,7 @@ export interface FeatureCard {
   readonly label?: string;
 }
 
-export interface FeatureCardOptions {
+interface FeatureCardOptions {
   /** Promoted and suppressed tokens listed (default 10). */
   readonly top?: number;
   /** Human labels by feature. */

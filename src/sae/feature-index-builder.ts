@@ -17,7 +17,7 @@ import type { SaeRunner, SparseCodes } from './sae-runner.js';
 import type { Sae } from './sae.js';
 
 /** Histogram bins, log-spaced from maxActivation / 1000 to maxActivation. */
-export const HISTOGRAM_BINS = 24;
+const HISTOGRAM_BINS = 24;
 const HISTOGRAM_DECADES = 3;
 
 export interface FeatureIndexOptions {

@@ -25,7 +25,7 @@ export interface FeatureContext {
   readonly pos: number;
 }
 
-export interface FeatureHistogram {
+interface FeatureHistogram {
   /** HISTOGRAM_BINS + 1 edges (empty for a silent feature). */
   readonly edges: readonly number[];
   /** Bin 0 also counts activations below the lowest edge, so counts sum to the active rows. */

@@ -17,12 +17,12 @@ export interface SaeParamNames {
   readonly scale?: string;
 }
 
-export interface SaeShape {
+interface SaeShape {
   readonly activation: SaeActivation;
   readonly applyBDecToInput: boolean;
 }
 
-export interface EncodedValues {
+interface EncodedValues {
   /** The encoder's input after scaling and centring. */
   readonly centred: string;
   readonly pre: string;
@@ -54,7 +54,7 @@ export function emitEncode(g: GraphBuilder, x: string, p: SaeParamNames, shape: 
 }
 
 /** Keeps the k largest entries of the last axis, zeros elsewhere (exactly k, ties by index). */
-export function emitTopKDense(g: GraphBuilder, values: string, k: number, name: string): string {
+function emitTopKDense(g: GraphBuilder, values: string, k: number, name: string): string {
   const [top, idx] = g.nodeMulti('TopK', [values, g.constInt64([k])], { axis: { i: -1 }, largest: { i: 1 }, sorted: { i: 0 } }, [`${name}.top`, `${name}.idx`]);
   const zeros = g.node('ConstantOfShape', [g.node('Shape', [values], {}, `${name}.shape`)], {}, `${name}.zeros`);
   return g.node('ScatterElements', [zeros, idx, top], { axis: { i: -1 } }, name);
@@ -80,7 +80,7 @@ export function declareSaeInputs(g: GraphBuilder, dIn: number, dSae: number, act
 
 const f32 = { to: { i: 1 } } as const;
 
-export interface TrainGraphOptions {
+interface TrainGraphOptions {
   readonly dIn: number;
   readonly dSae: number;
   readonly k: number;

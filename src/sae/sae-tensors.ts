@@ -63,7 +63,7 @@ export function checkNoExtraTensors(f: SafetensorsFile, allowed: readonly string
 
 
 /** Provenance text (an imported cfg.json) is kept for cards, but a huge config should not bloat every SAE. */
-export const MAX_DESCRIPTION_CHARS = 4000;
+const MAX_DESCRIPTION_CHARS = 4000;
 
 export function trimDescription(text: string): string {
   const t = text.trim();

@@ -89,7 +89,7 @@ export function defaultDeadTokens(steps: number, batchSize: number): number {
   return Math.max(batchSize, Math.min(1_000_000, Math.floor((steps * batchSize) / 10)));
 }
 
-export function defaultLearningRate(dSae: number): number {
+function defaultLearningRate(dSae: number): number {
   return 2e-4 / Math.sqrt(dSae / 16384);
 }
 

@@ -16,7 +16,7 @@ import { HttpError } from './http-error.js';
  *    that match no route need the token too.
  */
 
-export interface AccessOptions {
+interface AccessOptions {
   /** When set, every non-public route needs `Authorization: Bearer <token>`. */
   readonly token?: string;
   /** Extra Host names accepted (without port); only consulted when no token is set. */
@@ -29,7 +29,7 @@ const PUBLIC_ROUTES = new Set(['/health', '/', '/studio/', '/studio/*']);
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '::1', '[::1]']);
 
 /** The host name of a Host header: brackets kept off IPv6 literals, port and case dropped. */
-export function hostName(header: string): string {
+function hostName(header: string): string {
   const h = header.trim().toLowerCase();
   if (h.startsWith('[')) {
     const end = h.indexOf(']');
@@ -40,7 +40,7 @@ export function hostName(header: string): string {
 }
 
 /** Whether a host name is loopback: localhost, *.localhost, 127.0.0.0/8 or ::1. */
-export function isLoopbackHost(name: string): boolean {
+function isLoopbackHost(name: string): boolean {
   if (LOOPBACK_HOSTS.has(name) || name.endsWith('.localhost')) return true;
   return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name);
 }

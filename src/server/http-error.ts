@@ -17,7 +17,7 @@ export class HttpError extends Error {
   }
 }
 
-export interface ErrorBody {
+interface ErrorBody {
   readonly error: { readonly message: string; readonly type: string; readonly code: string | null; readonly param: string | null };
 }
 

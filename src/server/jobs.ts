@@ -5,8 +5,8 @@ import type { JobProgress, JobRow, Store } from './store.js';
  * submission order, progress written as they go so GET /v1/jobs/:id can show a bar.
  */
 
-export type ReportProgress = (stage: string, done: number, total: number, fraction: number) => void;
-export type JobBody = (report: ReportProgress) => Promise<unknown>;
+type ReportProgress = (stage: string, done: number, total: number, fraction: number) => void;
+type JobBody = (report: ReportProgress) => Promise<unknown>;
 
 /** Progress rows are rewritten at most this often (a stage change always writes). */
 const PROGRESS_EVERY_MS = 250;

@@ -18,7 +18,7 @@ import { checkVectorName, type VectorRegistry } from './vector-registry.js';
  * name, SAEs, probes and guide models by their name under DATA_DIR/saes, /probes, /models.
  */
 
-export interface RequestSpec {
+interface RequestSpec {
   readonly compiled: CompiledSpec;
   /** What each vector intervention resolved to (the coefficient may be the vector's recommended one). */
   readonly resolved: readonly ResolvedIntervention[];
@@ -26,7 +26,7 @@ export interface RequestSpec {
   readonly key: string;
 }
 
-export const NO_STEERING: RequestSpec = { compiled: { hooks: [] }, resolved: [], key: '' };
+const NO_STEERING: RequestSpec = { compiled: { hooks: [] }, resolved: [], key: '' };
 
 export class RequestSteering {
   private readonly resolver: SpecResolver;

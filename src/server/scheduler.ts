@@ -15,7 +15,7 @@ import { HttpError } from './http-error.js';
 /** The generateBatch options a batch shares (everything but prompt, seed, streaming and cancellation). */
 export type SharedOptions = Omit<GenerateOptions, 'seed' | 'seeds' | 'onText' | 'cancelled' | 'hooks' | 'decoding' | 'processors'>;
 
-export interface GenerationTask {
+interface GenerationTask {
   readonly prompt: readonly number[];
   readonly seed: number;
   readonly options: SharedOptions;
@@ -44,14 +44,14 @@ interface ExclusiveItem {
 
 type Item = GenerationItem | ExclusiveItem;
 
-export interface SchedulerLimits {
+interface SchedulerLimits {
   /** Rows per generateBatch call at most. */
   readonly maxBatch: number;
   /** Requests waiting at most; one more is refused with 429. */
   readonly maxWaiting: number;
 }
 
-export interface SchedulerStats {
+interface SchedulerStats {
   readonly waiting: number;
   readonly running: number;
   /** Batches run so far and the rows they held (rows / batches = mean batch size). */
@@ -61,7 +61,7 @@ export interface SchedulerStats {
   readonly cancelled: number;
 }
 
-export const cancelled = (): HttpError => new HttpError(499, 'the client closed the connection', 'cancelled');
+const cancelled = (): HttpError => new HttpError(499, 'the client closed the connection', 'cancelled');
 
 export class Scheduler {
   private readonly queue: Item[] = [];

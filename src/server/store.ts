@@ -22,7 +22,7 @@ export interface JobRow {
   readonly updatedAt: string;
 }
 
-export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed';
+type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed';
 
 export interface JobProgress {
   readonly stage: string;
@@ -32,7 +32,7 @@ export interface JobProgress {
   readonly fraction: number;
 }
 
-export interface ChatRow {
+interface ChatRow {
   readonly id: string;
   readonly title: string;
   readonly messages: unknown;
@@ -48,7 +48,7 @@ export interface RatingRow {
   readonly judge?: unknown;
 }
 
-export interface VectorRow {
+interface VectorRow {
   readonly name: string;
   readonly file: string;
   readonly info: Record<string, unknown>;

@@ -16,7 +16,7 @@ import type { Store } from './store.js';
  * A file dropped into DIR by hand is registered at start-up; a row whose file is gone is dropped.
  */
 
-export const VECTOR_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+)*$/;
+const VECTOR_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+)*$/;
 const MAX_NAME = 64;
 
 export interface VectorInfo {
@@ -44,7 +44,7 @@ export function checkVectorName(name: unknown, param = 'name'): string {
   return name;
 }
 
-export function vectorInfo(name: string, v: SteeringVector): VectorInfo {
+function vectorInfo(name: string, v: SteeringVector): VectorInfo {
   const layers = [...v.directions.keys()].sort((a, b) => a - b);
   const m = v.meta;
   return {

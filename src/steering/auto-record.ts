@@ -5,7 +5,7 @@
  */
 
 /** The lexicon the pipeline used (see src/concept/lexicon.ts), stored so it can be audited and reused. */
-export interface LexiconRecord {
+interface LexiconRecord {
   readonly concept: string;
   readonly kind: string;
   readonly pos: string;

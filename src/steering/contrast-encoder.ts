@@ -138,7 +138,7 @@ export class Encoder {
 }
 
 /** Collects a dataset's pairs: the tooLong rule and the items it left out. */
-export interface Builder {
+interface Builder {
   readonly ctx: Context;
   readonly tooLong: 'error' | 'skip';
   readonly skipped: SkippedItem[];

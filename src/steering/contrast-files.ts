@@ -9,10 +9,10 @@ import type { ContrastDataset, DatasetModel, DatasetOptions } from './contrast-d
 import { context, describe } from './contrast-checks.js';
 import { buildCaa, buildCompletions, buildSets, buildTexts } from './contrast-pairs.js';
 
-export type ContrastFormat = 'texts' | 'completions' | 'caa';
+type ContrastFormat = 'texts' | 'completions' | 'caa';
 
 /** The format of one record, by its fields (undefined: none fits). */
-export function detectFormat(item: unknown): ContrastFormat | undefined {
+function detectFormat(item: unknown): ContrastFormat | undefined {
   if (item === null || typeof item !== 'object' || Array.isArray(item)) return undefined;
   const has = (k: string): boolean => k in item;
   if (has('question') && (has('answer_matching_behavior') || has('answer_not_matching_behavior'))) return 'caa';

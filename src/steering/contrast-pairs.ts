@@ -9,7 +9,7 @@ import type { ContrastDataset, ContrastExample, ContrastPair, DatasetModel, Data
 import { context, describe, fail, located, record, stringField, type Context } from './contrast-checks.js';
 import { builder, Encoder, finish, pairOf, type Piece } from './contrast-encoder.js';
 
-export interface PersonaOptions {
+interface PersonaOptions {
   readonly positive: string;
   readonly negative: string;
   readonly suffixes: readonly string[];

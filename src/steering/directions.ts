@@ -75,7 +75,7 @@ export async function firstPrincipalComponent(X: Float64Array, n: number, D: num
  * divided by one global scale, not standardized per feature: per-feature scaling would bend
  * the geometry, and the probe would stop finding the separating direction of the original space.
  */
-export async function logisticDirection(P: Float32Array, N: Float32Array, D: number, opts: ProbeOptions = {}): Promise<Float64Array> {
+async function logisticDirection(P: Float32Array, N: Float32Array, D: number, opts: ProbeOptions = {}): Promise<Float64Array> {
   const l2 = opts.l2 ?? 1e-2;
   const iterations = opts.iterations ?? 300;
   const n = P.length / D;

@@ -7,7 +7,7 @@ import { splitTrainValidation } from './train-validation-split.js';
 import { diagnose, directionFor, meanRow, type ProbeOptions } from './directions.js';
 import type { ExtractionMethod, LayerDiagnostics, ReadPosition, SteeringVector } from './vector.js';
 
-export interface ExtractOptions {
+interface ExtractOptions {
   readonly method?: ExtractionMethod;
   /** Layers to extract (default: all). */
   readonly layers?: readonly number[];
@@ -30,7 +30,7 @@ export interface ExtractOptions {
  * (last/answer/mean) row i of each side belongs to pair i; with 'all' every completion token
  * is a row and `owner` says which pair each row came from.
  */
-export interface ContrastActivations {
+interface ContrastActivations {
   readonly layers: readonly number[];
   readonly dim: number;
   readonly positive: ReadonlyMap<number, Float32Array>;
@@ -52,7 +52,7 @@ function readTokens(e: ContrastExample, read: ReadPosition): number[] {
  * forward (which stops after the deepest one), and keeps only the read positions of each.
  * Examples are batched by length so padding wastes little.
  */
-export async function collectContrastActivations(
+async function collectContrastActivations(
   model: HookedModel,
   pairs: readonly ContrastPair[],
   opts: { layers: readonly number[]; site: HookSite; read: ReadPosition; batchSize?: number; onProgress?: (done: number, total: number) => void },

@@ -58,14 +58,14 @@ const position = int.max(SPEC_LIMITS.positions - 1);
 const layer = int.max(SPEC_LIMITS.layers - 1);
 const direction = z.array(z.number()).min(1).max(SPEC_LIMITS.hiddenSize);
 
-export const PositionsSchema = z.union([
+const PositionsSchema = z.union([
   z.enum(['all', 'prompt', 'generated']),
   z.object({ last: position }).strict(),
   z.object({ indices: z.array(position).min(1).max(65536) }).strict(),
   z.object({ from: position, to: position.optional() }).strict(),
 ]);
 
-export const LayersSchema = z.union([
+const LayersSchema = z.union([
   z.literal('all'),
   z.literal('recommended'),
   layer,
@@ -73,7 +73,7 @@ export const LayersSchema = z.union([
   z.object({ from: layer, to: layer }).strict().describe('inclusive range'),
 ]);
 
-export const VectorRefSchema = z.union([
+const VectorRefSchema = z.union([
   z.string().min(1).max(4096).describe('a vector file path (relative to the spec) or a registry name'),
   z.object({ file: z.string().min(1).max(4096) }).strict(),
   z.object({ inline: direction }).strict().describe('one direction used at every listed layer'),
@@ -89,7 +89,7 @@ export const VectorRefSchema = z.union([
 
 const coefficient = z.number().min(-SPEC_LIMITS.coefficient).max(SPEC_LIMITS.coefficient);
 
-export const InterventionSchema = z
+const InterventionSchema = z
   .object({
     vector: VectorRefSchema,
     layers: LayersSchema.default('recommended'),
@@ -104,9 +104,9 @@ export const InterventionSchema = z
   })
   .strict();
 
-export const FEATURE_OPERATORS = ['add', 'clamp', 'ablate'] as const;
+const FEATURE_OPERATORS = ['add', 'clamp', 'ablate'] as const;
 
-export const FeatureInterventionSchema = z
+const FeatureInterventionSchema = z
   .object({
     sae: z.string().min(1).max(4096).describe('an SAE: a Steerer .safetensors file or a SAELens / sparsify folder (relative to the spec)'),
     features: z.union([int.max(SPEC_LIMITS.features - 1), z.array(int.max(SPEC_LIMITS.features - 1)).min(1).max(4096)]),
@@ -116,7 +116,7 @@ export const FeatureInterventionSchema = z
   })
   .strict();
 
-export const SteeringSpecSchema = z
+const SteeringSpecSchema = z
   .object({
     version: z.literal(1).default(1),
     interventions: z.array(z.union([InterventionSchema, FeatureInterventionSchema])).max(256).default([]),
@@ -128,7 +128,7 @@ export type SteeringSpec = z.output<typeof SteeringSpecSchema>;
 export type SteeringSpecInput = z.input<typeof SteeringSpecSchema>;
 export type InterventionSpec = z.output<typeof InterventionSchema>;
 export type FeatureInterventionSpec = z.output<typeof FeatureInterventionSchema>;
-export type VectorRef = z.output<typeof VectorRefSchema>;
+type VectorRef = z.output<typeof VectorRefSchema>;
 
 /** Validates a spec; errors name the JSON path of every problem. */
 export function parseSteeringSpec(value: unknown, source = 'steering spec'): SteeringSpec {
@@ -160,7 +160,7 @@ export function steeringSpecJsonSchema(): Record<string, unknown> {
   return z.toJSONSchema(SteeringSpecSchema, { io: 'input' }) as Record<string, unknown>;
 }
 
-export interface ModelShape {
+interface ModelShape {
   readonly hiddenSize: number;
   readonly numLayers: number;
 }

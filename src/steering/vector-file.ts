@@ -27,9 +27,9 @@ import type { SteeringVector, VectorMeta } from './vector.js';
 import { firstNonFinite, parseVectorMeta, validateVector, VECTOR_FORMAT } from './vector-validation.js';
 
 /** safetensors metadata key holding the JSON VectorMeta. */
-export const META_KEY = 'steerer';
+const META_KEY = 'steerer';
 /** GGUF `general.architecture` of a control vector file. */
-export const CONTROL_VECTOR_ARCH = 'controlvector';
+const CONTROL_VECTOR_ARCH = 'controlvector';
 
 function quote(s: string): string {
   return JSON.stringify(s.length > 80 ? `${s.slice(0, 80)}...` : s);
@@ -200,7 +200,7 @@ function fileTime(path: string): string {
 // ---------------------------------------------------------------------------------------------
 // GGUF control vectors
 
-export interface ControlVectorExportOptions {
+interface ControlVectorExportOptions {
   /** llama.cpp cannot steer layer 0 (it rejects direction.0); drop it instead of failing. */
   readonly dropLayer0?: boolean;
 }

@@ -22,7 +22,7 @@ import { InvalidInputError } from '../io/errors.js';
 import type { ModelIdentity, SteeringVector, VectorMeta } from './vector.js';
 import { validateVector, VECTOR_FORMAT } from './vector-validation.js';
 
-export interface WeightedVector {
+interface WeightedVector {
   readonly vector: SteeringVector;
   readonly weight: number;
 }

@@ -15,7 +15,7 @@ export interface SteeringVector {
 }
 
 export type ExtractionMethod = 'diffmean' | 'pca_diff' | 'pca_center' | 'probe';
-export type VectorOrigin = ExtractionMethod | 'imported' | 'combined';
+type VectorOrigin = ExtractionMethod | 'imported' | 'combined';
 export type ReadPosition = 'last' | 'mean' | 'answer' | 'all';
 
 export interface ModelIdentity {

@@ -11,7 +11,7 @@ export interface Series {
   readonly points: readonly (readonly [number, number])[];
 }
 
-export interface LineChart {
+interface LineChart {
   readonly title: string;
   readonly xLabel: string;
   readonly yLabel: string;

@@ -4,4 +4,3 @@ import { gpt2 } from './gpt2.js';
 import { llama } from './llama.js';
 
 export const ARCH_GRAPHS: Record<ArchFamily, ArchGraph> = { llama, gpt2 };
-export type { ArchGraph } from './arch.js';

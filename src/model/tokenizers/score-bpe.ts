@@ -11,7 +11,7 @@ export const TokenType = {
   BYTE: 6,
 } as const;
 
-export interface ScoreBpeOptions {
+interface ScoreBpeOptions {
   /** Vocabulary pieces by id, as stored (spaces written as `spaceSymbol`). */
   readonly pieces: readonly string[];
   /** Merge priority of each piece: the adjacent pair whose concatenation scores highest merges first. */

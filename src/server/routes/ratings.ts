@@ -19,7 +19,7 @@ const Pref = z.enum(['a', 'b', 'tie']);
 const Score = z.number().int().min(1).max(5);
 const SideScores = z.object({ concept: Score, coherence: Score }).strict();
 
-export const RatingSchema = z
+const RatingSchema = z
   .object({
     prompt: z.string().max(200_000),
     messages: z.array(Message).max(512).optional(),
@@ -94,7 +94,7 @@ export function ratingRoutes(app: FastifyInstance, ctx: ServerContext): void {
 }
 
 /** Human vs judge on both dimensions: concept (judge's concept rating) and coherence (its fluency rating). */
-export function agreement(ratings: readonly RatingRow[]) {
+function agreement(ratings: readonly RatingRow[]) {
   const judged = ratings.filter((r) => r.judge);
   const rows = judged.map((r) => {
     const b = r.body as unknown as RatingBody;
