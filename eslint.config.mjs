@@ -1,4 +1,6 @@
 // Lint rules the type checker cannot express, run by `npm test` (npm run lint).
+// (.eslintrc.json exists only because import-x's no-unused-modules still reads its ignorePatterns:
+// https://github.com/import-js/eslint-plugin-import/issues/3079.)
 import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescript';
 import importX from 'eslint-plugin-import-x';
 import tseslint from 'typescript-eslint';
