@@ -25,7 +25,7 @@ import type { ConceptItem } from '../src/concept/concept-data.js';
 import { pairsFromPrompted } from '../src/steering/contrast-pairs.js';
 import { extractVector } from '../src/steering/extract.js';
 import { addVector } from '../src/steering/operators.js';
-import { StoryProbe, type ProbeOutcome } from '../src/auto/story-probe.js';
+import { StoryTrial, type TrialOutcome } from '../src/auto/story-trial.js';
 import type { ConceptScorer } from '../src/evals/concept-score.js';
 import { packageRoot, sharedPath } from '../src/util/shared-path.js';
 import { allConcepts, conceptRegex, countConceptWords, loadConceptList } from './lib/concept-words.js';
@@ -85,7 +85,7 @@ for (const [ci, concept] of concepts.entries()) {
   const list = loadConceptList(concept);
   const re = conceptRegex(list.words);
   const scorer: ConceptScorer = { metric: 'presence', score: async (os) => os.map((o) => countConceptWords(o.text, re).count) };
-  const probeAt = (seed: number): StoryProbe => new StoryProbe(model, scorer, [], { prompts: Array<string>(N).fill('Once upon a time'), seed });
+  const probeAt = (seed: number): StoryTrial => new StoryTrial(model, scorer, [], { prompts: Array<string>(N).fill('Once upon a time'), seed });
   const suiteProbe = probeAt(1);
   const freshProbe = probeAt(1 + N);
 
@@ -98,7 +98,7 @@ for (const [ci, concept] of concepts.entries()) {
   }
   const variants: Record<string, ConceptItem[]> = { all: [...bySource.pairs, ...bySource.continuations], ...bySource };
 
-  const judge = (o: ProbeOutcome, base: ProbeOutcome, target: number): { withinBudget: boolean; passes: boolean } => {
+  const judge = (o: TrialOutcome, base: TrialOutcome, target: number): { withinBudget: boolean; passes: boolean } => {
     const withinBudget = o.pplRatio.mean <= PPL_LIMIT && o.distinct2 >= base.distinct2 - MAX_DISTINCT2_DROP;
     return { withinBudget, passes: withinBudget && o.presence.mean >= target };
   };

@@ -54,10 +54,10 @@ export { createConceptVector, type ConceptVectorOptions, type ConceptVectorResul
 export type { DataSource } from './auto/concept-sources.js';
 export { evaluateVector, capabilityRetention, type EvaluateVectorOptions } from './auto/evaluate-vector.js';
 export { chooseStrength, searchGrid, presenceTarget, DEFAULT_RULE, STRENGTH_RULES, type StrengthCandidate, type StrengthRule, type StrengthChoice } from './auto/strength-choice.js';
-export { StoryProbe, type ProbeOutcome, type StoryProbeSettings } from './auto/story-probe.js';
+export { StoryTrial, type TrialOutcome, type StoryTrialSettings } from './auto/story-trial.js';
 export { countConceptHits, readLexicon, writeLexicon, type Lexicon } from './concept/lexicon.js';
 export { buildLexicon } from './concept/lexicon-build.js';
-export { SteeringProbe, DEFAULT_BUDGET, type CoherenceBudget, type ProbeSettings, type SteeringOutcome } from './auto/steering-probe.js';
+export { SteeringTrial, DEFAULT_BUDGET, type CoherenceBudget, type TrialSettings, type SteeringOutcome } from './auto/steering-trial.js';
 export { templateConceptData, type TemplateSourceOptions } from './concept/template-source.js';
 export { generatedConceptData, type GeneratedSourceOptions } from './concept/generated-source.js';
 export { loadConceptDataset, saveConceptDataset, type ConceptDataset, type ConceptItem } from './concept/concept-data.js';

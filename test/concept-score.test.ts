@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { SteeringProbe } from '../src/auto/steering-probe.js';
+import { SteeringTrial } from '../src/auto/steering-trial.js';
 import { coherence } from '../src/evals/coherence.js';
 import { embeddingScorer, likelihoodScorer, projectionScorer } from '../src/evals/concept-score.js';
 import { scoreSpans } from '../src/evals/sequence-logprobs.js';
@@ -43,7 +43,7 @@ describe('span log-probs and KL', () => {
   });
 
   test('KL(steered ‖ unsteered) matches a hand computation from two forwards', async () => {
-    const hooks = SteeringProbe.hooks(gaussianVector(model.spec.hiddenSize, 5), 1, 'resid_post', 2);
+    const hooks = SteeringTrial.hooks(gaussianVector(model.spec.hiddenSize, 5), 1, 'resid_post', 2);
     const ids = model.encode('Once upon a time, there was a cat');
     const [s] = await scoreSpans(model, [{ ids, from: ids.length - 1 }], { hooks, reference: [] });
     const V = model.spec.vocabSize;

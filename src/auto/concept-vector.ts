@@ -15,7 +15,7 @@ import { gateItems } from '../concept/quality-gate.js';
 import { likelihoodScorer, presenceScorer, projectionScorer, type ConceptScorer } from '../evals/concept-score.js';
 import { defaultSources, gateable, sourceItems, type DataSource } from './concept-sources.js';
 import { curvePoint } from './strength-curve.js';
-import { StoryProbe, type ProbeOutcome, type StoryProbeSettings } from './story-probe.js';
+import { StoryTrial, type TrialOutcome, type StoryTrialSettings } from './story-trial.js';
 import { chooseStrength, DEFAULT_RULE, feasibility, RELATIVE_GRID, searchGrid, validateRule, type StrengthCandidate, type StrengthRule } from './strength-choice.js';
 
 export type { AutoSelection, CurvePoint, ExamplePair } from '../steering/auto-record.js';
@@ -44,7 +44,7 @@ export interface ConceptVectorOptions {
   /** 'away': recommend a negative strength that removes the concept (default 'toward'). */
   readonly direction?: 'toward' | 'away';
   /** Probe texts: prompts, length (default 128 tokens, generate's default), seed. */
-  readonly probe?: StoryProbeSettings;
+  readonly probe?: StoryTrialSettings;
   /**
    * Length of the texts the layer trials and the strength search are measured on (default: the
    * probe's length for models up to 50M parameters, else 48 tokens); the choice is always
@@ -185,8 +185,8 @@ export async function createConceptVector(model: HookedModel, opts: ConceptVecto
     likelihoodScorer(model, { concept: lexicon.head[0] ?? concept }),
     projectionScorer(model, reference.directions.get(readerLayer)!, { layer: readerLayer, site: 'resid_post' }),
   ];
-  const probe = new StoryProbe(model, presenceScorer(lexicon), others, opts.probe);
-  const presenceOnly = new StoryProbe(model, presenceScorer(lexicon), [], opts.probe);
+  const probe = new StoryTrial(model, presenceScorer(lexicon), others, opts.probe);
+  const presenceOnly = new StoryTrial(model, presenceScorer(lexicon), [], opts.probe);
   // The search measures many settings. A small model affords texts of full length for each; a
   // larger one screens on shorter texts, and the choice is then confirmed at full length.
   const searchTokens = opts.searchTokens ?? (small ? probe.maxTokens : Math.min(probe.maxTokens, 48));
@@ -217,14 +217,14 @@ export async function createConceptVector(model: HookedModel, opts: ConceptVecto
   const hooksFor = (v: SteeringVector, layers: readonly number[], r: number): Hook[] =>
     layers.map((l) => ({ kind: 'intervene', at: { layer: l, site }, intervention: addVector(v.directions.get(l)!, { scale: coefficientFor(v, layers, r) }) }));
   // Away: the "presence" the rule maximises is the drop below the unsteered rate.
-  const asCandidate = (v: SteeringVector, layers: readonly number[], r: number, o: ProbeOutcome): StrengthCandidate => ({
+  const asCandidate = (v: SteeringVector, layers: readonly number[], r: number, o: TrialOutcome): StrengthCandidate => ({
     relative: r,
     coefficient: coefficientFor(v, layers, r),
     presence: direction === 'away' ? { mean: baseRate - o.presence.mean, se: o.presence.se } : o.presence,
     pplRatio: o.pplRatio,
     distinct2: o.distinct2,
   });
-  const outcomes = new Map<string, { variant: string; layers: number[]; r: number; o: ProbeOutcome }>();
+  const outcomes = new Map<string, { variant: string; layers: number[]; r: number; o: TrialOutcome }>();
   const measure = async (variant: string, layers: number[], r: number): Promise<StrengthCandidate> => {
     const v = extractedVariants.find((x) => x.name === variant)!.vector;
     const key = `${variant}|${layers.join(',')}@${r}`;
@@ -261,7 +261,7 @@ export async function createConceptVector(model: HookedModel, opts: ConceptVecto
   const candidates = layerRanking.filter((t) => t.variant === chosenVariant).map((t) => t.layer);
   let layers = [layerRanking[0].layer];
   // Full-length texts without and with the recommendation, for the examples (the confirmation's when there is one).
-  let shown: { probe: StoryProbe; base: ProbeOutcome; steered: ProbeOutcome } | undefined;
+  let shown: { probe: StoryTrial; base: TrialOutcome; steered: TrialOutcome } | undefined;
   let coefficient: number;
   let strength: StrengthRecord | undefined;
   if (opts.coefficient === undefined || opts.coefficient === 'auto') {

@@ -14,7 +14,7 @@ import { sharedPath } from '../util/shared-path.js';
 import type { CurvePoint } from '../steering/auto-record.js';
 import { parseLexicon } from '../concept/lexicon.js';
 import { buildLexicon } from '../concept/lexicon-build.js';
-import { budgetLimit, DEFAULT_BUDGET, SteeringProbe, type CoherenceBudget, type ProbeSettings, type SteeringOutcome } from './steering-probe.js';
+import { budgetLimit, DEFAULT_BUDGET, SteeringTrial, type CoherenceBudget, type TrialSettings, type SteeringOutcome } from './steering-trial.js';
 
 export interface EvaluateVectorOptions {
   /** The vector's file or name, for the report. */
@@ -30,7 +30,7 @@ export interface EvaluateVectorOptions {
   readonly neutral?: string;
   readonly metric?: ConceptMetric;
   readonly budget?: CoherenceBudget;
-  readonly probe?: ProbeSettings;
+  readonly probe?: TrialSettings;
   /** Multiple-choice benchmarks by name (arc_easy, piqa, ...). */
   readonly benchmarks?: readonly string[];
   /** CAA behaviours (sycophancy, refusal, ...) for A/B behaviour probability. */
@@ -119,17 +119,17 @@ export async function evaluateVector(model: HookedModel, vector: SteeringVector,
   const limit = budgetLimit(budget);
   const stage = opts.onStage ?? (() => {});
 
-  const probe = new SteeringProbe(model, scorerFor(model, vector, layer, metric, concept, neutral), budget, opts.probe);
+  const probe = new SteeringTrial(model, scorerFor(model, vector, layer, metric, concept, neutral), budget, opts.probe);
   const direction = vector.directions.get(layer)!;
   const site = vector.meta.site;
   const outcomes = new Map<number, SteeringOutcome>();
   const all = [...new Set([...swept, coefficient])];
   for (const [i, c] of all.entries()) {
-    outcomes.set(c, await probe.run(SteeringProbe.hooks(direction, layer, site, c)));
+    outcomes.set(c, await probe.run(SteeringTrial.hooks(direction, layer, site, c)));
     stage('sweep', i + 1, all.length);
   }
   const curve = swept.map((c) => curvePoint(c, outcomes.get(c)!, limit, layer));
-  const hooks = SteeringProbe.hooks(direction, layer, site, coefficient);
+  const hooks = SteeringTrial.hooks(direction, layer, site, coefficient);
   const capability = await capabilityRetention(model, hooks, { benchmarks: opts.benchmarks, caa: opts.caa, limit: opts.limit, onProgress: (n) => stage(`capability ${n}`, 0, 1) });
   const base = outcomes.get(0)!;
   const steered = outcomes.get(coefficient)!;

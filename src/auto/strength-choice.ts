@@ -1,5 +1,5 @@
 import { InvalidInputError } from '../io/errors.js';
-import type { Estimate } from './story-probe.js';
+import type { Estimate } from './story-trial.js';
 
 /**
  * Choosing a steering strength the way a user would: the concept must be clearly present in the

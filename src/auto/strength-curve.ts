@@ -1,5 +1,5 @@
 import type { CurvePoint } from '../steering/auto-record.js';
-import type { ProbeOutcome } from './story-probe.js';
+import type { TrialOutcome } from './story-trial.js';
 import type { StrengthCandidate } from './strength-choice.js';
 
 /**
@@ -11,7 +11,7 @@ import type { StrengthCandidate } from './strength-choice.js';
  * One measured setting as a point of the strength curve recorded in the vector's metadata; `c` is
  * the candidate the rule saw (for 'away', presence is the drop below `baseRate`).
  */
-export function curvePoint(layers: readonly number[], c: StrengthCandidate, o: ProbeOutcome, feasible: boolean, why: string | undefined, direction: 'toward' | 'away', baseRate: number): CurvePoint {
+export function curvePoint(layers: readonly number[], c: StrengthCandidate, o: TrialOutcome, feasible: boolean, why: string | undefined, direction: 'toward' | 'away', baseRate: number): CurvePoint {
   return {
     coefficient: c.coefficient,
     relative: c.relative,

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { InvalidInputError } from '../io/errors.js';
-import type { CoherenceBudget } from '../auto/steering-probe.js';
+import type { CoherenceBudget } from '../auto/steering-trial.js';
 import { CONCEPT_METRICS, type ConceptMetric } from '../evals/concept-score.js';
 import { openAiGenerator } from '../generators/openai-generator.js';
 import type { TextGenerator } from '../generators/text-generator.js';

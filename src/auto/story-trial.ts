@@ -22,7 +22,7 @@ export interface Estimate {
   readonly se: number;
 }
 
-export interface ProbeOutcome {
+export interface TrialOutcome {
   /** Concept terms per text (the driving metric). */
   readonly presence: Estimate;
   /** Other concept scores, reported beside presence (mean per text). */
@@ -39,7 +39,7 @@ export interface ProbeOutcome {
   readonly outputs: readonly ScoredOutput[];
 }
 
-export interface StoryProbeSettings {
+export interface StoryTrialSettings {
   /**
    * Prompts, one text each (default, base models: 16 texts from what `generate` starts from by
    * default, the empty prompt, and two plain story starts; chat models: 16 instructions).
@@ -53,19 +53,19 @@ export interface StoryProbeSettings {
   readonly seed?: number;
 }
 
-export class StoryProbe {
+export class StoryTrial {
   readonly prompts: readonly string[];
   readonly maxTokens: number;
   readonly seed: number;
   private readonly encoded: number[][];
   private readonly chat: boolean;
-  private baseline?: { outcome: ProbeOutcome; nll: Nll[] };
+  private baseline?: { outcome: TrialOutcome; nll: Nll[] };
 
   constructor(
     private readonly model: HookedModel,
     private readonly scorer: ConceptScorer,
     private readonly others: readonly ConceptScorer[] = [],
-    private readonly settings: StoryProbeSettings = {},
+    private readonly settings: StoryTrialSettings = {},
   ) {
     this.chat = model.chatTemplate !== undefined;
     this.prompts = settings.prompts ?? (this.chat ? EVAL_INSTRUCTIONS : defaultBasePrompts(model.spec.addBos));
@@ -79,31 +79,31 @@ export class StoryProbe {
   }
 
   /** The same prompts and seeds, texts of another length. */
-  withLength(maxTokens: number): StoryProbe {
-    return new StoryProbe(this.model, this.scorer, this.others, { ...this.settings, prompts: this.prompts, maxTokens });
+  withLength(maxTokens: number): StoryTrial {
+    return new StoryTrial(this.model, this.scorer, this.others, { ...this.settings, prompts: this.prompts, maxTokens });
   }
 
   /** The same prompts with other seeds: for confirming a choice on texts it was not made on. */
-  fresh(seed: number): StoryProbe {
-    return new StoryProbe(this.model, this.scorer, this.others, { ...this.settings, prompts: this.prompts, seed });
+  fresh(seed: number): StoryTrial {
+    return new StoryTrial(this.model, this.scorer, this.others, { ...this.settings, prompts: this.prompts, seed });
   }
 
-  async unsteered(): Promise<ProbeOutcome> {
+  async unsteered(): Promise<TrialOutcome> {
     return (await this.base()).outcome;
   }
 
-  async run(hooks: readonly Hook[]): Promise<ProbeOutcome> {
+  async run(hooks: readonly Hook[]): Promise<TrialOutcome> {
     if (hooks.length === 0) return this.unsteered();
     const base = await this.base();
     return (await this.measure(hooks, base.nll)).outcome;
   }
 
-  private async base(): Promise<{ outcome: ProbeOutcome; nll: Nll[] }> {
+  private async base(): Promise<{ outcome: TrialOutcome; nll: Nll[] }> {
     this.baseline ??= await this.measure([], undefined);
     return this.baseline;
   }
 
-  private async measure(hooks: readonly Hook[], baseNll: readonly Nll[] | undefined): Promise<{ outcome: ProbeOutcome; nll: Nll[] }> {
+  private async measure(hooks: readonly Hook[], baseNll: readonly Nll[] | undefined): Promise<{ outcome: TrialOutcome; nll: Nll[] }> {
     const results = await generateBatch(this.model, this.encoded, { hooks, maxTokens: this.maxTokens, temperature: this.settings.temperature ?? 0.8, seed: this.seed });
     const outputs: ScoredOutput[] = results.map((r, i) => ({ ...r, output: this.chat ? r.text : this.prompts[i] + r.text }));
     // Coherence: each text's total NLL under the unsteered model (no hooks), over its own tokens.

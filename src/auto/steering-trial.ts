@@ -24,7 +24,7 @@ export function budgetLimit(b: CoherenceBudget): number {
   return v;
 }
 
-export interface ProbeSettings {
+export interface TrialSettings {
   /** Prompts continued under steering (default: story starts for base models, instructions for chat models). */
   readonly prompts?: readonly string[];
   /** Tokens per continuation (default 32). */
@@ -58,7 +58,7 @@ export interface SteeringOutcome {
  * them: concept score (unsteered reader) and coherence. The same prompts and seeds for every
  * setting (common random numbers) make settings comparable with few samples.
  */
-export class SteeringProbe {
+export class SteeringTrial {
   readonly prompts: readonly string[];
   private readonly encoded: number[][];
   private readonly chat: boolean;
@@ -68,7 +68,7 @@ export class SteeringProbe {
     private readonly model: HookedModel,
     private readonly scorer: ConceptScorer,
     private readonly budget: CoherenceBudget,
-    private readonly settings: ProbeSettings = {},
+    private readonly settings: TrialSettings = {},
   ) {
     budgetLimit(budget);
     this.chat = model.chatTemplate !== undefined;
