@@ -138,6 +138,14 @@ describe('quantized GGUF weights kept packed', () => {
     assert.deepEqual(fs.readdirSync(root), [path.basename(other.dir)]);
   });
 
+  test('a cache directory that cannot be written is a clear error that says what to do', () => {
+    const file = quantizedFile('llama', GgmlType.Q4_0, 13);
+    // A path under a regular file can never be a directory.
+    const blocker = path.join(path.dirname(file), 'not-a-dir');
+    fs.writeFileSync(blocker, 'x');
+    assert.throws(() => loadGguf(file, { cacheRoot: path.join(blocker, 'cache') }), /cannot write its packed weights .*STEERER_CACHE_DIR.*STEERER_WEIGHTS=f32/);
+  });
+
   test('a NaN block scale is a clear error naming the tensor, and leaves no cache entry', () => {
     const file = quantizedFile('llama', GgmlType.Q8_0, 9);
     const root = tempDir('packed-cache-nan');

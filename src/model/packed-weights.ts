@@ -166,10 +166,19 @@ export function packGgufWeights(gguf: GgufFile, file: string, plan: readonly Pac
   const found = readIndex(dir, layout.bytes);
   if (found) return new PackedWeights(dir, new Map(Object.entries(found.matrices)));
 
-  fs.mkdirSync(root, { recursive: true });
-  pruneStaleEntries(root);
   const tmp = `${dir}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  fs.mkdirSync(tmp);
+  try {
+    fs.mkdirSync(root, { recursive: true });
+    pruneStaleEntries(root);
+    fs.mkdirSync(tmp);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    throw new ModelFileError(
+      file,
+      `cannot write its packed weights under ${root} (${code}): set STEERER_CACHE_DIR to a writable directory, or STEERER_WEIGHTS=f32 to expand the weights in memory instead`,
+      { cause: e },
+    );
+  }
   try {
     writeWeights(gguf, file, path.join(tmp, WEIGHTS_FILE), plan, layout);
     const index: IndexFile = { format: FORMAT, source: { path: real, size: stat.size, mtimeMs: stat.mtimeMs }, bytes: layout.bytes, matrices: Object.fromEntries(layout.matrices) };
@@ -186,6 +195,11 @@ export function packGgufWeights(gguf: GgufFile, file: string, plan: readonly Pac
       // Another process packed the same file first: use theirs.
       if (!readIndex(dir, layout.bytes)) throw e;
     }
+  } catch (e) {
+    // A full disk or a vanished directory is the environment's problem, said as such; a bad file's own error passes through.
+    const code = (e as NodeJS.ErrnoException).code;
+    if (e instanceof ModelFileError || typeof code !== 'string') throw e;
+    throw new ModelFileError(file, `cannot write its packed weights under ${root} (${code}): free space, set STEERER_CACHE_DIR to another directory, or STEERER_WEIGHTS=f32 to expand the weights in memory instead`, { cause: e });
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }
