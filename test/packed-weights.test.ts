@@ -102,9 +102,10 @@ describe('quantized GGUF weights kept packed', () => {
 
   test('more hook plans than packed sessions are kept: evicted plans come back with the same results', async () => {
     const file = quantizedFile('llama', GgmlType.Q4_0, 12);
-    const m = new HookedModel(loadGguf(file, { cacheRoot }), { threads: 1 });
+    assert.throws(() => new HookedModel(loadGguf(file, { cacheRoot }), { threads: 1, maxPackedSessions: 0 }), /maxPackedSessions/);
+    const m = new HookedModel(loadGguf(file, { cacheRoot }), { threads: 1, maxPackedSessions: 3 });
     const D = m.spec.hiddenSize;
-    // Five distinct plans (each a session holding its own prepacked weights; at most 3 are kept).
+    // Five distinct plans (each a session holding its own prepacked weights; 3 are kept here).
     const plans: Hook[][] = [0, 1].flatMap((layer) => (['resid_post', 'resid_mid'] as const).map((site): Hook[] => [{ kind: 'capture', at: { layer, site } }]));
     plans.push([{ kind: 'intervene', at: { layer: 0, site: 'resid_post' }, intervention: addVector(new Float32Array(D).fill(0.5)) }]);
     const first: Float32Array[] = [];

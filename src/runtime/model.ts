@@ -17,6 +17,12 @@ import { ropeTables } from '../model/rope-tables.js';
 export interface RuntimeOptions {
   /** ORT intra-op threads (default: all cores). */
   readonly threads?: number;
+  /**
+   * Packed (quantized) models only: hook plans whose sessions are kept at once, each holding its
+   * own prepacked copy of the weights (default: as many as 40 % of the machine's memory holds,
+   * 1 to 16).
+   */
+  readonly maxPackedSessions?: number;
 }
 
 export interface ForwardInput {
@@ -91,7 +97,7 @@ export class HookedModel {
     for (const [name, matrix] of loaded.packed?.matrices ?? []) {
       this.weightSources.set(name, { kind: 'packed', matrix, location: path.basename(loaded.packed!.file) });
     }
-    this.sessions = new SessionCache((plan) => compileSegment(this.spec, (n) => this.weightSources.get(n), plan), this.threads, loaded.packed);
+    this.sessions = new SessionCache((plan) => compileSegment(this.spec, (n) => this.weightSources.get(n), plan), this.threads, loaded.packed, opts.maxPackedSessions);
   }
 
   /**

@@ -1,19 +1,27 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { CompiledSegment, SegmentPlan } from '../graph/segment.js';
+import { InvalidInputError } from '../io/errors.js';
 import type { PackedWeights } from '../model/packed-weights.js';
 import { planKey } from './segment-plan.js';
 
 /**
  * One ONNX Runtime session per compiled plan (a set of hooks), created on first use and kept.
  * A model with packed weights is the exception: each of its sessions holds its own prepacked
- * copy of the weights, so only the most recently used few are kept.
+ * copy of the weights, so only the most recently used few are kept (as many as memory allows).
  */
 
-/** Sessions kept for a model with packed weights; beyond this, the least recently used idle one is released. */
-const MAX_PACKED_SESSIONS = 3;
+/**
+ * Sessions kept for a model with packed weights by default: as many prepacked copies (about 1.3×
+ * the packed bytes each, measured) as fit in 40 % of the machine's memory, 1 to 16. A small model
+ * keeps every plan of a vector search; an 8B model on 24 GB keeps one.
+ */
+function defaultMaxPackedSessions(packedBytes: number): number {
+  return Math.max(1, Math.min(16, Math.floor((0.4 * os.totalmem()) / (1.3 * Math.max(1, packedBytes)))));
+}
 
 interface SessionEntry {
   readonly ready: Promise<{ session: ort.InferenceSession; inputNames: readonly string[] }>;
@@ -24,12 +32,19 @@ interface SessionEntry {
 export class SessionCache {
   /** By plan key, least recently used first. */
   private readonly sessions = new Map<string, SessionEntry>();
+  private readonly maxPacked: number;
 
   constructor(
     private readonly compile: (plan: SegmentPlan) => CompiledSegment,
     private readonly threads: number,
     private readonly packed: PackedWeights | undefined,
-  ) {}
+    maxPackedSessions?: number,
+  ) {
+    if (maxPackedSessions !== undefined && (!Number.isInteger(maxPackedSessions) || maxPackedSessions < 1)) {
+      throw new InvalidInputError(`maxPackedSessions must be a positive integer, got ${maxPackedSessions}`);
+    }
+    this.maxPacked = maxPackedSessions ?? defaultMaxPackedSessions(packed?.bytes ?? 0);
+  }
 
   get(plan: SegmentPlan): SessionEntry {
     const key = planKey(plan);
@@ -60,7 +75,7 @@ export class SessionCache {
     const entry: SessionEntry = { ready, inFlight: 0 };
     this.sessions.set(key, entry);
     ready.catch(() => this.sessions.delete(key));
-    if (this.packed) this.evictIdle(MAX_PACKED_SESSIONS);
+    if (this.packed) this.evictIdle(this.maxPacked);
     return entry;
   }
 
