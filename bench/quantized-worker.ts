@@ -74,7 +74,9 @@ async function runLlama(cfg: QuantWorkerConfig): Promise<QuantWorkerResult> {
   const llama = await openLlama(cfg.threads);
   // Defaults a user gets: the file memory-mapped, F16 KV cache.
   const model = await llama.loadModel({ modelPath: cfg.gguf, gpuLayers: 0 });
-  const context = await model.createContext({ contextSize: 512, batchSize: 512, sequences: 1, threads: { ideal: cfg.threads, min: cfg.threads } });
+  // Room for the prompt and the new tokens (a long-context run needs more than the usual 512).
+  const contextSize = Math.max(512, Math.ceil((cfg.promptIds.length + cfg.newTokens + 1) / 256) * 256);
+  const context = await model.createContext({ contextSize, batchSize: 512, sequences: 1, threads: { ideal: cfg.threads, min: cfg.threads } });
   const seq = context.getSequence();
   const loadSeconds = since(t0);
   const t1 = performance.now();

@@ -13,7 +13,8 @@
  * `--shape` picks a published shape instead (bench/lib/shapes.ts: qwen2.5-0.5b, llama-3.2-1b,
  * llama-3.1-8b), written as a random GGUF one tensor at a time.
  *
- * Usage: npm run quantized [-- --threads 2 --rounds 2 --types f32,q8_0,q4_0 --shape smollm2-random --prompt 130 --new 128]
+ * Usage: npm run quantized [-- --threads 2 --rounds 2 --types f32,q8_0,q4_0 --shape smollm2-random --prompt 130 --new 128
+ *        --long 2048 --long-new 32]   (--long 0 skips decoding after a long prompt)
  */
 import { fork } from 'node:child_process';
 import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -71,6 +72,8 @@ interface TypeResult {
   readonly coldStart: { readonly loadSeconds: number; readonly firstTokenSeconds: number };
   readonly steerer: { readonly one: QuantWorkerResult; readonly full: QuantWorkerResult; readonly steered: QuantWorkerResult };
   readonly llama: { readonly one: QuantWorkerResult; readonly full: QuantWorkerResult };
+  /** Decoding after a long prompt (--long tokens), when asked for. */
+  readonly long?: { readonly steerer: QuantWorkerResult; readonly llama: QuantWorkerResult };
 }
 
 async function main(): Promise<void> {
@@ -83,11 +86,16 @@ async function main(): Promise<void> {
   const PROMPT_TOKENS = Number(flag('prompt', '130'));
   const NEW_TOKENS = Number(flag('new', '128'));
   if (!Number.isInteger(PROMPT_TOKENS) || PROMPT_TOKENS < 1 || !Number.isInteger(NEW_TOKENS) || NEW_TOKENS < 2) throw new Error('--prompt ≥ 1 and --new ≥ 2 tokens');
+  const LONG_TOKENS = Number(flag('long', '2048'));
+  const LONG_NEW = Number(flag('long-new', '32'));
+  if (!Number.isInteger(LONG_TOKENS) || LONG_TOKENS < 0 || !Number.isInteger(LONG_NEW) || LONG_NEW < 2) throw new Error('--long ≥ 0 (0 skips) and --long-new ≥ 2 tokens');
 
   const model = ensureSmolRandomModel(log);
   const tokenizerJson = JSON.parse(readFileSync(join(model.dir, 'tokenizer.json'), 'utf8')) as object;
   const tokenizer = tokenizerFromHfJson(tokenizerJson);
-  const promptIds = tokenizer.encode(readFileSync(sharedPath('data', 'text', 'wikitext-2', 'test.txt'), 'utf8').slice(0, 4000)).slice(0, PROMPT_TOKENS);
+  const text = tokenizer.encode(readFileSync(sharedPath('data', 'text', 'wikitext-2', 'test.txt'), 'utf8').slice(0, 8 * Math.max(PROMPT_TOKENS, LONG_TOKENS) + 4000));
+  if (text.length < LONG_TOKENS) throw new Error(`the text gives only ${text.length} tokens for a --long prompt of ${LONG_TOKENS}`);
+  const promptIds = text.slice(0, PROMPT_TOKENS);
   const results: TypeResult[] = [];
   let hf: ReturnType<typeof loadModel> | undefined;
   for (const type of types) {
@@ -105,13 +113,15 @@ async function main(): Promise<void> {
     log(`${type}: Steerer cold start`);
     const cold = await runWorker(job('steerer', 1));
     log(`${type}: ${rounds} rounds of each job`);
-    const r: TypeResult = {
-      type,
-      fileBytes,
-      coldStart: { loadSeconds: cold.loadSeconds, firstTokenSeconds: cold.firstTokenSeconds },
-      steerer: { one: await best(job('steerer', 1), rounds), full: await best(job('steerer', NEW_TOKENS), rounds), steered: await best(job('steerer', NEW_TOKENS, true), rounds) },
-      llama: { one: await best(job('llama', 1), rounds), full: await best(job('llama', NEW_TOKENS), rounds) },
-    };
+    const steerer = { one: await best(job('steerer', 1), rounds), full: await best(job('steerer', NEW_TOKENS), rounds), steered: await best(job('steerer', NEW_TOKENS, true), rounds) };
+    const llama = { one: await best(job('llama', 1), rounds), full: await best(job('llama', NEW_TOKENS), rounds) };
+    let long: TypeResult['long'];
+    if (LONG_TOKENS > 0) {
+      log(`${type}: decoding after a ${LONG_TOKENS}-token prompt`);
+      const longJob = (engine: 'steerer' | 'llama'): QuantWorkerConfig => ({ ...job(engine, LONG_NEW), promptIds: text.slice(0, LONG_TOKENS) });
+      long = { steerer: await best(longJob('steerer'), rounds), llama: await best(longJob('llama'), rounds) };
+    }
+    const r: TypeResult = { type, fileBytes, coldStart: { loadSeconds: cold.loadSeconds, firstTokenSeconds: cold.firstTokenSeconds }, steerer, llama, ...(long ? { long } : {}) };
     results.push(r);
   }
 
@@ -157,9 +167,20 @@ async function main(): Promise<void> {
   const shapeLabel = shapeKey === 'smollm2-random' ? 'SmolLM2-135M' : SHAPES[shapeKey].label;
   console.log(`\n${shapeLabel} shape, random weights, ${PROMPT_TOKENS}-token prompt, greedy, ${threads} threads, ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}; S = Steerer, L = llama.cpp (node-llama-cpp, mmap, F16 KV)`);
   console.log(formatTable(header, rows));
+  const longHeader = ['weights', `prompt → 1st token s (S / L)`, 'prefill S÷L', `decode tok/s after ${LONG_TOKENS} (S / L)`, 'decode S÷L'];
+  const longRows = results.flatMap((r) => {
+    if (!r.long) return [];
+    const tps = (x: QuantWorkerResult): number => (LONG_NEW - 1) / x.decodeSeconds;
+    const { steerer: s, llama: l } = r.long;
+    return [[r.type.toUpperCase(), `${fmt(s.firstTokenSeconds, 2)} / ${fmt(l.firstTokenSeconds, 2)}`, fmt(l.firstTokenSeconds / s.firstTokenSeconds, 2), `${fmt(tps(s), 1)} / ${fmt(tps(l), 1)}`, fmt(tps(s) / tps(l), 2)]];
+  });
+  if (longRows.length) {
+    console.log(`\nAfter a ${LONG_TOKENS}-token prompt, ${LONG_NEW} greedy tokens (prompt → 1st token includes session creation)`);
+    console.log(formatTable(longHeader, longRows));
+  }
   mkdirSync(RESULTS_DIR, { recursive: true });
   const out = join(RESULTS_DIR, `quantized.${shapeKey}.json`);
-  writeFileSync(out, `${JSON.stringify({ createdAt: new Date().toISOString(), shape: shapeKey, threads, rounds, promptTokens: PROMPT_TOKENS, newTokens: NEW_TOKENS, cpu: cpus()[0]?.model, header, rows, results }, null, 1)}\n`);
+  writeFileSync(out, `${JSON.stringify({ createdAt: new Date().toISOString(), shape: shapeKey, threads, rounds, promptTokens: PROMPT_TOKENS, newTokens: NEW_TOKENS, longTokens: LONG_TOKENS, longNewTokens: LONG_NEW, cpu: cpus()[0]?.model, header, rows, longHeader, longRows, results }, null, 1)}\n`);
   log(`wrote ${out}`);
 }
 

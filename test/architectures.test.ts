@@ -137,6 +137,37 @@ describe('KV cache and batching', () => {
     await model.dispose();
   });
 
+  test('the cache read in place stays exact as it grows, takes several tokens at once, and forks', async () => {
+    const m = writeRandomHfModel('llama', { seed: 19 });
+    dirs.push(m.dir);
+    const model = open(m);
+    const V = model.spec.vocabSize;
+    // 100 tokens: the cache starts with room for 3 + 64 slots and must grow (a copy) on the way.
+    const ids = Array.from({ length: 100 }, (_, i) => (i * 131 + 7) % V);
+    const full = await allLogits(model, ids);
+    const cache = model.createCache(1);
+    await model.forward({ tokens: [ids.slice(0, 3)], cache });
+    for (let t = 3; t < 80; t++) {
+      const step = await model.forward({ tokens: [[ids[t]]], cache });
+      assert.ok(maxAbsDiff(step.logits!, full.subarray(t * V, (t + 1) * V)) < 5e-5, `position ${t}`);
+    }
+    // Several new tokens over a long past: causal within them, all of the past before them.
+    const chunk = await model.forward({ tokens: [ids.slice(80, 90)], cache, logits: 'all' });
+    assert.ok(maxAbsDiff(chunk.logits!, full.subarray(80 * V, 90 * V)) < 5e-5);
+    assert.ok(cache.bytes() > 0 && cache.length === 90);
+    // Forked rows continue apart, each as a single sequence would.
+    const fork = cache.selectRows([0, 0]);
+    const other = (ids[90] + 1) % V;
+    const forked = await model.forward({ tokens: [[ids[90]], [other]], cache: fork });
+    assert.ok(maxAbsDiff(forked.logits!.subarray(0, V), full.subarray(90 * V, 91 * V)) < 5e-5);
+    const alt = await allLogits(model, [...ids.slice(0, 90), other]);
+    assert.ok(maxAbsDiff(forked.logits!.subarray(V, 2 * V), alt.subarray(90 * V, 91 * V)) < 5e-5);
+    // The original cache is untouched by its fork's steps.
+    const again = await model.forward({ tokens: [[ids[90]]], cache });
+    assert.ok(maxAbsDiff(again.logits!, full.subarray(90 * V, 91 * V)) < 5e-5);
+    await model.dispose();
+  });
+
   test('a left-padded batch gives each row the logits it gets alone, prefill and decode', async () => {
     for (const arch of ['llama', 'gpt2'] as const) {
       const m = writeRandomHfModel(arch, { seed: 17 });

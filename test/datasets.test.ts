@@ -98,7 +98,7 @@ describe('pairsFromTexts', () => {
   test('bad items are named: empty text, missing field, wrong type, same text', () => {
     throwsWith(() => pairsFromTexts(model, [{ positive: 'a b', negative: 'c' }, { positive: 'x', negative: '  ' }]), InvalidInputError, 'item 1', '"negative" is empty');
     const missing = [{ positive: 'x' }] as unknown as { positive: string; negative: string }[];
-    throwsWith(() => pairsFromTexts(model, missing), InvalidInputError, 'item 0', 'missing field "negative"');
+    throwsWith(() => pairsFromTexts(model, missing), InvalidInputError, 'item 0', '"negative" is missing');
     const wrong = [{ positive: 'x', negative: 3 }] as unknown as { positive: string; negative: string }[];
     throwsWith(() => pairsFromTexts(model, wrong), InvalidInputError, 'item 0', '"negative" must be a string');
     const notObject = ['x'] as unknown as { positive: string; negative: string }[];
@@ -155,7 +155,7 @@ describe('pairsFromCompletions', () => {
       positive: string;
       negative: string;
     }[];
-    throwsWith(() => pairsFromCompletions(model, missing), InvalidInputError, 'item 0', 'missing field "prompt"');
+    throwsWith(() => pairsFromCompletions(model, missing), InvalidInputError, 'item 0', '"prompt" is missing');
     throwsWith(() => pairsFromCompletions(model, missing.slice(1)), InvalidInputError, 'item 0', '"prompt" must be a string');
   });
 });
@@ -408,7 +408,7 @@ describe('readContrastFile', () => {
     const badLine = write('bad-line.jsonl', '{"positive": "a", "negative": "b"}\n{"positive": "a", "negative": \n');
     throwsWith(() => readContrastFile(model, badLine), ModelFileError, badLine, 'line 2', 'not valid JSON');
     const missing = write('missing.jsonl', '{"positive": "a", "negative": "b"}\n\n{"positive": "a"}\n');
-    throwsWith(() => readContrastFile(model, missing), ModelFileError, missing, 'line 3', 'missing field "negative"');
+    throwsWith(() => readContrastFile(model, missing), ModelFileError, missing, 'line 3', '"negative" is missing');
     const emptyText = write('empty.json', JSON.stringify([{ positive: 'a', negative: 'b' }, { positive: 'a', negative: '' }]));
     throwsWith(() => readContrastFile(model, emptyText), ModelFileError, emptyText, 'item 1', '"negative" is empty');
     const caaBad = write('caa.json', JSON.stringify([{ question: 'q?', answer_matching_behavior: '(A)', answer_not_matching_behavior: 'maybe' }]));

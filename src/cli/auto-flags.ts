@@ -6,6 +6,7 @@ import { CONCEPT_METRICS, type ConceptMetric } from '../evals/concept-score.js';
 import { openAiGenerator } from '../generators/openai-generator.js';
 import type { TextGenerator } from '../generators/text-generator.js';
 import { localGenerator } from '../generators/local-generator.js';
+import type { Device } from '../runtime/device.js';
 import { openModel } from '../runtime/open-model.js';
 import { renderReportHtml, type EvalReport } from '../report/eval-report.js';
 import { writeFileAtomic } from '../io/files.js';
@@ -35,12 +36,12 @@ export function metricFromFlag(v: string | undefined): ConceptMetric | undefined
  * A text generator from flags: an OpenAI-compatible endpoint (--X-url, --X-name; the API key
  * from STEERER_API_KEY so it stays out of shell history) or a local model file (--X-model).
  */
-export function generatorFromFlags(kind: string, flags: { url?: string; name?: string; model?: string; threads?: number }): TextGenerator | undefined {
+export function generatorFromFlags(kind: string, flags: { url?: string; name?: string; model?: string; threads?: number; device?: Device }): TextGenerator | undefined {
   if (flags.url !== undefined && flags.model !== undefined) throw new InvalidInputError(`give --${kind}-url or --${kind}-model, not both`);
   if (flags.url !== undefined) {
     return openAiGenerator({ baseUrl: flags.url, model: flags.name ?? 'default', apiKey: process.env.STEERER_API_KEY });
   }
-  if (flags.model !== undefined) return localGenerator(openModel(flags.model, { threads: flags.threads }));
+  if (flags.model !== undefined) return localGenerator(openModel(flags.model, { threads: flags.threads, device: flags.device }));
   return undefined;
 }
 

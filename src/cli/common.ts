@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import { Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { InvalidInputError, SteererError } from '../io/errors.js';
+import { checkDevice, DEVICES, type Device } from '../runtime/device.js';
 import { openModel } from '../runtime/open-model.js';
 import type { HookedModel } from '../runtime/model.js';
 import { parseLayerList } from '../steering/shorthand.js';
@@ -9,10 +10,21 @@ import { parseLayerList } from '../steering/shorthand.js';
 /** Options every model-using command takes. */
 export const modelOption = new Option('-m, --model <path>', 'model: Hugging Face directory, .gguf file, or llama2.c .bin').makeOptionMandatory();
 export const threadsOption = new Option('--threads <n>', 'ONNX Runtime threads (default: all cores)');
+export const deviceOption = new Option('--device <name>', 'where ONNX Runtime computes: cpu, or cuda (needs onnxruntime-node installed with its CUDA provider)')
+  .choices(DEVICES)
+  .default('cpu');
 export const jsonOption = new Option('--json', 'print machine-readable JSON');
 
-export function openFromOptions(opts: { model: string; threads?: string }): HookedModel {
-  return openModel(opts.model, { threads: opts.threads === undefined ? undefined : parseIntStrict(opts.threads, '--threads', 1) });
+/** What --threads and --device say, checked. */
+export function runtimeFromOptions(opts: { threads?: string; device?: string }): { threads?: number; device: Device } {
+  return {
+    threads: opts.threads === undefined ? undefined : parseIntStrict(opts.threads, '--threads', 1),
+    device: checkDevice(opts.device ?? 'cpu'),
+  };
+}
+
+export function openFromOptions(opts: { model: string; threads?: string; device?: string }): HookedModel {
+  return openModel(opts.model, runtimeFromOptions(opts));
 }
 
 export function parseIntStrict(value: string, flag: string, min = 0): number {

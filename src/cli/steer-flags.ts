@@ -27,7 +27,7 @@ export function generationSteeringFromFlags(model: HookedModel, flags: SteerFlag
   const file = flags.steerSpec ? readSteeringSpecFile(flags.steerSpec) : undefined;
   const decoding = decodingFromFlags(flags, file?.spec.decoding);
   if (!decoding) return { hooks };
-  const resolve = fileResolver(file?.baseDir ?? process.cwd(), { threads: model.threads });
+  const resolve = fileResolver(file?.baseDir ?? process.cwd(), { threads: model.threads, device: model.device });
   return { hooks, decoding: compileDecoding(decoding, model, resolve) };
 }
 

@@ -1,56 +1,72 @@
+import { z } from 'zod/v4';
 import { InvalidInputError, ModelFileError } from '../io/errors.js';
 import { readRecords, type Located } from '../io/json-records.js';
 import { createRng, validateSeed } from '../runtime/rng.js';
+import { mustBe, parseOr } from '../util/schemas.js';
 import { sharedPath } from '../util/shared-path.js';
 import type { BenchmarkItem } from './multiple-choice.js';
 
 /** Multiple-choice benchmark files (../shared/data/benchmarks): reading, checking, subsampling. */
 
+const JsonObjectSchema = z.looseObject({}, { error: 'expected a JSON object' });
+
+/** A record of a JSON-lines file as an object; ModelFileError naming the file and the record otherwise. */
 export function objectOf(file: string, r: Located): Record<string, unknown> {
-  const v = r.value;
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new ModelFileError(file, `${r.where}: expected a JSON object`);
-  return v as Record<string, unknown>;
+  return parseOr(JsonObjectSchema, r.value, failAt(file, r.where));
 }
 
-function stringsOf(file: string, where: string, obj: Record<string, unknown>, key: string): string[] {
-  const v = obj[key];
-  if (!Array.isArray(v) || v.length < 2) throw new ModelFileError(file, `${where}: "${key}" must be an array of at least two strings`);
-  v.forEach((s: unknown, k) => {
-    if (typeof s !== 'string') throw new ModelFileError(file, `${where}: "${key}"[${k}] must be a string`);
-  });
-  return v as string[];
+function failAt(file: string, where: string): (problem: string) => never {
+  return (problem) => {
+    throw new ModelFileError(file, `${where}: ${problem}`);
+  };
 }
+
+/** Two or more strings (the choices, or Winogrande's contexts). */
+function stringList(element: z.ZodType<string>): z.ZodType<string[]> {
+  const what = 'an array of at least two strings';
+  return z
+    .array(element, { error: mustBe(what) })
+    .min(2, { error: (issue) => `must be ${what}, got only ${Array.isArray(issue.input) ? issue.input.length : 0}` });
+}
+
+const isChoiceIndex = (gold: unknown, count: number): gold is number => typeof gold === 'number' && Number.isInteger(gold) && gold >= 0 && gold < count;
+
+/** Reports a "gold" that is not an index into `count` choices; the item then fails. */
+function badGold(ctx: z.RefinementCtx, gold: unknown, count: number): never {
+  ctx.issues.push({ code: 'custom', path: ['gold'], input: gold, message: `must be a choice index in 0..${count - 1}, got ${JSON.stringify(gold) ?? 'nothing'}` });
+  return z.NEVER;
+}
+
+/** {query, choices, gold}: the query may be empty, no choice may. */
+const MultipleChoiceSchema = z
+  .object({
+    query: z.string({ error: mustBe('a string') }),
+    choices: stringList(z.string({ error: mustBe('a string') }).min(1, 'is empty')),
+    gold: z.unknown(),
+  })
+  .transform(({ query, choices, gold }, ctx): BenchmarkItem => (isChoiceIndex(gold, choices.length) ? { query, choices, gold } : badGold(ctx, gold, choices.length)));
+
+/** Winogrande's {context_options, continuation, gold}, read as a PartialChoiceItem. */
+const PartialChoiceSchema = z
+  .object({
+    context_options: stringList(z.string({ error: mustBe('a string') })),
+    continuation: z.string({ error: mustBe('a non-empty string') }).min(1, { error: mustBe('a non-empty string') }),
+    gold: z.unknown(),
+  })
+  .transform(({ context_options: contexts, continuation, gold }, ctx): BenchmarkItem =>
+    isChoiceIndex(gold, contexts.length) ? { contexts, continuation, gold } : badGold(ctx, gold, contexts.length),
+  );
 
 function parseBenchmarkItem(file: string, r: Located): BenchmarkItem {
   const obj = objectOf(file, r);
-  let item: BenchmarkItem;
-  let count: number;
-  if ('context_options' in obj) {
-    const contexts = stringsOf(file, r.where, obj, 'context_options');
-    const continuation = obj.continuation;
-    if (typeof continuation !== 'string' || continuation === '') throw new ModelFileError(file, `${r.where}: "continuation" must be a non-empty string`);
-    item = { contexts, continuation, gold: -1 };
-    count = contexts.length;
-  } else if ('query' in obj && 'choices' in obj) {
-    const query = obj.query;
-    if (typeof query !== 'string') throw new ModelFileError(file, `${r.where}: "query" must be a string`);
-    const choices = stringsOf(file, r.where, obj, 'choices');
-    choices.forEach((c, k) => {
-      if (c === '') throw new ModelFileError(file, `${r.where}: choice ${k} is empty`);
-    });
-    item = { query, choices, gold: -1 };
-    count = choices.length;
-  } else {
+  const schema = 'context_options' in obj ? PartialChoiceSchema : 'query' in obj && 'choices' in obj ? MultipleChoiceSchema : undefined;
+  if (schema === undefined) {
     throw new ModelFileError(
       file,
       `${r.where}: not a benchmark item (fields: ${Object.keys(obj).join(', ') || 'none'}); expected {query, choices, gold} or {context_options, continuation, gold}`,
     );
   }
-  const gold = obj.gold;
-  if (typeof gold !== 'number' || !Number.isInteger(gold) || gold < 0 || gold >= count) {
-    throw new ModelFileError(file, `${r.where}: "gold" must be a choice index in 0..${count - 1}, got ${JSON.stringify(gold) ?? 'nothing'}`);
-  }
-  return { ...item, gold };
+  return parseOr(schema, obj, failAt(file, r.where));
 }
 
 /** Indices of a subsample: the first `limit`, or a seeded random `limit` of them in file order. */

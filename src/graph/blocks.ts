@@ -9,8 +9,14 @@ import { float, int, type GraphBuilder } from './onnx-builder.js';
 
 /** Names of the per-run inputs every layer of a segment shares. */
 export interface RunInputs {
-  /** Additive attention mask [batch, 1, seq, past+seq]. */
+  /** Additive attention mask [batch, 1, 1, seq, slots+seq]: the cache's slots, then the new tokens. */
   readonly attnMask: string;
+  /** int64 [2]: slots, seq (the two parts of the keys). */
+  readonly keySplit: string;
+  /** int64 [5]: attention scores viewed per group, [batch, kvHeads, G, seq, slots+seq]. */
+  readonly groupShape: string;
+  /** int64 [4]: attention scores as rows, [batch, kvHeads, G*seq, slots+seq]. */
+  readonly rowShape: string;
   /** int64 [batch, seq] absolute positions (RoPE models). */
   readonly positionIds?: string;
   /** RoPE tables [maxPos, rotDim/2]. */
@@ -30,10 +36,19 @@ export interface LayerContext {
   /** x @ W for a linear weight [in, out], float32 or block-quantized alike. */
   matmul(x: string, weightName: string, outName: string): string;
   /**
-   * Joins this layer's cached keys/values (graph inputs [batch, past, width]) with the new ones and
-   * returns the new ones as graph outputs, so the runtime can append them to its cache.
+   * Returns the new keys/values [batch, seq, kvHeads*headDim] as graph outputs (the runtime appends
+   * them to its cache) and this layer's cached ones as graph inputs [batch, kvHeads, slots,
+   * headDim]: the cache's own buffers, read where they lie (the mask hides slots not filled yet).
    */
-  kvCache(key: string, value: string): { keys: string; values: string };
+  kvCache(key: string, value: string): CachedKv;
+}
+
+/** A layer's keys and values: the new tokens' [batch, seq, kvHeads*headDim], the cache's [batch, kvHeads, slots, headDim]. */
+interface CachedKv {
+  readonly keys: string;
+  readonly values: string;
+  readonly pastKeys: string;
+  readonly pastValues: string;
 }
 
 /** `blk.{l}.{name}` */
@@ -83,12 +98,11 @@ function rope(c: LayerContext, x: string, heads: number, name: string): string {
 }
 
 /**
- * Causal self-attention with grouped-query heads and a KV cache, using the standard
- * ONNX Attention op (opset 23) on 3-D [batch, seq, heads*headDim] tensors; the mask input
- * carries causality and padding.
+ * Causal self-attention with grouped-query heads over the KV cache and the new tokens; the mask
+ * input carries causality, padding and the cache's empty slots.
  */
 export function selfAttention(c: LayerContext, x: string): string {
-  const { g, spec } = c;
+  const { spec } = c;
   let q = linear(c, x, blk(c, 'attn_q'));
   let k = linear(c, x, blk(c, 'attn_k'));
   const v = linear(c, x, blk(c, 'attn_v'));
@@ -100,14 +114,50 @@ export function selfAttention(c: LayerContext, x: string): string {
     q = rope(c, q, spec.numHeads, blk(c, 'attn_q_rope'));
     k = rope(c, k, spec.numKvHeads, blk(c, 'attn_k_rope'));
   }
-  const all = c.kvCache(k, v);
-  const y = g.node(
-    'Attention',
-    [q, all.keys, all.values, c.run.attnMask],
-    { q_num_heads: int(spec.numHeads), kv_num_heads: int(spec.numKvHeads), scale: float(1 / Math.sqrt(spec.headDim)) },
-    blk(c, 'attn_heads'),
+  return linear(c, cachedAttention(c, q, c.kvCache(k, v)), blk(c, 'attn_output'));
+}
+
+/**
+ * softmax(q·kᵀ/√d + mask)·v over the cached slots and the new tokens, in two parts so that the
+ * cache is read where it lies: joining it with the new keys (the ONNX Attention op's past input)
+ * copied the whole history on every token, the cost of long contexts. The G query heads that
+ * share a key/value head are stacked as the rows of one product with it, [batch, kvHeads,
+ * G*seq, headDim] (a broadcast over G instead ran 1.5× slower); the mask, the same for every
+ * head, is added with those rows viewed as [batch, kvHeads, G, seq, keys].
+ */
+function cachedAttention(c: LayerContext, q: string, kv: CachedKv): string {
+  const { g, spec, run } = c;
+  const { numHeads: H, numKvHeads: Hkv, headDim: hd } = spec;
+  const G = H / Hkv;
+  const at = (name: string): string => blk(c, `attn.${name}`);
+  const perm = (ints: readonly number[]): { perm: { ints: readonly number[] } } => ({ perm: { ints } });
+  const reshape = (x: string, shape: string, name: string): string => g.node('Reshape', [x, shape], {}, name);
+  // [batch, seq, H*hd] → [batch, Hkv, G*seq, hd]: query head h belongs to key/value head h / G.
+  const qGroups = g.node('Transpose', [reshape(q, g.constInt64([0, 0, Hkv, G, hd]), at('q_heads'))], perm([0, 2, 3, 1, 4]), at('q_groups'));
+  const qRows = reshape(qGroups, g.constInt64([0, 0, -1, hd]), at('q_rows'));
+  const heads = (x: string, name: string): string => g.node('Transpose', [reshape(x, g.constInt64([0, 0, Hkv, hd]), at(`${name}_heads`))], perm([0, 2, 1, 3]), at(name));
+  const kNew = heads(kv.keys, 'k_new');
+  const vNew = heads(kv.values, 'v_new');
+
+  const scaled = { transB: int(1), alpha: float(1 / Math.sqrt(hd)) };
+  const scores = g.node(
+    'Concat',
+    [g.msNode('FusedMatMul', [qRows, kv.pastKeys], scaled, at('scores_past')), g.msNode('FusedMatMul', [qRows, kNew], scaled, at('scores_new'))],
+    { axis: int(-1) },
+    at('scores'),
   );
-  return linear(c, y, blk(c, 'attn_output'));
+  const masked = g.node('Add', [reshape(scores, run.groupShape, at('scores_groups')), run.attnMask], {}, at('scores_masked'));
+  const probs = reshape(g.node('Softmax', [masked], { axis: int(-1) }, at('probs_groups')), run.rowShape, at('probs'));
+  const [probsPast, probsNew] = g.nodeMulti('Split', [probs, run.keySplit], { axis: int(-1) }, [at('probs_past'), at('probs_new')]);
+  const mixed = g.node(
+    'Add',
+    [g.node('MatMul', [probsPast, kv.pastValues], {}, at('mix_past')), g.node('MatMul', [probsNew, vNew], {}, at('mix_new'))],
+    {},
+    at('mix'),
+  );
+  // [batch, Hkv, G*seq, hd] → [batch, seq, H*hd]
+  const perToken = g.node('Transpose', [reshape(mixed, g.constInt64([0, 0, G, -1, hd]), at('mix_groups'))], perm([0, 3, 1, 2, 4]), at('mix_tokens'));
+  return reshape(perToken, g.constInt64([0, 0, H * hd]), blk(c, 'attn_heads'));
 }
 
 function activation(c: LayerContext, x: string, name: string): string {

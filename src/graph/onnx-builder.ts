@@ -5,8 +5,8 @@ const { onnx } = onnxProto;
 /**
  * A small, typed builder for ONNX graphs. Every intermediate gets a readable name
  * (`blk.3.attn_q`, `blk.3.resid_mid`...) so a dumped graph reads like the model.
- * Weights are graph *inputs*, not initializers: one copy lives in JS memory and every
- * compiled graph (one per hook plan) shares it without duplication.
+ * Float32 weights held in JS are graph *inputs*, so every compiled graph (one per hook plan)
+ * shares one copy; weights that ONNX Runtime reads from a file are external initializers.
  */
 
 type ElemType = 'float32' | 'int64' | 'uint8';
@@ -14,7 +14,7 @@ export type Dim = number | string;
 
 const ELEM_CODE: Record<ElemType, number> = { float32: 1, int64: 7, uint8: 2 };
 
-/** ONNX Runtime's contrib operators (MatMulNBits). */
+/** ONNX Runtime's contrib operators (MatMulNBits, FusedMatMul). */
 const MS_DOMAIN = 'com.microsoft';
 
 /** ONNX attributes are typed; an integer-valued float must still be sent as FLOAT. */
@@ -141,7 +141,7 @@ export class GraphBuilder {
     const key = `i64:${dims.join('x')}:${values.join(',')}`;
     const hit = this.constCache.get(key);
     if (hit) return hit;
-    const name = this.fresh(`const.i64.${values.join('_').replace(/-/g, 'm')}`);
+    const name = this.fresh(values.length <= 8 ? `const.i64.${values.join('_').replace(/-/g, 'm')}` : `const.i64.n${values.length}`);
     this.initializers.push(
       onnx.TensorProto.create({ name, dims: [...dims], dataType: ELEM_CODE.int64, int64Data: values.map((v) => v) }),
     );

@@ -1,4 +1,4 @@
-import type { PackedMatrix } from '../model/packed-weights.js';
+import type { MappedMatrix, PackedMatrix } from '../model/packed-weights.js';
 import type { ModelSpec } from '../model/spec.js';
 import { ARCH_GRAPHS } from './archs/index.js';
 import { norm, type LayerContext, type RunInputs } from './blocks.js';
@@ -14,7 +14,8 @@ import { GraphBuilder, int, type Dim } from './onnx-builder.js';
  *
  * Value names seen by the runtime:
  *   inputs   resid.in [+ branch.in], attn_mask, position_ids, rope.cos, rope.sin,
- *            past.{l}.key/value [batch, past, kvHeads*headDim],
+ *            key_split, scores_groups_shape, scores_rows_shape,
+ *            past.{l}.key/value [batch, kvHeads, slots, headDim] (the cache's buffers, in place),
  *            canonical weight names, iv.{point}.{k}.{param}
  *   outputs  new.{l}.key/value [batch, seq, kvHeads*headDim], blocks.{l}.hook_{site} (captures),
  *            resid.out [+ branch.out] (break), logits or target_logprobs (head 'targets', with
@@ -60,12 +61,15 @@ export const interventionParamName = (point: number, k: number, name: string): s
 
 /**
  * How a weight reaches the graph: float32 as a graph input fed from JavaScript (one copy shared
- * by every compiled plan), or block-quantized as initializers that ONNX Runtime reads from the
- * packed weights file `location` (relative to the graph file).
+ * by every compiled plan), or as initializers that ONNX Runtime reads from the file `location`
+ * (relative to the graph file): block-quantized in the packed weights file, or float32 [out, in]
+ * rows in place in the source model file ('mapped'; ONNX Runtime maps them, so every session
+ * shares the same pages).
  */
 export type WeightSource =
   | { readonly kind: 'input'; readonly shape: readonly number[] }
-  | { readonly kind: 'packed'; readonly matrix: PackedMatrix; readonly location: string };
+  | { readonly kind: 'packed'; readonly matrix: PackedMatrix; readonly location: string }
+  | { readonly kind: 'mapped'; readonly matrix: MappedMatrix; readonly location: string };
 
 /**
  * MatMulNBits' accuracy level 4: activations are quantized to int8 per block for integer dot
@@ -89,13 +93,19 @@ export function compileSegment(
   const weight = (name: string): string => {
     const src = weightSource(name);
     if (!src) throw new Error(`model has no tensor ${name}`);
-    if (src.kind !== 'input') throw new Error(`${name} is block-quantized: only a matmul can read it`);
+    if (src.kind !== 'input') throw new Error(`${name} is read from a file by ONNX Runtime: only a matmul can use it`);
     return g.input(name, 'float32', src.shape);
   };
   const matmul = (x: string, name: string, outName: string): string => {
     const src = weightSource(name);
     if (!src) throw new Error(`model has no tensor ${name}`);
     if (src.kind === 'input') return g.node('MatMul', [x, g.input(name, 'float32', src.shape)], {}, outName);
+    if (src.kind === 'mapped') {
+      const f = src.matrix;
+      const w = g.externalInitializer(`${name}.rows`, 'float32', [f.out, f.in], src.location, f.offset, f.length);
+      const y = g.msNode('FusedMatMul', [x, w], { transB: int(1) }, f.perm ? `${outName}.stored_order` : outName);
+      return f.perm ? g.node('Gather', [y, g.constInt64(f.perm)], { axis: int(-1) }, outName) : y;
+    }
     const m = src.matrix;
     const kb = m.in / 32;
     const inputs = [
@@ -116,12 +126,9 @@ export function compileSegment(
     matmul,
     kvCache: (key, value) => {
       const width = spec.numKvHeads * spec.headDim;
-      const join = (kind: 'key' | 'value', fresh: string): string => {
-        const past = g.input(`past.${layer}.${kind}`, 'float32', ['batch', 'past', width]);
-        const out = g.output(g.rename(fresh, `new.${layer}.${kind}`), 'float32', ['batch', 'seq', width]);
-        return g.node('Concat', [past, out], { axis: { i: 1 } }, `blk.${layer}.all_${kind}s`);
-      };
-      return { keys: join('key', key), values: join('value', value) };
+      const fresh = (kind: 'key' | 'value', x: string): string => g.output(g.rename(x, `new.${layer}.${kind}`), 'float32', ['batch', 'seq', width]);
+      const past = (kind: 'key' | 'value'): string => g.input(`past.${layer}.${kind}`, 'float32', ['batch', spec.numKvHeads, 'slots', spec.headDim]);
+      return { keys: fresh('key', key), values: fresh('value', value), pastKeys: past('key'), pastValues: past('value') };
     },
   });
 
@@ -202,7 +209,16 @@ function lazyRunInputs(g: GraphBuilder, spec: ModelSpec): RunInputs {
   const half = spec.rope ? spec.rope.dim / 2 : 0;
   return {
     get attnMask() {
-      return g.input('attn_mask', 'float32', ['batch', 1, 'seq', 'total']);
+      return g.input('attn_mask', 'float32', ['batch', 1, 1, 'seq', 'total']);
+    },
+    get keySplit() {
+      return g.input('key_split', 'int64', [2]);
+    },
+    get groupShape() {
+      return g.input('scores_groups_shape', 'int64', [5]);
+    },
+    get rowShape() {
+      return g.input('scores_rows_shape', 'int64', [4]);
     },
     get positionIds() {
       return spec.positions === 'rope' ? g.input('position_ids', 'int64', ['batch', 'seq']) : undefined;

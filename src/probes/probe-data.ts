@@ -1,6 +1,8 @@
+import { z } from 'zod/v4';
 import { ModelFileError, InvalidInputError } from '../io/errors.js';
 import { parse } from 'csv-parse/sync';
 import { parseJson, readRecords, readText, type Located } from '../io/json-records.js';
+import { describeValue, mustBe, parseOr } from '../util/schemas.js';
 import type { ProbeExample } from './train-probes.js';
 
 /**
@@ -13,10 +15,10 @@ import type { ProbeExample } from './train-probes.js';
 
 const TEXT_KEYS = ['text', 'statement', 'prompt'] as const;
 
-function describe(v: unknown): string {
-  if (v === null || v === undefined) return String(v);
-  if (Array.isArray(v)) return 'an array';
-  return typeof v === 'object' ? 'an object' : `${typeof v} ${JSON.stringify(v).slice(0, 40)}`;
+function failAt(file: string, where: string): (problem: string) => never {
+  return (problem) => {
+    throw new ModelFileError(file, `${where}: ${problem}`);
+  };
 }
 
 /** RFC 4180 CSV (csv-parse): quoted fields may hold commas, newlines and doubled quotes; blank lines are skipped. */
@@ -28,35 +30,55 @@ export function parseCsv(text: string, file = 'CSV'): string[][] {
   }
 }
 
-function labelText(v: unknown): string | undefined {
-  if (typeof v === 'string') return v.trim() === '' ? undefined : v.trim();
-  if (typeof v === 'number' && Number.isFinite(v)) return String(v);
-  if (typeof v === 'boolean') return String(v);
+const present = (v: unknown): boolean => v !== undefined && v !== null;
+
+/** What a record lacks or has twice: one text key, and a label or a value (null counts as absent for those). */
+function shapeProblem(rec: Record<string, unknown>): string | undefined {
+  const keys = TEXT_KEYS.filter((k) => rec[k] !== undefined);
+  if (keys.length !== 1) return keys.length === 0 ? `no text: expected one of ${TEXT_KEYS.join(', ')}` : `several texts (${keys.join(', ')}): give one`;
+  const hasLabel = present(rec.label);
+  if (hasLabel === present(rec.value)) return hasLabel ? 'has both "label" and "value": give one' : 'no "label" (a class) or "value" (a number)';
   return undefined;
 }
 
+const nonEmptyText = { error: mustBe('a non-empty string') };
+const TextField = z.string(nonEmptyText).refine((s) => s.trim() !== '', nonEmptyText);
+
+/** One record of a JSONL / JSON array data file: its shape first, then its fields. */
+const ProbeRecordSchema = z
+  .looseObject({}, { error: (issue) => `expected an object, got ${describeValue(issue.input)}` })
+  .superRefine((rec, ctx) => {
+    const problem = shapeProblem(rec);
+    if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem, continue: false });
+  })
+  .pipe(
+    z.object({
+      text: TextField.optional(),
+      statement: TextField.optional(),
+      prompt: TextField.optional(),
+      // Labels are kept as strings: trimmed text, or the number or boolean written out.
+      label: z.union([z.string().trim().min(1), z.number(), z.boolean()], { error: mustBe('a non-empty string, a number or a boolean') }).transform(String).nullish(),
+      value: z.number({ error: mustBe('a finite number') }).nullish(),
+    }),
+  )
+  .transform((r): ProbeExample => {
+    // shapeProblem saw to exactly one text and exactly one of label and value.
+    const text = r.text ?? r.statement ?? r.prompt ?? '';
+    return typeof r.label === 'string' ? { text, label: r.label } : { text, value: r.value ?? Number.NaN };
+  });
+
 function fromRecord(file: string, item: Located): ProbeExample {
-  const v = item.value;
-  const fail = (problem: string): never => {
-    throw new ModelFileError(file, `${item.where}: ${problem}`);
-  };
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) return fail(`expected an object, got ${describe(v)}`);
-  const rec = v as Record<string, unknown>;
-  const keys = TEXT_KEYS.filter((k) => rec[k] !== undefined);
-  if (keys.length !== 1) fail(keys.length === 0 ? `no text: expected one of ${TEXT_KEYS.join(', ')}` : `several texts (${keys.join(', ')}): give one`);
-  const text = rec[keys[0]];
-  if (typeof text !== 'string' || text.trim() === '') fail(`"${keys[0]}" must be a non-empty string, got ${describe(text)}`);
-  const hasLabel = rec.label !== undefined && rec.label !== null;
-  const hasValue = rec.value !== undefined && rec.value !== null;
-  if (hasLabel === hasValue) fail(hasLabel ? 'has both "label" and "value": give one' : 'no "label" (a class) or "value" (a number)');
-  if (hasLabel) {
-    const label = labelText(rec.label);
-    if (label === undefined) fail(`"label" must be a non-empty string, a number or a boolean, got ${describe(rec.label)}`);
-    return { text: text as string, label };
-  }
-  if (typeof rec.value !== 'number' || !Number.isFinite(rec.value)) fail(`"value" must be a finite number, got ${describe(rec.value)}`);
-  return { text: text as string, value: rec.value as number };
+  return parseOr(ProbeRecordSchema, item.value, failAt(file, item.where));
 }
+
+/** CSV cells: the text, a label or a value (labels and values trimmed). */
+const CsvText = z.string().refine((t) => t.trim() !== '', 'empty text');
+const CsvLabel = z.string().trim().min(1, 'empty label');
+const CsvValue = z
+  .string()
+  .trim()
+  .refine((c) => c !== '' && Number.isFinite(Number(c)), { error: (issue) => `value "${String(issue.input)}" is not a finite number` })
+  .transform(Number);
 
 function fromCsv(file: string, text: string): ProbeExample[] {
   const rows = parseCsv(text, file);
@@ -71,19 +93,14 @@ function fromCsv(file: string, text: string): ProbeExample[] {
   if (hasLabel === hasValue) throw new ModelFileError(file, hasLabel ? 'the header has both "label" and "value" columns: keep one' : 'the header has no "label" or "value" column');
   const ti = header.indexOf(textCols[0]);
   const yi = header.indexOf(hasLabel ? 'label' : 'value');
-  return rows.slice(1).map((row, r) => {
-    const where = `record ${r + 1}`;
-    if (row.length !== header.length) throw new ModelFileError(file, `${where}: ${row.length} fields, but the header has ${header.length}`);
-    const t = row[ti];
-    if (t.trim() === '') throw new ModelFileError(file, `${where}: empty text`);
-    const cell = row[yi].trim();
-    if (hasLabel) {
-      if (cell === '') throw new ModelFileError(file, `${where}: empty label`);
-      return { text: t, label: cell };
-    }
-    const value = Number(cell);
-    if (cell === '' || !Number.isFinite(value)) throw new ModelFileError(file, `${where}: value "${cell}" is not a finite number`);
-    return { text: t, value };
+  const RowSchema = z.array(z.string()).length(header.length, {
+    error: (issue) => `${Array.isArray(issue.input) ? issue.input.length : 0} fields, but the header has ${header.length}`,
+  });
+  return rows.slice(1).map((cells, r) => {
+    const fail = failAt(file, `record ${r + 1}`);
+    const row = parseOr(RowSchema, cells, fail);
+    const text = parseOr(CsvText, row[ti], fail);
+    return hasLabel ? { text, label: parseOr(CsvLabel, row[yi], fail) } : { text, value: parseOr(CsvValue, row[yi], fail) };
   });
 }
 
@@ -97,17 +114,19 @@ export function readProbeData(file: string): ProbeExample[] {
   return examples;
 }
 
+const TextListSchema = z.array(z.unknown());
+const notText = { error: (issue: { readonly input?: unknown }): string => `expected a non-empty string, got ${describeValue(issue.input)}` };
+const TextListItem = z.string(notText).refine((t) => t.trim() !== '', notText);
+
 /** A JSON array of strings, or plain text with one example per line (blank lines skipped). */
 function readTextList(file: string): string[] {
   const text = readText(file);
   if (text.trim() === '') throw new ModelFileError(file, 'is empty');
   if (text.trimStart().startsWith('[')) {
-    const data = parseJson(file, text);
-    if (!Array.isArray(data)) throw new ModelFileError(file, 'expected a JSON array of strings');
-    return data.map((v: unknown, i) => {
-      if (typeof v !== 'string' || v.trim() === '') throw new ModelFileError(file, `item ${i}: expected a non-empty string, got ${describe(v)}`);
-      return v;
+    const data = parseOr(TextListSchema, parseJson(file, text), () => {
+      throw new ModelFileError(file, 'expected a JSON array of strings');
     });
+    return data.map((v, i) => parseOr(TextListItem, v, failAt(file, `item ${i}`)));
   }
   return text.split(/\r?\n/).filter((l) => l.trim() !== '');
 }

@@ -3,15 +3,16 @@ import { InvalidInputError } from '../io/errors.js';
 import type { ModelSpec } from '../model/spec.js';
 
 /**
- * Keys and values of past tokens for a batch of sequences, kept in JS memory: one
- * [batch, capacity, kvHeads*headDim] buffer per layer and kind. Each step the graph returns
- * only the new tokens' keys and values, appended here (returning the whole cache as a graph
- * output would copy it out of ORT on every token). For a single sequence the filled prefix is
- * contiguous and is fed to the graph without any copy; a batch is packed row by row.
- * Left padding leaves invalid slots, tracked per row so masks never attend to them.
+ * Keys and values of past tokens for a batch of sequences, kept in JS memory: per layer and kind
+ * one [batch, kvHeads, capacity, headDim] buffer, which the graph reads where it lies (no copy on
+ * any step, whatever the batch). Each step the graph returns only the new tokens' keys and
+ * values, appended here. Slots at or past `length` are empty and left padding leaves invalid
+ * ones; the attention mask hides both. Capacity grows ahead of need (by an eighth, at least 64
+ * slots, or to what `reserve` was told), so attention reads a few empty slots and a long
+ * generation copies the cache only now and then.
  */
 export class KvCache {
-  /** Number of slots (positions, padding included) stored per row. */
+  /** Number of slots (positions, padding included) filled per row. */
   length = 0;
   /** Per row: absolute position of the next token. */
   readonly nextPosition: number[];
@@ -21,36 +22,44 @@ export class KvCache {
   private keys: Float32Array[];
   private values: Float32Array[];
   private validSlots: Uint8Array[];
-  /** kvHeads * headDim */
-  private readonly width: number;
+  private readonly heads: number;
+  private readonly headDim: number;
 
   constructor(
     readonly spec: ModelSpec,
     readonly batch: number,
   ) {
-    this.width = spec.numKvHeads * spec.headDim;
+    this.heads = spec.numKvHeads;
+    this.headDim = spec.headDim;
     this.keys = Array.from({ length: spec.numLayers }, () => new Float32Array(0));
     this.values = Array.from({ length: spec.numLayers }, () => new Float32Array(0));
     this.validSlots = Array.from({ length: batch }, () => new Uint8Array(0));
     this.nextPosition = new Array<number>(batch).fill(0);
   }
 
-  /** The filled part of layer l's keys or values as a graph input [batch, slots, kvHeads*headDim]. */
+  /**
+   * Slots fed to the graph per row: the capacity, filled or not; an empty cache feeds one empty
+   * slot (an empty axis would need special cases in the graph).
+   */
+  get slots(): number {
+    return Math.max(this.capacity, 1);
+  }
+
+  /** Layer l's keys or values as a graph input [batch, kvHeads, slots, headDim]: the buffer itself. */
   past(layer: number, kind: 'key' | 'value'): ort.Tensor {
-    const buf = kind === 'key' ? this.keys[layer] : this.values[layer];
-    const width = this.width;
-    const dims = [this.batch, this.length, width];
-    if (this.batch === 1) return new ort.Tensor('float32', buf.subarray(0, this.length * width), dims);
-    const packed = new Float32Array(this.batch * this.length * width);
-    for (let b = 0; b < this.batch; b++) {
-      const from = b * this.capacity * width;
-      packed.set(buf.subarray(from, from + this.length * width), b * this.length * width);
-    }
-    return new ort.Tensor('float32', packed, dims);
+    const dims = [this.batch, this.heads, this.slots, this.headDim];
+    if (this.capacity === 0) return new ort.Tensor('float32', new Float32Array(this.batch * this.heads * this.headDim), dims);
+    return new ort.Tensor('float32', kind === 'key' ? this.keys[layer] : this.values[layer], dims);
   }
 
   isValid(row: number, slot: number): boolean {
-    return this.validSlots[row][slot] === 1;
+    return slot < this.length && this.validSlots[row][slot] === 1;
+  }
+
+  /** Makes room for `slots` slots per row at once (a generation that knows its length). */
+  reserve(slots: number): void {
+    if (!Number.isInteger(slots) || slots < 0) throw new InvalidInputError(`a KV cache reserves a whole number of slots, got ${slots}`);
+    if (slots > this.capacity) this.grow(slots);
   }
 
   /**
@@ -59,16 +68,24 @@ export class KvCache {
    */
   append(seq: number, pad: readonly number[], newKv: ReadonlyMap<number, { key: Float32Array; value: Float32Array }>): void {
     const need = this.length + seq;
-    if (need > this.capacity) this.grow(Math.max(need, this.capacity * 2, 64));
-    const width = this.width;
+    // Room for an eighth more at once: a generation then grows (a copy, and fresh memory to
+    // fault in) only every few hundred tokens, never right after its prompt.
+    if (need > this.capacity) this.grow(need + Math.max(64, Math.ceil(need / 8)));
+    const { heads, headDim: hd, capacity } = this;
     for (const [layer, kv] of newKv) {
       for (const [src, dst] of [
         [kv.key, this.keys[layer]],
         [kv.value, this.values[layer]],
       ] as const) {
-        // new rows [batch, seq, width] → row b, slots length..length+seq
+        // new token i of row b, head h: src[b, i, h, :] → dst[b, h, length + i, :]
         for (let b = 0; b < this.batch; b++) {
-          dst.set(src.subarray(b * seq * width, (b + 1) * seq * width), (b * this.capacity + this.length) * width);
+          for (let h = 0; h < heads; h++) {
+            const to = ((b * heads + h) * capacity + this.length) * hd;
+            for (let i = 0; i < seq; i++) {
+              const from = ((b * seq + i) * heads + h) * hd;
+              dst.set(src.subarray(from, from + hd), to + i * hd);
+            }
+          }
         }
       }
     }
@@ -87,14 +104,8 @@ export class KvCache {
     if (rows.length === 0) throw new InvalidInputError('selectRows needs at least one row');
     for (const r of rows) if (!Number.isInteger(r) || r < 0 || r >= this.batch) throw new InvalidInputError(`row ${r} is not in this cache of ${this.batch} rows`);
     const out = new KvCache(this.spec, rows.length);
-    const width = this.width;
     const capacity = Math.max(this.length, 1);
-    const span = this.length * width;
-    const copy = (src: Float32Array): Float32Array => {
-      const dst = new Float32Array(rows.length * capacity * width);
-      rows.forEach((r, i) => dst.set(src.subarray(r * this.capacity * width, r * this.capacity * width + span), i * capacity * width));
-      return dst;
-    };
+    const copy = (src: Float32Array): Float32Array => this.copyRows(src, rows, capacity);
     out.keys = this.keys.map(copy);
     out.values = this.values.map(copy);
     out.validSlots = rows.map((r) => {
@@ -110,16 +121,9 @@ export class KvCache {
   }
 
   private grow(capacity: number): void {
-    const width = this.width;
-    const resize = (a: Float32Array): Float32Array => {
-      const next = new Float32Array(this.batch * capacity * width);
-      for (let b = 0; b < this.batch; b++) {
-        next.set(a.subarray(b * this.capacity * width, (b * this.capacity + this.length) * width), b * capacity * width);
-      }
-      return next;
-    };
-    this.keys = this.keys.map(resize);
-    this.values = this.values.map(resize);
+    const rows = Array.from({ length: this.batch }, (_, b) => b);
+    this.keys = this.keys.map((a) => this.copyRows(a, rows, capacity));
+    this.values = this.values.map((a) => this.copyRows(a, rows, capacity));
     this.validSlots = this.validSlots.map((v) => {
       const next = new Uint8Array(capacity);
       next.set(v.subarray(0, this.length));
@@ -128,8 +132,22 @@ export class KvCache {
     this.capacity = capacity;
   }
 
+  /** The filled slots of `rows` (in that order) in a new buffer of `capacity` slots per head. */
+  private copyRows(src: Float32Array, rows: readonly number[], capacity: number): Float32Array {
+    const { heads, headDim: hd } = this;
+    const dst = new Float32Array(rows.length * heads * capacity * hd);
+    const span = this.length * hd;
+    rows.forEach((r, i) => {
+      for (let h = 0; h < heads; h++) {
+        const from = (r * heads + h) * this.capacity * hd;
+        dst.set(src.subarray(from, from + span), (i * heads + h) * capacity * hd);
+      }
+    });
+    return dst;
+  }
+
   /** Bytes held by keys and values (allocated capacity). */
   bytes(): number {
-    return 2 * this.spec.numLayers * this.batch * this.capacity * this.width * 4;
+    return 2 * this.spec.numLayers * this.batch * this.capacity * this.heads * this.headDim * 4;
   }
 }

@@ -11,6 +11,7 @@ import type { TextTokenizer } from '../model/tokenizer.js';
 import { resolveHooks, type Activation, type Hook, type ResolvedHook, type StepInfo } from './hooks.js';
 import { KvCache } from './kv-cache.js';
 import { planSegments } from './segment-plan.js';
+import { checkDevice, type Device } from './device.js';
 import { SessionCache } from './session-cache.js';
 import { ropeTables } from '../model/rope-tables.js';
 
@@ -23,6 +24,8 @@ export interface RuntimeOptions {
    * 1 to 16).
    */
   readonly maxPackedSessions?: number;
+  /** Where ONNX Runtime computes (default 'cpu'; 'cuda' needs onnxruntime-node's CUDA provider). */
+  readonly device?: Device;
 }
 
 export interface ForwardInput {
@@ -64,8 +67,9 @@ const MAX_BUFFER_FLOATS = 2 ** 28;
 
 /**
  * A model whose forward pass runs as ORT graphs compiled from its spec, with hook points
- * at every layer. Weights are fed to the graphs as inputs from one JS-side copy, so any
- * number of compiled plans (different hooks) share them.
+ * at every layer. Float32 weights held in JS are fed to the graphs as inputs, so any number of
+ * compiled plans (different hooks) share them; weights ONNX Runtime reads from files (packed or
+ * mapped, ../model/packed-weights.ts) are the graphs' external initializers.
  */
 export class HookedModel {
   readonly spec: ModelSpec;
@@ -74,6 +78,7 @@ export class HookedModel {
   readonly specialTokens: Readonly<Record<string, string>>;
   readonly source: LoadedModel['source'];
   readonly threads: number;
+  readonly device: Device;
   private readonly weightTensors = new Map<string, ort.Tensor>();
   private readonly weightSources = new Map<string, WeightSource>();
   private readonly loaded: LoadedModel;
@@ -90,6 +95,7 @@ export class HookedModel {
     const threads = opts.threads ?? os.availableParallelism();
     if (!Number.isInteger(threads) || threads < 1) throw new InvalidInputError(`threads must be a positive integer, got ${threads}`);
     this.threads = threads;
+    this.device = checkDevice(opts.device ?? 'cpu');
     for (const [name, t] of loaded.weights) {
       this.weightTensors.set(name, new ort.Tensor('float32', t.data, [...t.shape]));
       this.weightSources.set(name, { kind: 'input', shape: t.shape });
@@ -97,7 +103,10 @@ export class HookedModel {
     for (const [name, matrix] of loaded.packed?.matrices ?? []) {
       this.weightSources.set(name, { kind: 'packed', matrix, location: path.basename(loaded.packed!.file) });
     }
-    this.sessions = new SessionCache((plan) => compileSegment(this.spec, (n) => this.weightSources.get(n), plan), this.threads, loaded.packed, opts.maxPackedSessions);
+    for (const [name, matrix] of loaded.packed?.mapped ?? []) {
+      this.weightSources.set(name, { kind: 'mapped', matrix, location: path.basename(loaded.packed!.sourceFile) });
+    }
+    this.sessions = new SessionCache((plan) => compileSegment(this.spec, (n) => this.weightSources.get(n), plan), { threads: this.threads, device: this.device }, loaded.packed, opts.maxPackedSessions);
   }
 
   /**
@@ -115,7 +124,7 @@ export class HookedModel {
 
   /** A weight as float32 in its canonical layout, dequantizing a packed one (a new copy each call). */
   denseWeight(name: string): HostTensor | undefined {
-    return this.loaded.weights.get(name) ?? (this.loaded.packed?.get(name) ? this.loaded.packed.dense(name) : undefined);
+    return this.loaded.weights.get(name) ?? (this.loaded.packed?.has(name) ? this.loaded.packed.dense(name) : undefined);
   }
 
   createCache(batch: number): KvCache {
@@ -169,8 +178,9 @@ export class HookedModel {
       });
     }
     const kv = cache ?? new KvCache(spec, batch);
-    const past = kv.length;
-    const total = past + seq;
+    const fresh = kv.length === 0;
+    // The cache's slots (filled or not, all fed in place), then the new tokens.
+    const total = kv.slots + seq;
     if (spec.positions === 'learned' || spec.maxPositions > 0) {
       const longest = Math.max(...kv.nextPosition.map((p, b) => p + input.tokens[b].length));
       if (longest > spec.maxPositions) {
@@ -198,7 +208,13 @@ export class HookedModel {
     const runFeeds = new Map<string, ort.Tensor>();
     if (targets) runFeeds.set('targets', new ort.Tensor('int64', targets, [batch, seq, 1]));
     const attnMask = this.attentionMask(kv, pad, seq, total);
-    runFeeds.set('attn_mask', new ort.Tensor('float32', attnMask, [batch, 1, seq, total]));
+    runFeeds.set('attn_mask', new ort.Tensor('float32', attnMask, [batch, 1, 1, seq, total]));
+    // Sizes the attention's views need, known here (computing them in the graph costs ops per layer).
+    const int64s = (...v: number[]): ort.Tensor => new ort.Tensor('int64', BigInt64Array.from(v, BigInt), [v.length]);
+    const groups = spec.numHeads / spec.numKvHeads;
+    runFeeds.set('key_split', int64s(kv.slots, seq));
+    runFeeds.set('scores_groups_shape', int64s(batch, spec.numKvHeads, groups, seq, total));
+    runFeeds.set('scores_rows_shape', int64s(batch, spec.numKvHeads, groups * seq, total));
     if (spec.positions === 'rope') {
       const ids = new BigInt64Array(batch * seq);
       let maxPos = 0;
@@ -272,7 +288,7 @@ export class HookedModel {
     // A one-shot pass (no cache given) keeps nothing.
     if (head !== 'none' && cache) {
       kv.append(seq, pad, newKv);
-      if (past === 0) kv.promptLengths = promptLengths.slice();
+      if (fresh) kv.promptLengths = promptLengths.slice();
     }
     return { batch, seq, pad, logits, ...(targetLogprobs ? { targetLogprobs } : {}), captures, positions };
   }
@@ -294,9 +310,12 @@ export class HookedModel {
     }
   }
 
-  /** [batch, 1, seq, total] additive mask: causal, no padding slots; padded query rows see themselves. */
+  /**
+   * [batch, 1, seq, slots + seq] additive mask: causal, no padding or empty cache slots; padded
+   * query rows see themselves.
+   */
   private attentionMask(kv: KvCache, pad: readonly number[], seq: number, total: number): Float32Array {
-    const past = kv.length;
+    const past = kv.slots;
     const mask = new Float32Array(pad.length * seq * total).fill(NEG);
     for (let b = 0; b < pad.length; b++) {
       for (let i = 0; i < seq; i++) {
@@ -320,7 +339,7 @@ export class HookedModel {
     const tied = this.loaded.weights.get('output.weight');
     const packed = this.loaded.packed;
     // A packed table: token_embd, or the tied output matrix (its rows are the vocabulary).
-    const packedTable = packed?.get('token_embd') ? 'token_embd' : !table && packed?.get('output.weight') ? 'output.weight' : undefined;
+    const packedTable = packed?.has('token_embd') ? 'token_embd' : !table && packed?.has('output.weight') ? 'output.weight' : undefined;
     const posTable = this.loaded.weights.get('pos_embd');
     const V = this.spec.vocabSize;
     for (let b = 0; b < tokens.length; b++) {

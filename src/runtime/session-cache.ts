@@ -6,6 +6,7 @@ import * as ort from 'onnxruntime-node';
 import type { CompiledSegment, SegmentPlan } from '../graph/segment.js';
 import { InvalidInputError } from '../io/errors.js';
 import type { PackedWeights } from '../model/packed-weights.js';
+import { deviceError, executionProviders, type Device } from './device.js';
 import { planKey } from './segment-plan.js';
 
 /**
@@ -36,7 +37,7 @@ export class SessionCache {
 
   constructor(
     private readonly compile: (plan: SegmentPlan) => CompiledSegment,
-    private readonly threads: number,
+    private readonly where: { readonly threads: number; readonly device: Device },
     private readonly packed: PackedWeights | undefined,
     maxPackedSessions?: number,
   ) {
@@ -57,7 +58,8 @@ export class SessionCache {
     }
     const compiled = this.compile(plan);
     const options: ort.InferenceSession.SessionOptions = {
-      intraOpNumThreads: this.threads,
+      intraOpNumThreads: this.where.threads,
+      executionProviders: executionProviders(this.where.device),
       interOpNumThreads: 1,
       executionMode: 'sequential',
       graphOptimizationLevel: 'all',
@@ -66,11 +68,21 @@ export class SessionCache {
       // runs of guided decoding, other models), and the JS work between calls needs the
       // core. Spinning threads of one session starved the next (contrastive decoding ran
       // 2.2× plain instead of 1.2× on 2 cores) and gained nothing measurable on one session.
-      extra: { session: { 'intra_op.allow_spinning': '0' } },
+      extra: {
+        session: {
+          'intra_op.allow_spinning': '0',
+          // Float32 weights mapped from the model file are used where they lie: prepacking would
+          // give every session its own copy of them. Measured: matmuls as fast without it.
+          ...(this.packed && this.packed.matrices.size === 0 ? { disable_prepacking: '1' } : {}),
+        },
+      },
     };
     // Packed weights are external data of the graph, so the graph is a file beside them (ONNX
     // Runtime resolves external data only inside the model's own directory).
-    const created = this.packed ? ort.InferenceSession.create(graphFile(this.packed, compiled.bytes), options) : ort.InferenceSession.create(compiled.bytes, options);
+    const device = this.where.device;
+    const created = (this.packed ? ort.InferenceSession.create(graphFile(this.packed, compiled.bytes), options) : ort.InferenceSession.create(compiled.bytes, options)).catch(
+      (e: unknown) => Promise.reject(deviceError(device, e)),
+    );
     const ready = created.then((session) => ({ session, inputNames: compiled.inputNames }));
     const entry: SessionEntry = { ready, inFlight: 0 };
     this.sessions.set(key, entry);

@@ -8,6 +8,7 @@ import { openAiGenerator } from '../generators/openai-generator.js';
 import type { TextGenerator } from '../generators/text-generator.js';
 import { clearStaleTempFiles } from '../io/stale-temp.js';
 import { loadModel } from '../model/load.js';
+import { checkDevice, type Device } from '../runtime/device.js';
 import { HookedModel } from '../runtime/model.js';
 import { packageRoot } from '../util/shared-path.js';
 import { installAccessChecks } from './access.js';
@@ -34,6 +35,8 @@ export interface ServerOptions {
   readonly allowedHosts?: readonly string[];
   /** ORT threads per runtime (default: all cores). */
   readonly threads?: number;
+  /** Where ONNX Runtime computes (default 'cpu'). */
+  readonly device?: Device;
   readonly limits?: Partial<ServerLimits>;
   /** OpenAI-compatible endpoint for the ratings judge (default: the served model judges). */
   readonly judge?: { readonly url: string; readonly model: string; readonly apiKey?: string };
@@ -53,11 +56,12 @@ export interface SteererServer {
 
 /** Builds the server: model and its runtimes, the store, the registry, every route, the studio. */
 export async function createServer(opts: ServerOptions): Promise<SteererServer> {
+  const device = checkDevice(opts.device ?? 'cpu');
   const loaded = loadModel(opts.modelPath);
   const given: ServerLimits = { ...DEFAULT_LIMITS, ...opts.limits };
   const limits: ServerLimits = { ...given, maxPromptChars: promptCharLimit(given, loaded.spec.maxPositions) };
-  const model = new HookedModel(loaded, { threads: opts.threads });
-  const jobModel = new HookedModel(loaded, { threads: opts.threads });
+  const model = new HookedModel(loaded, { threads: opts.threads, device });
+  const jobModel = new HookedModel(loaded, { threads: opts.threads, device });
   fs.mkdirSync(opts.dataDir, { recursive: true });
   // Files a killed writer left half-written never stay (the vector registry clears its own folder).
   for (const folder of ['.', 'saes', 'probes', 'models']) clearStaleTempFiles(path.join(opts.dataDir, folder));

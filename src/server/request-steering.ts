@@ -66,7 +66,7 @@ export class RequestSteering {
       },
       sae: named<Sae>('saes', 'sae', (f) => loadSae(f)),
       probe: named<LinearProbe>('probes', 'probe', loadProbe),
-      model: named<HookedModel>('models', 'model', (f) => openModel(f, { threads: this.model.threads })),
+      model: named<HookedModel>('models', 'model', (f) => openModel(f, { threads: this.model.threads, device: this.model.device })),
     };
   }
 

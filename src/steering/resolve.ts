@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { InvalidInputError } from '../io/errors.js';
 import type { Hook } from '../runtime/hooks.js';
+import type { Device } from '../runtime/device.js';
 import type { HookedModel } from '../runtime/model.js';
 import { openModel } from '../runtime/open-model.js';
 import { parseLayerList, splitFileNumber } from './shorthand.js';
@@ -17,9 +18,9 @@ import { loadVector } from './vector-file.js';
 
 /**
  * Resolves a spec's vector, SAE, model and probe references as paths relative to `baseDir`,
- * loading each once. Guide models get `threads` ORT threads.
+ * loading each once. Guide models get `threads` ORT threads on `device`.
  */
-export function fileResolver(baseDir: string, opts: { threads?: number } = {}): SpecResolver {
+export function fileResolver(baseDir: string, opts: { threads?: number; device?: Device } = {}): SpecResolver {
   const cached = <T>(cache: Map<string, T>, what: string, load: (file: string) => T) => (ref: string): T => {
     const file = path.resolve(baseDir, ref);
     let v = cache.get(file);
@@ -33,7 +34,7 @@ export function fileResolver(baseDir: string, opts: { threads?: number } = {}): 
   return {
     vector: cached(new Map<string, SteeringVector>(), 'vector file', loadVector),
     sae: cached(new Map<string, Sae>(), 'SAE', (file) => loadSae(file)),
-    model: cached(new Map<string, HookedModel>(), 'model', (file) => openModel(file, { threads: opts.threads })),
+    model: cached(new Map<string, HookedModel>(), 'model', (file) => openModel(file, { threads: opts.threads, device: opts.device })),
     probe: cached(new Map<string, LinearProbe>(), 'probe file', loadProbe),
   };
 }

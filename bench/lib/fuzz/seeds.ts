@@ -20,6 +20,7 @@ import {
   type SteeringVector,
   type TensorToWrite,
 } from './api.js';
+import { writeHfModel, type HfModelShape } from '../../../test/helpers/hf-model-writer.js';
 import { buildLlama2c, buildSafetensors, f32Bytes } from './formats.js';
 import { Prng } from './prng.js';
 
@@ -84,102 +85,14 @@ function byteLevelTokenizer(): { json: Json; config: Json; vocab: number; specia
 }
 
 // ---------------------------------------------------------------------------------------------
-// Random HF checkpoints
+// Random HF checkpoints, written by the test suite's writer (weights uniform in ±std around the mean)
 
-type Arch = 'llama' | 'qwen2' | 'qwen3' | 'gpt2';
-
-interface HfOptions {
-  readonly arch: Arch;
-  readonly vocab: number;
-  readonly hidden: number;
-  readonly layers: number;
-  readonly heads: number;
-  readonly kvHeads: number;
-  readonly inter: number;
-  readonly maxPos: number;
-  readonly tied: boolean;
-  readonly bos: number;
-  readonly eos: number;
-  readonly extra?: Json;
-  readonly dtype?: 'F32' | 'F16' | 'BF16';
-}
-
-function writeHfModel(dir: string, o: HfOptions, rng: Prng, tokenizer: { json: Json; config: Json }): void {
-  mkdirSync(dir, { recursive: true });
-  const { hidden: D, layers: L, heads: H, kvHeads: Hkv, inter: F, vocab: V, maxPos: P } = o;
-  const hd = D / H;
-  const tensors = new Map<string, TensorToWrite>();
-  const put = (name: string, shape: number[], scale: number, mean = 0): void => {
-    const n = shape.reduce((a, b) => a * b, 1);
-    const data = new Float32Array(n);
-    for (let i = 0; i < n; i++) data[i] = mean + rng.sym(scale);
-    tensors.set(name, { shape, data, dtype: o.dtype ?? 'F32' });
-  };
-  const w = 1 / Math.sqrt(D);
-  let config: Json;
-  if (o.arch === 'gpt2') {
-    config = {
-      architectures: ['GPT2LMHeadModel'], model_type: 'gpt2', n_embd: D, n_head: H, n_layer: L, n_positions: P, n_inner: F,
-      vocab_size: V, activation_function: 'gelu_new', layer_norm_epsilon: 1e-5, bos_token_id: o.bos, eos_token_id: o.eos,
-    };
-    put('transformer.wte.weight', [V, D], 0.5);
-    put('transformer.wpe.weight', [P, D], 0.1);
-    for (let l = 0; l < L; l++) {
-      const p = `transformer.h.${l}.`;
-      put(`${p}ln_1.weight`, [D], 0.1, 1);
-      put(`${p}ln_1.bias`, [D], 0.1);
-      put(`${p}attn.c_attn.weight`, [D, 3 * D], w);
-      put(`${p}attn.c_attn.bias`, [3 * D], 0.1);
-      put(`${p}attn.c_proj.weight`, [D, D], w);
-      put(`${p}attn.c_proj.bias`, [D], 0.1);
-      put(`${p}ln_2.weight`, [D], 0.1, 1);
-      put(`${p}ln_2.bias`, [D], 0.1);
-      put(`${p}mlp.c_fc.weight`, [D, F], w);
-      put(`${p}mlp.c_fc.bias`, [F], 0.1);
-      put(`${p}mlp.c_proj.weight`, [F, D], 1 / Math.sqrt(F));
-      put(`${p}mlp.c_proj.bias`, [D], 0.1);
-    }
-    put('transformer.ln_f.weight', [D], 0.1, 1);
-    put('transformer.ln_f.bias', [D], 0.1);
-  } else {
-    const names = { llama: 'LlamaForCausalLM', qwen2: 'Qwen2ForCausalLM', qwen3: 'Qwen3ForCausalLM' };
-    config = {
-      architectures: [names[o.arch]], model_type: o.arch, hidden_size: D, num_attention_heads: H, num_key_value_heads: Hkv,
-      num_hidden_layers: L, intermediate_size: F, vocab_size: V, max_position_embeddings: P, rms_norm_eps: 1e-6,
-      rope_theta: 10000, rope_scaling: null, hidden_act: 'silu', tie_word_embeddings: o.tied, bos_token_id: o.bos, eos_token_id: o.eos,
-      ...(o.arch === 'qwen3' ? { head_dim: hd } : {}),
-      ...o.extra,
-    };
-    put(o.tied ? 'lm_head.weight' : 'model.embed_tokens.weight', [V, D], 0.5);
-    if (!o.tied) put('lm_head.weight', [V, D], 0.1);
-    for (let l = 0; l < L; l++) {
-      const p = `model.layers.${l}.`;
-      put(`${p}input_layernorm.weight`, [D], 0.1, 1);
-      put(`${p}self_attn.q_proj.weight`, [H * hd, D], w);
-      put(`${p}self_attn.k_proj.weight`, [Hkv * hd, D], w);
-      put(`${p}self_attn.v_proj.weight`, [Hkv * hd, D], w);
-      put(`${p}self_attn.o_proj.weight`, [D, H * hd], w);
-      if (o.arch === 'qwen2') {
-        put(`${p}self_attn.q_proj.bias`, [H * hd], 0.1);
-        put(`${p}self_attn.k_proj.bias`, [Hkv * hd], 0.1);
-        put(`${p}self_attn.v_proj.bias`, [Hkv * hd], 0.1);
-      }
-      if (o.arch === 'qwen3') {
-        put(`${p}self_attn.q_norm.weight`, [hd], 0.1, 1);
-        put(`${p}self_attn.k_norm.weight`, [hd], 0.1, 1);
-      }
-      put(`${p}post_attention_layernorm.weight`, [D], 0.1, 1);
-      put(`${p}mlp.gate_proj.weight`, [F, D], w);
-      put(`${p}mlp.up_proj.weight`, [F, D], w);
-      put(`${p}mlp.down_proj.weight`, [D, F], 1 / Math.sqrt(F));
-    }
-    put('model.norm.weight', [D], 0.1, 1);
-  }
-  writeSafetensors(join(dir, 'model.safetensors'), tensors, { format: 'pt' });
-  writeFileSync(join(dir, 'config.json'), JSON.stringify(config, null, 2));
-  writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(tokenizer.json));
-  writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify(tokenizer.config));
-  writeFileSync(join(dir, 'generation_config.json'), JSON.stringify({ bos_token_id: o.bos, eos_token_id: o.eos }));
+function writeHfSeed(dir: string, shape: HfModelShape, rng: Prng, tokenizer: { json: Json; config: Json }): void {
+  writeHfModel(dir, shape, () => rng.sym(1), {
+    'tokenizer.json': JSON.stringify(tokenizer.json),
+    'tokenizer_config.json': JSON.stringify(tokenizer.config),
+    'generation_config.json': JSON.stringify({ bos_token_id: shape.bos, eos_token_id: shape.eos }),
+  });
 }
 
 function filesOf(dir: string, names: readonly string[], prefix = ''): Record<string, string> {
@@ -203,11 +116,11 @@ export function buildSeeds(root: string): SeedInfo[] {
     json: JSON.parse(readFileSync(sharedPath('models', 'tinystories-656k', 'tokenizer.json'), 'utf8')) as Json,
     config: JSON.parse(readFileSync(sharedPath('models', 'tinystories-656k', 'tokenizer_config.json'), 'utf8')) as Json,
   };
-  const base = { hidden: 32, layers: 2, heads: 4, kvHeads: 2, inter: 64, maxPos: 64 };
-  const hfSeeds: [string, HfOptions, { json: Json; config: Json }][] = [
+  const base = { hidden: 32, layers: 2, heads: 4, kvHeads: 2, intermediate: 64, maxPositions: 64 };
+  const hfSeeds: [string, HfModelShape, { json: Json; config: Json }][] = [
     ['hf-llama-spm', { arch: 'llama', ...base, vocab: 2048, tied: true, bos: 1, eos: 2 }, spm],
-    ['hf-llama', { arch: 'llama', ...base, vocab: bl.vocab, tied: false, bos: bl.special, eos: bl.special, extra: { rope_scaling: { type: 'linear', factor: 2 } } }, bl],
-    ['hf-llama3-scaling', { arch: 'llama', ...base, vocab: bl.vocab, tied: true, bos: bl.special, eos: bl.special, extra: { partial_rotary_factor: 0.5, rope_scaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 32 } } }, bl],
+    ['hf-llama', { arch: 'llama', ...base, vocab: bl.vocab, tied: false, bos: bl.special, eos: bl.special, extraConfig: { rope_scaling: { type: 'linear', factor: 2 } } }, bl],
+    ['hf-llama3-scaling', { arch: 'llama', ...base, vocab: bl.vocab, tied: true, bos: bl.special, eos: bl.special, extraConfig: { partial_rotary_factor: 0.5, rope_scaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 32 } } }, bl],
     ['hf-qwen2-bf16', { arch: 'qwen2', ...base, vocab: bl.vocab, tied: true, bos: bl.special, eos: bl.special, dtype: 'BF16' }, bl],
     ['hf-qwen3', { arch: 'qwen3', ...base, vocab: bl.vocab, tied: true, bos: bl.special, eos: bl.special }, bl],
     ['hf-gpt2', { arch: 'gpt2', ...base, kvHeads: 4, vocab: bl.vocab, tied: true, bos: bl.special, eos: bl.special }, bl],
@@ -215,7 +128,7 @@ export function buildSeeds(root: string): SeedInfo[] {
   const hfDirs = new Map<string, string>();
   for (const [name, opts, tok] of hfSeeds) {
     const dir = join(root, name);
-    writeHfModel(dir, opts, rng, tok);
+    writeHfSeed(dir, opts, rng, tok);
     hfDirs.set(name, dir);
     seeds.push({ name, kind: 'hf', target: '.', files: filesOf(dir, HF_FILES) });
   }

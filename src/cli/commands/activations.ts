@@ -4,11 +4,12 @@ import { InvalidInputError } from '../../io/errors.js';
 import { writeSafetensors } from '../../io/safetensors-write.js';
 import { collectActivations, type ReadPositions } from '../../runtime/activations.js';
 import { addSteerOptions, steeringFromFlags, type SteerFlags } from '../steer-flags.js';
-import { jsonOption, modelOption, openFromOptions, parseIntStrict, parseLayers, progressBar, readTextFile, runAction, threadsOption } from '../common.js';
+import { jsonOption, modelOption, openFromOptions, parseIntStrict, parseLayers, progressBar, readTextFile, runAction, deviceOption, threadsOption } from '../common.js';
 
 interface ActivationFlags extends SteerFlags {
   model: string;
   threads?: string;
+  device?: string;
   layer: string;
   site: HookSite;
   prompts: string;
@@ -60,6 +61,7 @@ export function activationsCommand(): Command {
     .addOption(new Option('--positions <mode>', 'rows kept per prompt').choices(['all', 'last', 'mean']).default('all'))
     .option('--batch-size <n>', 'prompts per forward', '8')
     .addOption(threadsOption)
+    .addOption(deviceOption)
     .addOption(jsonOption)
     .action(
       runAction(async (flags: ActivationFlags) => {

@@ -4,11 +4,12 @@ import { readOpenings } from '../../concept/openings.js';
 import { InvalidInputError } from '../../io/errors.js';
 import { loadVector } from '../../steering/vector-file.js';
 import { budgetFromFlags, generatorFromFlags, metricFromFlag, writeReport } from '../auto-flags.js';
-import { jsonOption, modelOption, openFromOptions, parseIntStrict, parseNumber, progressBar, runAction, threadsOption } from '../common.js';
+import { jsonOption, modelOption, openFromOptions, parseIntStrict, parseNumber, progressBar, runAction, runtimeFromOptions, deviceOption, threadsOption } from '../common.js';
 
 interface EvalFlags {
   model: string;
   threads?: string;
+  device?: string;
   vector: string;
   layer?: string;
   coefs?: string;
@@ -55,13 +56,13 @@ export function evalCommand(): Command {
     .option('--judge-name <name>', 'model name to ask the judge endpoint for', 'default')
     .option('-o, --out <base>', 'report path without extension: writes BASE.json and BASE.html', 'steerer-eval')
     .addOption(threadsOption)
+    .addOption(deviceOption)
     .addOption(jsonOption)
     .action(
       runAction(async (flags: EvalFlags) => {
         const vector = loadVector(flags.vector);
         const model = openFromOptions(flags);
-        const threads = flags.threads === undefined ? undefined : parseIntStrict(flags.threads, '--threads', 1);
-        const judge = generatorFromFlags('judge', { url: flags.judgeUrl, name: flags.judgeName, model: flags.judgeModel, threads });
+        const judge = generatorFromFlags('judge', { url: flags.judgeUrl, name: flags.judgeName, model: flags.judgeModel, ...runtimeFromOptions(flags) });
         const coefs = list(flags.coefs).map((c) => parseNumber(c, '--coefs'));
         if (flags.coefs !== undefined && coefs.length === 0) throw new InvalidInputError('--coefs needs at least one number');
         let bar: ReturnType<typeof progressBar> | undefined;

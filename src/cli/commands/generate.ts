@@ -6,11 +6,12 @@ import { addDecodingOptions, type DecodingFlags } from '../decoding-flags.js';
 import { addSteerOptions, describeResolved, generationSteeringFromFlags, type SteerFlags } from '../steer-flags.js';
 import type { ResolvedIntervention } from '../../steering/spec.js';
 import { InvalidInputError } from '../../io/errors.js';
-import { jsonOption, modelOption, openFromOptions, parseIntStrict, parseNumber, readTextFile, runAction, threadsOption } from '../common.js';
+import { jsonOption, modelOption, openFromOptions, parseIntStrict, parseNumber, readTextFile, runAction, deviceOption, threadsOption } from '../common.js';
 
 interface GenerateFlags extends SteerFlags, DecodingFlags {
   model: string;
   threads?: string;
+  device?: string;
   prompt?: string;
   promptFile?: string;
   chat?: boolean;
@@ -45,6 +46,7 @@ export function generateCommand(): Command {
     .addOption(new Option('--stop <strings...>', 'stop strings'))
     .option('--compare', 'also generate without steering (same seed) and show both')
     .addOption(threadsOption)
+    .addOption(deviceOption)
     .addOption(jsonOption)
     .action(
       runAction(async (flags: GenerateFlags) => {

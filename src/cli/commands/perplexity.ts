@@ -1,11 +1,12 @@
 import { Command } from 'commander';
 import { perplexity } from '../../runtime/score.js';
 import { addSteerOptions, steeringFromFlags, type SteerFlags } from '../steer-flags.js';
-import { jsonOption, modelOption, openFromOptions, parseIntStrict, progressBar, readTextFile, runAction, threadsOption } from '../common.js';
+import { jsonOption, modelOption, openFromOptions, parseIntStrict, progressBar, readTextFile, runAction, deviceOption, threadsOption } from '../common.js';
 
 interface PerplexityFlags extends SteerFlags {
   model: string;
   threads?: string;
+  device?: string;
   file: string;
   window?: string;
   stride?: string;
@@ -22,6 +23,7 @@ export function perplexityCommand(): Command {
     .option('--stride <n>', 'tokens between window starts (default: window/2)')
     .option('--max-chars <n>', 'score only the first n characters')
     .addOption(threadsOption)
+    .addOption(deviceOption)
     .addOption(jsonOption)
     .action(
       runAction(async (flags: PerplexityFlags) => {

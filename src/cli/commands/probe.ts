@@ -8,7 +8,7 @@ import { limitExamples, parseClassSpec, readClassFiles, readProbeData } from '..
 import { loadProbe, saveProbe } from '../../probes/probe-file.js';
 import { probeTable, renderProbeReportHtml, type ProbeReport } from '../../probes/probe-report.js';
 import { bestProbeLayer, evaluateProbe, trainProbes, type ProbeExample } from '../../probes/train-probes.js';
-import { jsonOption, modelOption, openFromOptions, parseIntStrict, parseLayers, parseNumber, progressBar, runAction, threadsOption } from '../common.js';
+import { jsonOption, modelOption, openFromOptions, parseIntStrict, parseLayers, parseNumber, progressBar, runAction, deviceOption, threadsOption } from '../common.js';
 
 interface DataFlags {
   data?: string;
@@ -52,6 +52,7 @@ function besideProbe(out: string, suffix: string): string {
 interface TrainFlags extends DataFlags {
   model: string;
   threads?: string;
+  device?: string;
   out: string;
   layers: string;
   site: HookSite;
@@ -80,6 +81,7 @@ function trainCommand(): Command {
     .option('--batch-size <n>', 'texts per forward', '16')
     .option('--no-report', 'skip the HTML/JSON report')
     .addOption(threadsOption)
+    .addOption(deviceOption)
     .addOption(jsonOption)
     .action(
       runAction(async (flags: TrainFlags) => {
@@ -155,6 +157,7 @@ function trainCommand(): Command {
 interface EvalFlags extends DataFlags {
   model: string;
   threads?: string;
+  device?: string;
   probe: string;
   batchSize: string;
   json?: boolean;
@@ -169,6 +172,7 @@ function evalCommand(): Command {
   )
     .option('--batch-size <n>', 'texts per forward', '16')
     .addOption(threadsOption)
+    .addOption(deviceOption)
     .addOption(jsonOption)
     .action(
       runAction(async (flags: EvalFlags) => {

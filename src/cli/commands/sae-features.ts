@@ -17,12 +17,13 @@ import { saeFilteredVector } from '../../sae/filter-vector.js';
 import { hookName } from '../../graph/hook-points.js';
 import type { HookedModel } from '../../runtime/model.js';
 import { readPrompts } from './activations.js';
-import { jsonOption, modelOption, openFromOptions, parseIntStrict, progressBar, runAction, threadsOption } from '../common.js';
+import { jsonOption, modelOption, openFromOptions, parseIntStrict, progressBar, runAction, deviceOption, threadsOption } from '../common.js';
 
 interface SaeFlags {
   sae: string;
   model: string;
   threads?: string;
+  device?: string;
   json?: boolean;
 }
 
@@ -64,6 +65,7 @@ function featuresCommand(): Command {
     .option('--max-rows <n>', 'with --store: index at most this many rows')
     .option('--html <file>', 'with --store: also write cards of the most frequent features as HTML')
     .addOption(threadsOption)
+    .addOption(deviceOption)
     .addOption(jsonOption)
     .action(
       runAction(async (flags: FeaturesFlags) => {
@@ -136,6 +138,7 @@ function searchCommand(): Command {
     .option('--index <file>', 'feature index: print each feature\'s best context too')
     .option('--seed <n>', 'seed of the generated texts', '0')
     .addOption(threadsOption)
+    .addOption(deviceOption)
     .addOption(jsonOption)
     .action(
       runAction(async (flags: SearchFlags) => {
@@ -196,6 +199,7 @@ function cardCommand(): Command {
     .option('--html <file>', 'also write the cards as one HTML page')
     .option('--top <n>', 'promoted / suppressed tokens listed', '10')
     .addOption(threadsOption)
+    .addOption(deviceOption)
     .addOption(jsonOption)
     .action(
       runAction(async (features: string[], flags: CardFlags) => {
@@ -232,6 +236,7 @@ function filterCommand(): Command {
     .option('--rows <n>', 'reference rows', '4096')
     .option('--positive-only', 'keep only features the vector turns up')
     .addOption(threadsOption)
+    .addOption(deviceOption)
     .addOption(jsonOption)
     .action(
       runAction(async (flags: FilterFlags) => {

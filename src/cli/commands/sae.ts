@@ -10,7 +10,7 @@ import { collectActivationStore } from '../../sae/activation-store-writer.js';
 import { generateCorpus, readCorpus } from '../../sae/corpus.js';
 import { saveSae } from '../../sae/sae-file.js';
 import { trainSaeOnStore } from '../../sae/train-on-store.js';
-import { jsonOption, modelOption, openFromOptions, parseIntStrict, parseNumber, progressBar, runAction, threadsOption } from '../common.js';
+import { jsonOption, modelOption, openFromOptions, parseIntStrict, parseNumber, progressBar, runAction, deviceOption, threadsOption } from '../common.js';
 import { saeFeatureCommands } from './sae-features.js';
 
 /** Ctrl-C stops long work at the next safe point (a shard, a step) instead of killing it. */
@@ -28,6 +28,7 @@ function interruptSignal(): { signal: AbortSignal; done(): void } {
 interface CollectFlags {
   model: string;
   threads?: string;
+  device?: string;
   hook: string;
   out: string;
   corpus?: string;
@@ -62,6 +63,7 @@ function collectCommand(): Command {
     .option('--batch-size <n>', 'contexts per forward', '16')
     .option('--keep-bos', 'also store BOS rows (left out by default: their activations are outliers)')
     .addOption(threadsOption)
+    .addOption(deviceOption)
     .addOption(jsonOption)
     .action(
       runAction(async (flags: CollectFlags) => {
@@ -119,6 +121,7 @@ interface TrainFlags {
   out: string;
   model?: string;
   threads?: string;
+  device?: string;
   width?: string;
   expansion: string;
   k: string;
@@ -153,11 +156,12 @@ function trainCommand(): Command {
     .option('--eval-contexts <n>', 'held-out contexts for CE loss recovered', '64')
     .option('--no-report', 'skip the HTML/JSON report')
     .addOption(threadsOption)
+    .addOption(deviceOption)
     .addOption(jsonOption)
     .action(
       runAction(async (flags: TrainFlags) => {
         const store = ActivationStore.open(flags.store);
-        const model = flags.model ? openFromOptions({ model: flags.model, threads: flags.threads }) : undefined;
+        const model = flags.model ? openFromOptions({ model: flags.model, threads: flags.threads, device: flags.device }) : undefined;
         const dSae = flags.width ? parseIntStrict(flags.width, '--width', 1) : parseIntStrict(flags.expansion, '--expansion', 1) * store.dim;
         const batchSize = parseIntStrict(flags.batchSize, '--batch-size', 1);
         const ckpt = `${flags.out.replace(/\.safetensors$/, '')}.ckpt.safetensors`;

@@ -3,11 +3,12 @@ import { Command } from 'commander';
 import { createServer } from '../../server/app.js';
 import { DEFAULT_LIMITS } from '../../server/context.js';
 import { InvalidInputError } from '../../io/errors.js';
-import { modelOption, parseIntStrict, runAction, threadsOption } from '../common.js';
+import { deviceOption, modelOption, parseIntStrict, runAction, runtimeFromOptions, threadsOption } from '../common.js';
 
 interface ServeFlags {
   model: string;
   threads?: string;
+  device?: string;
   port: string;
   host: string;
   dataDir: string;
@@ -39,6 +40,7 @@ export function serveCommand(): Command {
     .option('--judge-model <name>', 'with --judge-url: the model name to ask for', 'default')
     .option('--log', 'log every request (JSON lines on stdout)')
     .addOption(threadsOption)
+    .addOption(deviceOption)
     .action(
       runAction(async (flags: ServeFlags) => {
         const token = flags.token ?? (process.env.STEERER_API_TOKEN || undefined);
@@ -47,7 +49,7 @@ export function serveCommand(): Command {
         if (!Number.isFinite(bodyMiB) || bodyMiB <= 0) throw new InvalidInputError(`--body-limit must be a positive number of MiB, got "${flags.bodyLimit}"`);
         const port = parseIntStrict(flags.port, '--port');
         if (port > 65535) throw new InvalidInputError(`--port must be at most 65535, got ${port}`);
-        const threads = flags.threads === undefined ? undefined : parseIntStrict(flags.threads, '--threads', 1);
+        const { threads, device } = runtimeFromOptions(flags);
         const limits = {
           maxTokens: parseIntStrict(flags.maxTokens, '--max-tokens', 1),
           maxBatch: parseIntStrict(flags.maxBatch, '--max-batch', 1),
@@ -63,6 +65,7 @@ export function serveCommand(): Command {
           token,
           allowedHosts: flags.allowedHost.map((h) => h.replace(/^\[|\]$/g, '')),
           threads,
+          device,
           limits,
           judge: flags.judgeUrl ? { url: flags.judgeUrl, model: flags.judgeModel, apiKey: process.env.STEERER_API_KEY } : undefined,
           logger: flags.log,

@@ -20,6 +20,7 @@ import { diagnosticsTable } from '../vector-table.js';
 export interface ConceptFlags {
   model: string;
   threads?: string;
+  device?: string;
   out: string;
   method: ExtractionMethod;
   site: HookSite;

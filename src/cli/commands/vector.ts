@@ -11,12 +11,13 @@ import { exportControlVectorGguf, loadVector, saveVector } from '../../steering/
 import { combineWeighted, cosineMatrix, normalizeVector } from '../../steering/vector-math.js';
 import { addConceptOptions, createFromConcept, type ConceptFlags } from './vector-concept.js';
 import { diagnosticsTable } from '../vector-table.js';
-import { jsonOption, modelOption, openFromOptions, parseIntStrict, parseLayers, parseNumber, progressBar, runAction, threadsOption } from '../common.js';
+import { jsonOption, modelOption, openFromOptions, parseIntStrict, parseLayers, parseNumber, progressBar, runAction, deviceOption, threadsOption } from '../common.js';
 import { splitFileNumber } from '../../steering/shorthand.js';
 
 interface CreateFlags {
   model: string;
   threads?: string;
+  device?: string;
   out: string;
   pairs?: string;
   positive?: string;
@@ -53,6 +54,7 @@ function createCommand(): Command {
     .option('--description <text>', 'stored in the vector metadata')
     .option('--concept <text>', 'one click: make the data for a concept ("sad", "cat", "talks about weddings") and choose layer and strength')
     .addOption(threadsOption)
+    .addOption(deviceOption)
     .addOption(jsonOption);
   addConceptOptions(cmd);
   return cmd.action(

@@ -2,23 +2,26 @@ import path from 'node:path';
 import { ModelFileError } from '../../io/errors.js';
 import { GgmlType, GgufFile, ggmlTypeName } from '../../io/gguf.js';
 import { NBITS_BLOCK } from '../../io/nbits-repack.js';
-import { packGgufWeights, packable, type PackPlanEntry } from '../packed-weights.js';
+import { canMapSource, packGgufWeights, packable, type PackPlanEntry } from '../packed-weights.js';
 import { interleavedToHalfSplitOrder, interleavedToHalfSplitRows } from '../rope-permute.js';
 import type { ArchFamily, LoadedModel, ModelSpec, RopeScaling, WeightMap } from '../spec.js';
 import { readTransposed, transpose2d, type HostTensor } from '../tensor.js';
 import { tokenizerFromGgufVocab } from '../tokenizers/gguf-vocab.js';
-import { checkWeightValues, showValue, validateModelSpec } from '../validate-spec.js';
+import { showValue, validateModelSpec } from '../validate-spec.js';
+import { checkWeightValues } from '../weight-values.js';
 
 /**
- * GGUF (llama.cpp) files: metadata → spec, quantized linear weights kept quantized (repacked
- * for ONNX Runtime, ../packed-weights.ts) or, with `weights: 'f32'`, dequantized to F32 like
- * every other tensor; tokenizer and chat template from tokenizer.ggml.* metadata.
+ * GGUF (llama.cpp) files: metadata → spec; linear weights that ONNX Runtime reads from files
+ * itself (../packed-weights.ts: quantized ones repacked, float32 ones in place in the GGUF) or,
+ * with `weights: 'f32'`, every tensor expanded to float32 in memory; tokenizer and chat template
+ * from tokenizer.ggml.* metadata.
  */
 
 export interface GgufLoadOptions {
   /**
-   * 'packed' (default): quantized linear weights stay block-quantized in memory; 'f32': every
-   * weight is expanded to float32 (exact, 4-8× the memory).
+   * 'packed' (default): quantized linear weights stay block-quantized in memory and float32 ones
+   * are read in place from the file; 'f32': every weight is expanded to float32 in memory (exact
+   * arithmetic for quantized files, 4-8× the memory).
    */
   readonly weights?: 'packed' | 'f32';
   /** Cache directory for packed weights (default: cacheDir('packed')). */
@@ -166,7 +169,8 @@ export function loadGguf(file: string, opts: GgufLoadOptions = {}): LoadedModel 
     if (eosId !== undefined && tokens[eosId] !== undefined) specialTokens.eos_token = tokens[eosId];
 
     const plan: PackPlanEntry[] = [];
-    const weights = readWeights(gguf, spec, info.interleavedQk, file, opts.weights === 'f32' ? undefined : plan);
+    const packing = opts.weights === 'f32' ? undefined : { plan, mapF32: canMapSource(file, { root: opts.cacheRoot }) };
+    const weights = readWeights(gguf, spec, info.interleavedQk, file, packing);
     return {
       spec,
       weights,
@@ -182,10 +186,11 @@ export function loadGguf(file: string, opts: GgufLoadOptions = {}): LoadedModel 
 }
 
 /**
- * The float32 weights; with `packed` given, quantized linear weights are planned into it
- * instead (canonical name, source rows, RoPE row order) and left out of the map.
+ * The float32 weights; with `packing` given, quantized linear weights (and float32 ones, when they
+ * can be mapped) are planned into it instead (canonical name, source rows, RoPE row order) and
+ * left out of the map.
  */
-function readWeights(gguf: GgufFile, spec: ModelSpec, interleavedQk: boolean, file: string, packed?: PackPlanEntry[]): WeightMap {
+function readWeights(gguf: GgufFile, spec: ModelSpec, interleavedQk: boolean, file: string, packing?: { plan: PackPlanEntry[]; mapF32: boolean }): WeightMap {
   const { hiddenSize: D, vocabSize: V, intermediateSize: F, headDim: hd, numHeads: H, numKvHeads: Hkv } = spec;
   const check = (name: string, shape: readonly number[]): void => {
     const t = gguf.tensors.get(name);
@@ -199,11 +204,14 @@ function readWeights(gguf: GgufFile, spec: ModelSpec, interleavedQk: boolean, fi
     check(name, shape);
     return checkWeightValues(gguf.readF32(name), file, name);
   };
-  /** Plans a packed matrix when the tensor is quantized and packing is on. */
+  /** Plans a packed matrix when the tensor is quantized (or a mapped one when it is float32) and packing is on. */
   const pack = (as: string, name: string, rowStart: number, rows: number, cols: number, heads?: number): boolean => {
     const t = gguf.tensors.get(name);
-    if (!packed || !t || !packable(t.type) || cols % NBITS_BLOCK !== 0) return false;
-    packed.push({ name: as, tensor: name, rowStart, rows, cols, ...(heads !== undefined && interleavedQk ? { perm: interleavedToHalfSplitOrder(heads, hd) } : {}) });
+    if (!packing || !t) return false;
+    const mapped = packing.mapF32 && t.type === GgmlType.F32;
+    if (!mapped && (!packable(t.type) || cols % NBITS_BLOCK !== 0)) return false;
+    const perm = heads !== undefined && interleavedQk ? { perm: interleavedToHalfSplitOrder(heads, hd) } : {};
+    packing.plan.push({ name: as, tensor: name, rowStart, rows, cols, ...perm, ...(mapped ? { mapped } : {}) });
     return true;
   };
   /** GGUF stores linear weights [out, in] (numpy order); canonical is [in, out]. */

@@ -5,7 +5,7 @@ import { SafetensorsCollection } from '../../io/safetensors-collection.js';
 import { specFromHfConfig } from '../hf-config.js';
 import type { LoadedModel, ModelSpec, WeightMap } from '../spec.js';
 import { readTransposed, type HostTensor } from '../tensor.js';
-import { checkWeightValues } from '../validate-spec.js';
+import { checkWeightValues } from '../weight-values.js';
 import { tokenizerFromHfJson } from '../tokenizers/hf-tokenizer.js';
 
 type Json = Record<string, unknown>;

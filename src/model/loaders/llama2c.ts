@@ -5,7 +5,8 @@ import { interleavedToHalfSplitRows } from '../rope-permute.js';
 import { ModelFileError } from '../../io/errors.js';
 import type { LoadedModel, ModelSpec, WeightMap } from '../spec.js';
 import { tensor, transpose2d } from '../tensor.js';
-import { checkWeightValues, validateModelSpec, type SpecFieldNames } from '../validate-spec.js';
+import { validateModelSpec, type SpecFieldNames } from '../validate-spec.js';
+import { checkWeightValues } from '../weight-values.js';
 import { readLlama2cTokenizer } from '../tokenizers/llama2c-tokenizer.js';
 
 /** "ak42" little-endian: the magic of llama2.c's versioned export (export.py version1_export). */
