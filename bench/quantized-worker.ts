@@ -6,6 +6,7 @@
  * neither engine is charged for loading its JavaScript.
  */
 import { performance } from 'node:perf_hooks';
+import type { Token } from 'node-llama-cpp';
 import { asTokens, openLlama } from './lib/llama.js';
 import { peakRssBytes } from './lib/mem.js';
 import { Rng } from './lib/random-model.js';
@@ -32,6 +33,8 @@ export interface QuantWorkerResult {
   readonly tokens: readonly number[];
   readonly peakRssBytes: number;
   readonly packedBytes?: number;
+  /** The prompt prefilled once more after the run, into an empty cache: prefill alone, warm. */
+  readonly warmPrefillSeconds: number;
 }
 
 const t0 = performance.now();
@@ -59,9 +62,13 @@ async function runSteerer(cfg: QuantWorkerConfig): Promise<QuantWorkerResult> {
   }
   const decodeSeconds = since(t2);
   const totalSeconds = since(t0);
+  const peak = peakRssBytes();
+  const t3 = performance.now();
+  await model.forward({ tokens: [cfg.promptIds], cache: model.createCache(1), hooks, logits: 'last' });
+  const warmPrefillSeconds = since(t3);
   const packedBytes = model.packed?.bytes;
   await model.dispose();
-  return { loadSeconds, firstTokenSeconds, decodeSeconds, totalSeconds, tokens, peakRssBytes: peakRssBytes(), ...(packedBytes !== undefined ? { packedBytes } : {}) };
+  return { loadSeconds, firstTokenSeconds, decodeSeconds, totalSeconds, tokens, peakRssBytes: peak, warmPrefillSeconds, ...(packedBytes !== undefined ? { packedBytes } : {}) };
 }
 
 function argmax(row: Float32Array): number {
@@ -96,9 +103,15 @@ async function runLlama(cfg: QuantWorkerConfig): Promise<QuantWorkerResult> {
   const decodeSeconds = since(t2);
   await it.return();
   const totalSeconds = since(t0);
+  const peak = peakRssBytes();
+  // The prompt once more, logits on its last token only, as Steerer's prefill asks for.
+  await seq.clearHistory();
+  const t3 = performance.now();
+  await seq.controlledEvaluate(cfg.promptIds.map((id, i) => (i === cfg.promptIds.length - 1 ? [id as Token, { generateNext: { token: true } }] : (id as Token))));
+  const warmPrefillSeconds = since(t3);
   await context.dispose();
   await model.dispose();
-  return { loadSeconds, firstTokenSeconds, decodeSeconds, totalSeconds, tokens, peakRssBytes: peakRssBytes() };
+  return { loadSeconds, firstTokenSeconds, decodeSeconds, totalSeconds, tokens, peakRssBytes: peak, warmPrefillSeconds };
 }
 
 const cfg = JSON.parse(process.argv[2]) as QuantWorkerConfig;

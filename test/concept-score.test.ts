@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { SteeringTrial } from '../src/auto/steering-trial.js';
 import { coherence } from '../src/evals/coherence.js';
 import { embeddingScorer, likelihoodScorer, projectionScorer } from '../src/evals/concept-score.js';
-import { scoreSpans } from '../src/evals/sequence-logprobs.js';
+import { compareSpans } from '../src/runtime/score.js';
 import { loadModel } from '../src/model/load.js';
 import { collectActivations } from '../src/runtime/activations.js';
 import { generateBatch } from '../src/decoding/generate.js';
@@ -33,19 +33,19 @@ describe('span log-probs and KL', () => {
   test('batched span scores equal scoreTokens on each text; KL of a run against itself is 0', async () => {
     const texts = ['Tom had a red ball.', 'The sun was hot and Lily went to the park to play.', 'Hi.'];
     const spans = texts.map((t) => ({ ids: model.encode(t), from: 2 }));
-    const scores = await scoreSpans(model, spans, { reference: [] });
+    const scores = await compareSpans(model, spans, { reference: [] });
     for (const [i, s] of scores.entries()) {
       const ref = await scoreTokens(model, spans[i].ids);
       assert.equal(s.logprobs.length, spans[i].ids.length - 2);
       s.logprobs.forEach((lp, k) => close(lp, ref.logprobs[k + 1]));
-      s.kl!.forEach((x) => close(x, 0, 1e-6));
+      s.kl.forEach((x) => close(x, 0, 1e-6));
     }
   });
 
   test('KL(steered ‖ unsteered) matches a hand computation from two forwards', async () => {
     const hooks = SteeringTrial.hooks(gaussianVector(model.spec.hiddenSize, 5), 1, 'resid_post', 2);
     const ids = model.encode('Once upon a time, there was a cat');
-    const [s] = await scoreSpans(model, [{ ids, from: ids.length - 1 }], { hooks, reference: [] });
+    const [s] = await compareSpans(model, [{ ids, from: ids.length - 1 }], { hooks, reference: [] });
     const V = model.spec.vocabSize;
     const row = (logits: Float32Array) => logSoftmax(logits.slice((ids.length - 2) * V, (ids.length - 1) * V));
     const p = row((await model.forward({ tokens: [ids], hooks, logits: 'all' })).logits!);
@@ -53,8 +53,8 @@ describe('span log-probs and KL', () => {
     let kl = 0;
     for (let v = 0; v < V; v++) kl += Math.exp(p[v]) * (p[v] - q[v]);
     assert.ok(kl > 1e-3, 'the steering changes the distribution');
-    close(s.kl![0], kl);
-    close(s.referenceLogprobs![0], q[ids[ids.length - 1]]);
+    close(s.kl[0], kl);
+    close(s.referenceLogprobs[0], q[ids[ids.length - 1]]);
   });
 });
 

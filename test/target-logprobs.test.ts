@@ -81,3 +81,55 @@ describe("logits: 'targets'", () => {
     await assert.rejects(model.forward({ tokens: [ids], targets: [ids.map(() => model.spec.vocabSize)], logits: 'targets' }), /vocabulary/);
   });
 });
+
+describe("logits: 'hidden' and 'kl'", () => {
+  test("'hidden' is the LM head's input: times the output matrix it gives the logits", async () => {
+    const ids = model.encode('The little bird sang a song.');
+    const V = model.spec.vocabSize;
+    const D = model.spec.hiddenSize;
+    const full = await model.forward({ tokens: [ids], logits: 'all' });
+    const hidden = (await model.forward({ tokens: [ids], logits: 'hidden' })).finalHidden!;
+    assert.equal(hidden.length, ids.length * D);
+    const w = model.denseWeight('output.weight')!; // [D, V]
+    let worst = 0;
+    for (const i of [0, ids.length - 1]) {
+      for (const v of [0, 17, V - 1]) {
+        let dot = 0;
+        for (let d = 0; d < D; d++) dot += hidden[i * D + d] * w.data[d * V + v];
+        worst = Math.max(worst, Math.abs(dot - full.logits![i * V + v]));
+      }
+    }
+    assert.ok(worst < 1e-3, `logits from the hidden states differ by ${worst}`);
+  });
+
+  test("'kl' gives both runs' target log-probs and their KL, against JavaScript from two full runs", async () => {
+    const a = model.encode('Once upon a time, there was a kind old man.');
+    const b = model.encode('Sue had a dog.');
+    const V = model.spec.vocabSize;
+    const hooks = [{ kind: 'intervene' as const, at: { layer: 1, site: 'resid_pre' as const }, intervention: addVector(new Float32Array(model.spec.hiddenSize).fill(0.5)) }];
+    const targets = [a.map((_, i) => a[i + 1] ?? 0), b.map((_, i) => b[i + 1] ?? 0)];
+    const ref = await model.forward({ tokens: [a, b], logits: 'hidden' });
+    const out = await model.forward({ tokens: [a, b], targets, hooks, logits: 'kl', referenceHidden: ref.finalHidden });
+    const p = await model.forward({ tokens: [a, b], hooks, logits: 'all' });
+    const q = await model.forward({ tokens: [a, b], logits: 'all' });
+    let worst = 0;
+    let moved = 0;
+    [a, b].forEach((ids, row) => {
+      const pad = out.pad[row];
+      for (let i = 0; i + 1 < ids.length; i++) {
+        const lp = logSoftmax(p.logits!.subarray((row * p.seq + pad + i) * V, (row * p.seq + pad + i + 1) * V));
+        const lq = logSoftmax(q.logits!.subarray((row * q.seq + pad + i) * V, (row * q.seq + pad + i + 1) * V));
+        let kl = 0;
+        for (let v = 0; v < V; v++) kl += Math.exp(lp[v]) * (lp[v] - lq[v]);
+        const at = row * out.seq + pad + i;
+        worst = Math.max(worst, Math.abs(out.kl![at] - kl), Math.abs(out.targetLogprobs![at] - lp[ids[i + 1]]), Math.abs(out.referenceTargetLogprobs![at] - lq[ids[i + 1]]));
+        moved = Math.max(moved, kl);
+      }
+    });
+    assert.ok(moved > 1e-3, 'the steering moves the distribution');
+    assert.ok(worst < 1e-4, `differs by ${worst}`);
+    // Without the reference's hidden states (or with the wrong size) it is refused before running.
+    await assert.rejects(model.forward({ tokens: [a], targets: [targets[0]], logits: 'kl' }), /reference run's final hidden states/);
+    await assert.rejects(model.forward({ tokens: [a], targets: [targets[0]], logits: 'kl', referenceHidden: new Float32Array(3) }), InvalidInputError);
+  });
+});

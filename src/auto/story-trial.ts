@@ -6,7 +6,7 @@ import type { HookedModel } from '../runtime/model.js';
 import { EVAL_INSTRUCTIONS } from '../concept/openings.js';
 import type { ConceptScorer, ScoredOutput } from '../evals/concept-score.js';
 import { distinctN } from '../evals/repetition.js';
-import { scoreSpans } from '../evals/sequence-logprobs.js';
+import { scoreSpans } from '../runtime/score.js';
 
 /**
  * Measures one steering setting the way a user meets it: texts of the length `generate` writes
@@ -108,7 +108,7 @@ export class StoryTrial {
     const outputs: ScoredOutput[] = results.map((r, i) => ({ ...r, output: this.chat ? r.text : this.prompts[i] + r.text }));
     // Coherence: each text's total NLL under the unsteered model (no hooks), over its own tokens.
     const scored = await scoreSpans(this.model, outputs.map((o) => ({ ids: [...o.promptTokens, ...o.tokens], from: o.promptTokens.length })));
-    const nll = scored.map((s) => ({ sum: -s.logprobs.reduce((a, b) => a + b, 0), n: s.logprobs.length }));
+    const nll = scored.map((lp) => ({ sum: -lp.reduce((a, b) => a + b, 0), n: lp.length }));
     const presence = estimate(await this.scorer.score(outputs));
     const metrics: Record<string, Estimate> = {};
     for (const s of this.others) metrics[s.metric] = estimate(await s.score(outputs));

@@ -1,7 +1,7 @@
 import type { Hook } from '../runtime/hooks.js';
 import type { HookedModel } from '../runtime/model.js';
 import { repetitionStats } from './repetition.js';
-import { scoreSpans } from './sequence-logprobs.js';
+import { compareSpans, scoreSpans } from '../runtime/score.js';
 
 /** A generated continuation: the prompt it continued and the tokens written. */
 export interface Continuation {
@@ -38,15 +38,17 @@ export async function coherence(
   const spans = continuations.map((c) => ({ ids: [...c.promptTokens, ...c.tokens], from: c.promptTokens.length }));
   // The KL needs a second, steered forward; skipped when not asked for (kl: false).
   const steered = opts.steering !== undefined && opts.steering.length > 0 && opts.kl !== false;
-  const scores = await scoreSpans(model, spans, steered ? { hooks: opts.steering, reference: [], batchSize: opts.batchSize } : { batchSize: opts.batchSize });
+  // Perplexity is the unsteered model's, steered or not.
+  const scores = steered
+    ? (await compareSpans(model, spans, { hooks: opts.steering, reference: [], batchSize: opts.batchSize })).map((s) => ({ base: s.referenceLogprobs, kl: s.kl }))
+    : (await scoreSpans(model, spans, { batchSize: opts.batchSize })).map((base) => ({ base, kl: undefined }));
   let nll = 0;
   let kl = 0;
   let n = 0;
   for (const s of scores) {
-    const base = steered ? s.referenceLogprobs! : s.logprobs;
-    for (let k = 0; k < base.length; k++) {
-      nll -= base[k];
-      if (steered) kl += s.kl![k];
+    for (let k = 0; k < s.base.length; k++) {
+      nll -= s.base[k];
+      kl += s.kl?.[k] ?? 0;
       n++;
     }
   }

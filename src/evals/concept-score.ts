@@ -7,7 +7,7 @@ import type { Hook } from '../runtime/hooks.js';
 import type { HookedModel } from '../runtime/model.js';
 import type { Continuation } from './coherence.js';
 import type { ScoredSpan } from '../runtime/score.js';
-import { scoreSpans } from './sequence-logprobs.js';
+import { scoreSpans } from '../runtime/score.js';
 
 /**
  * Concept scores that need no hosted model: each reads a generated output and says how much it
@@ -88,9 +88,9 @@ export function likelihoodScorer(model: HookedModel, opts: LikelihoodOptions): C
   return {
     metric: 'likelihood',
     async score(outputs) {
-      baseline ??= (await scoreSpans(model, names.map((n) => span(context(''), n)))).map((s) => sum(s.logprobs));
+      baseline ??= (await scoreSpans(model, names.map((n) => span(context(''), n)))).map(sum);
       const spans = outputs.flatMap((o) => names.map((n) => span(context(o.output), n)));
-      const lp = (await scoreSpans(model, spans, { batchSize: opts.batchSize })).map((s) => sum(s.logprobs));
+      const lp = (await scoreSpans(model, spans, { batchSize: opts.batchSize })).map(sum);
       return outputs.map((_, i) => {
         const gain = (k: number): number => lp[i * names.length + k] - baseline![k];
         return names.length === 2 ? gain(0) - gain(1) : gain(0);

@@ -19,7 +19,9 @@ import { GraphBuilder, int, type Dim } from './onnx-builder.js';
  *            canonical weight names, iv.{point}.{k}.{param}
  *   outputs  new.{l}.key/value [batch, seq, kvHeads*headDim], blocks.{l}.hook_{site} (captures),
  *            resid.out [+ branch.out] (break), logits or target_logprobs (head 'targets', with
- *            an int64 input `targets` [batch, seq, 1])
+ *            an int64 input `targets` [batch, seq, 1]), final_hidden (head 'hidden'), or
+ *            target_logprobs, reference_target_logprobs and kl (head 'kl', with `targets` and
+ *            `reference_hidden` [batch, seq, hidden])
  */
 
 /** A data-driven intervention that lives inside the graph. */
@@ -31,12 +33,14 @@ export interface GraphIntervention {
 }
 
 /**
- * What the LM head returns: nothing, the last position's logits, every position's logits, or
+ * What the LM head returns: nothing, the last position's logits, every position's logits,
  * ('targets') only log p(target) at every position: log-softmax and the gather of the target
  * ids run in the graph, so a scoring pass ships batch × seq numbers out of ONNX Runtime
- * instead of batch × seq × vocab.
+ * instead of batch × seq × vocab; ('hidden') the final normed hidden states, batch × seq ×
+ * hidden, a reference run's input to ('kl'): the targets' log-probs under both runs and
+ * KL(this run ‖ reference) at every position, both distributions computed in the graph.
  */
-export type HeadMode = 'none' | 'last' | 'all' | 'targets';
+export type HeadMode = 'none' | 'last' | 'all' | 'targets' | 'hidden' | 'kl';
 
 export interface SegmentPlan {
   /** Point index whose value (after its hooks) is this segment's input; -1 = the embeddings. */
@@ -189,15 +193,33 @@ export function compileSegment(
       x = g.node('Slice', [x, g.constInt64([-1]), g.constInt64([2 ** 62]), g.constInt64([1])], {}, 'head.last');
     }
     const normed = norm(c, x, 'output_norm');
-    let logits = matmul(normed, 'output.weight', 'head.logits');
-    const bias = c.maybeWeight('output.bias');
-    if (bias) logits = g.node('Add', [logits, bias], {}, 'head.logits.biased');
-    if (plan.head === 'targets') {
-      const logprobs = g.node('LogSoftmax', [logits], { axis: int(-1) }, 'head.logprobs');
-      const picked = g.node('GatherElements', [logprobs, g.input('targets', 'int64', ['batch', 'seq', 1])], { axis: int(-1) }, 'head.target_logprobs');
-      g.output(picked, 'float32', ['batch', 'seq', 1], 'target_logprobs');
+    if (plan.head === 'hidden') {
+      g.output(normed, 'float32', act, 'final_hidden');
     } else {
-      g.output(logits, 'float32', ['batch', 'rows', spec.vocabSize], 'logits');
+      const logitsOf = (h: string, name: string): string => {
+        const logits = matmul(h, 'output.weight', name);
+        const bias = c.maybeWeight('output.bias');
+        return bias ? g.node('Add', [logits, bias], {}, `${name}.biased`) : logits;
+      };
+      const logits = logitsOf(normed, 'head.logits');
+      if (plan.head === 'targets' || plan.head === 'kl') {
+        const targets = g.input('targets', 'int64', ['batch', 'seq', 1]);
+        const pick = (lp: string, name: string): void => {
+          g.output(g.node('GatherElements', [lp, targets], { axis: int(-1) }, `head.${name}`), 'float32', ['batch', 'seq', 1], name);
+        };
+        const logprobs = g.node('LogSoftmax', [logits], { axis: int(-1) }, 'head.logprobs');
+        pick(logprobs, 'target_logprobs');
+        if (plan.head === 'kl') {
+          const reference = g.input('reference_hidden', 'float32', act);
+          const refLogprobs = g.node('LogSoftmax', [logitsOf(reference, 'head.reference_logits')], { axis: int(-1) }, 'head.reference_logprobs');
+          pick(refLogprobs, 'reference_target_logprobs');
+          // KL(p ‖ q) = Σ p (log p − log q), over the vocabulary.
+          const terms = g.node('Mul', [g.node('Exp', [logprobs], {}, 'head.probs'), g.node('Sub', [logprobs, refLogprobs], {}, 'head.log_ratio')], {}, 'head.kl_terms');
+          g.output(g.node('ReduceSum', [terms, g.constInt64([-1])], { keepdims: int(0) }, 'head.kl'), 'float32', ['batch', 'seq'], 'kl');
+        }
+      } else {
+        g.output(logits, 'float32', ['batch', 'rows', spec.vocabSize], 'logits');
+      }
     }
   }
 

@@ -9,6 +9,7 @@ import type { LoadedModel, ModelSpec } from '../model/spec.js';
 import type { HostTensor } from '../model/tensor.js';
 import type { TextTokenizer } from '../model/tokenizer.js';
 import { resolveHooks, type Activation, type Hook, type ResolvedHook, type StepInfo } from './hooks.js';
+import { attentionMask, headFeeds } from './forward-inputs.js';
 import { KvCache } from './kv-cache.js';
 import { planSegments } from './segment-plan.js';
 import { checkDevice, type Device } from './device.js';
@@ -36,14 +37,18 @@ export interface ForwardInput {
   readonly hooks?: readonly Hook[];
   /**
    * Which logits to return: every position, the last one, none (the pass may then stop early),
-   * or 'targets': only log p(targets[b][i]) at every position i (see `targets`).
+   * 'targets': only log p(targets[b][i]) at every position i (see `targets`), 'hidden': the final
+   * normed hidden states, or 'kl': the targets' log-probs under this run and a reference run
+   * (`referenceHidden`) and the KL between their distributions at every position.
    */
   readonly logits?: HeadMode;
   /**
-   * With logits 'targets': per sequence, the token id whose log-probability each position should
-   * give (same length as the sequence; usually the next token, any valid id where unused).
+   * With logits 'targets' or 'kl': per sequence, the token id whose log-probability each position
+   * should give (same length as the sequence; usually the next token, any valid id where unused).
    */
   readonly targets?: readonly (readonly number[])[];
+  /** With logits 'kl': the reference run's `finalHidden` for the same tokens. */
+  readonly referenceHidden?: Float32Array;
 }
 
 export interface ForwardOutput {
@@ -53,15 +58,26 @@ export interface ForwardOutput {
   readonly pad: readonly number[];
   /** [batch, rows, vocab] with rows = seq ('all') or 1 ('last'). */
   readonly logits?: Float32Array;
-  /** [batch, seq] log p(target) with logits 'targets' (rows left-padded like the tokens). */
+  /** [batch, seq] log p(target) with logits 'targets' or 'kl' (rows left-padded like the tokens). */
   readonly targetLogprobs?: Float32Array;
+  /** With logits 'kl': [batch, seq] log p(target) under the reference run, and KL(this ‖ reference). */
+  readonly referenceTargetLogprobs?: Float32Array;
+  readonly kl?: Float32Array;
+  /** With logits 'hidden': [batch, seq, hidden], the LM head's input. */
+  readonly finalHidden?: Float32Array;
   /** Captured activations by hook name. */
   readonly captures: ReadonlyMap<string, Activation>;
   /** Absolute position of each [batch*seq] row, -1 for padding. */
   readonly positions: Int32Array;
 }
 
-const NEG = -1e30;
+/** Graph outputs of the LM head other than logits, and the ForwardOutput fields they fill. */
+const HEAD_OUTPUTS = [
+  ['target_logprobs', 'targetLogprobs'],
+  ['reference_target_logprobs', 'referenceTargetLogprobs'],
+  ['kl', 'kl'],
+  ['final_hidden', 'finalHidden'],
+] as const;
 /** Largest single buffer a forward may need (1 GiB of float32). */
 const MAX_BUFFER_FLOATS = 2 ** 28;
 
@@ -164,19 +180,6 @@ export class HookedModel {
       }
     }
     const pad = input.tokens.map((t) => seq - t.length);
-    let targets: BigInt64Array | undefined;
-    if (head === 'targets') {
-      const given = input.targets;
-      if (!given || given.length !== batch) throw new InvalidInputError(`logits 'targets' needs one target list per sequence (${batch})`);
-      targets = new BigInt64Array(batch * seq);
-      given.forEach((row, b) => {
-        if (row.length !== input.tokens[b].length) throw new InvalidInputError(`sequence ${b} has ${input.tokens[b].length} tokens but ${row.length} targets`);
-        row.forEach((id, i) => {
-          if (!Number.isInteger(id) || id < 0 || id >= spec.vocabSize) throw new InvalidInputError(`target id ${id} is outside the vocabulary (0..${spec.vocabSize - 1})`);
-          targets![b * seq + pad[b] + i] = BigInt(id);
-        });
-      });
-    }
     const kv = cache ?? new KvCache(spec, batch);
     const fresh = kv.length === 0;
     // The cache's slots (filled or not, all fed in place), then the new tokens.
@@ -190,8 +193,8 @@ export class HookedModel {
 
     // Refuse requests whose buffers alone would exhaust memory, before allocating any.
     // ('targets' computes the full rows inside ONNX Runtime too, though only one number per row leaves it.)
-    const rows = head === 'all' || head === 'targets' ? batch * seq : batch;
-    if (head !== 'none' && rows * spec.vocabSize > MAX_BUFFER_FLOATS) {
+    const rows = head === 'kl' ? 2 * batch * seq : head === 'all' || head === 'targets' ? batch * seq : batch;
+    if (head !== 'none' && head !== 'hidden' && rows * spec.vocabSize > MAX_BUFFER_FLOATS) {
       throw new InvalidInputError(`${rows} rows of ${spec.vocabSize} logits exceed the ${MAX_BUFFER_FLOATS} float limit: use a smaller batch or window`);
     }
     if (batch * seq * total > MAX_BUFFER_FLOATS || batch * seq * Math.max(spec.intermediateSize, spec.numHeads * total) > MAX_BUFFER_FLOATS) {
@@ -206,8 +209,8 @@ export class HookedModel {
     const step: StepInfo = { batch, seq, positions, promptLengths };
 
     const runFeeds = new Map<string, ort.Tensor>();
-    if (targets) runFeeds.set('targets', new ort.Tensor('int64', targets, [batch, seq, 1]));
-    const attnMask = this.attentionMask(kv, pad, seq, total);
+    for (const [name, t] of headFeeds(input, head, spec, pad, seq)) runFeeds.set(name, t);
+    const attnMask = attentionMask(kv, pad, seq, total);
     runFeeds.set('attn_mask', new ort.Tensor('float32', attnMask, [batch, 1, 1, seq, total]));
     // Sizes the attention's views need, known here (computing them in the graph costs ops per layer).
     const int64s = (...v: number[]): ort.Tensor => new ort.Tensor('int64', BigInt64Array.from(v, BigInt), [v.length]);
@@ -243,7 +246,8 @@ export class HookedModel {
     const activation = (data: Float32Array): Activation => ({ data, batch, seq, dim: spec.hiddenSize, positions });
     let carry: { resid: Float32Array; branch?: Float32Array } = { resid: this.embed(input.tokens, pad, positions, seq) };
     let logits: Float32Array | undefined;
-    let targetLogprobs: Float32Array | undefined;
+    // What the head returned besides logits, by ForwardOutput field.
+    const headOut: { -readonly [K in 'targetLogprobs' | 'referenceTargetLogprobs' | 'kl' | 'finalHidden']?: Float32Array } = {};
     const newKv = new Map<number, { key: Float32Array; value: Float32Array }>();
 
     for (const plan of planSegments(hooks, spec.numLayers, head)) {
@@ -278,7 +282,7 @@ export class HookedModel {
         }
       }
       if (out.logits) logits = out.logits.data as Float32Array;
-      if (out.target_logprobs) targetLogprobs = out.target_logprobs.data as Float32Array;
+      for (const [name, field] of HEAD_OUTPUTS) if (out[name]) headOut[field] = out[name].data as Float32Array;
       if (plan.breakAtEnd) {
         carry = { resid: out['resid.out'].data as Float32Array, branch: out['branch.out']?.data as Float32Array | undefined };
         this.runEdits(hooks, plan.end, carry, activation, captures);
@@ -290,7 +294,7 @@ export class HookedModel {
       kv.append(seq, pad, newKv);
       if (fresh) kv.promptLengths = promptLengths.slice();
     }
-    return { batch, seq, pad, logits, ...(targetLogprobs ? { targetLogprobs } : {}), captures, positions };
+    return { batch, seq, pad, logits, ...headOut, captures, positions };
   }
 
   /** JS edits at a break point, then captures of the edited value. */
@@ -308,27 +312,6 @@ export class HookedModel {
     if (hooks.some((h) => h.index === index && h.hook.kind === 'capture')) {
       captures.set(hookName(point), activation(value.slice()));
     }
-  }
-
-  /**
-   * [batch, 1, seq, slots + seq] additive mask: causal, no padding or empty cache slots; padded
-   * query rows see themselves.
-   */
-  private attentionMask(kv: KvCache, pad: readonly number[], seq: number, total: number): Float32Array {
-    const past = kv.slots;
-    const mask = new Float32Array(pad.length * seq * total).fill(NEG);
-    for (let b = 0; b < pad.length; b++) {
-      for (let i = 0; i < seq; i++) {
-        const row = (b * seq + i) * total;
-        if (i < pad[b]) {
-          mask[row + past + i] = 0;
-          continue;
-        }
-        for (let j = 0; j < past; j++) if (kv.isValid(b, j)) mask[row + j] = 0;
-        for (let j = pad[b]; j <= i; j++) mask[row + past + j] = 0;
-      }
-    }
-    return mask;
   }
 
   /** Token (+ learned position) embeddings, gathered in JS: a row copy per token. */

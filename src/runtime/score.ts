@@ -26,15 +26,6 @@ export interface PerplexityResult {
   readonly tokens: number;
 }
 
-/** log p(row target) from one row of logits: logit[target] - logsumexp(logits). */
-export function rowLogprob(logits: Float32Array, offset: number, vocab: number, target: number): number {
-  let max = -Infinity;
-  for (let v = 0; v < vocab; v++) if (logits[offset + v] > max) max = logits[offset + v];
-  let sum = 0;
-  for (let v = 0; v < vocab; v++) sum += Math.exp(logits[offset + v] - max);
-  return logits[offset + target] - max - Math.log(sum);
-}
-
 /** A token sequence and the index of the first token whose log-prob is wanted. */
 export interface ScoredSpan {
   readonly ids: readonly number[];
@@ -62,41 +53,95 @@ function nextTokens(ids: readonly number[]): number[] {
 }
 
 /**
- * The one token scorer: log p(ids[t] | ids[..t]) for t = from..len−1 of every span. Log-softmax
- * and the gather of the target tokens run in the graph (logits 'targets'). Longest spans first,
- * as lm-eval does: a batch's first row sets its length, rows are added while rows × length ×
- * vocab stays under the cap, and similar lengths share a batch, which keeps padding small.
+ * Spans in batches, longest first, as lm-eval does: a batch's first row sets its length, rows
+ * are added while `rowsFor(length)` allows, and similar lengths share a batch, which keeps
+ * padding small. Spans with nothing to score get no forward.
  */
-export async function scoreSpans(model: HookedModel, spans: readonly ScoredSpan[], opts: SpanScoreOptions = {}): Promise<Float64Array[]> {
+async function forEachBatch(
+  spans: readonly ScoredSpan[],
+  opts: SpanScoreOptions,
+  rowsFor: (length: number) => number,
+  run: (batch: readonly number[]) => Promise<void>,
+): Promise<void> {
   const maxBatch = opts.batchSize ?? 8;
   if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new InvalidInputError(`batchSize must be a positive integer, got ${String(maxBatch)}`);
   spans.forEach((s, i) => {
     if (!Number.isInteger(s.from) || s.from < 1 || s.from > s.ids.length) throw new InvalidInputError(`span ${i}: from must be in 1..${s.ids.length}, got ${s.from}`);
   });
-  const V = model.spec.vocabSize;
-  const results: Float64Array[] = spans.map((s) => new Float64Array(s.ids.length - s.from));
-  // Spans with nothing to score need no forward.
   const order = spans
     .map((_, i) => i)
     .filter((i) => spans[i].from < spans[i].ids.length)
     .sort((a, b) => spans[b].ids.length - spans[a].ids.length || a - b);
   let done = spans.length - order.length;
   for (let i = 0; i < order.length; ) {
-    const seq = spans[order[i]].ids.length;
-    const rows = Math.max(1, Math.min(maxBatch, Math.floor(MAX_LOGIT_FLOATS / (seq * V))));
-    const batch = order.slice(i, i + rows);
-    const out = await model.forward({ tokens: batch.map((r) => spans[r].ids), targets: batch.map((r) => nextTokens(spans[r].ids)), hooks: opts.hooks, logits: 'targets' });
-    const lp = out.targetLogprobs!;
-    batch.forEach((r, b) => {
-      const { ids, from } = spans[r];
-      // Row b's token t sits at b·seq + pad + t; the position before it predicts it.
-      const base = b * out.seq + out.pad[b];
-      for (let t = from; t < ids.length; t++) results[r][t - from] = lp[base + t - 1];
-    });
+    const batch = order.slice(i, i + Math.max(1, Math.min(maxBatch, rowsFor(spans[order[i]].ids.length))));
+    await run(batch);
     i += batch.length;
     done += batch.length;
     opts.onProgress?.(done, spans.length);
   }
+}
+
+/** Span r's scored tokens from a [batch, seq] output where it is row b: token t is predicted by position t − 1. */
+function spanValues(values: Float32Array, out: { readonly seq: number; readonly pad: readonly number[] }, b: number, span: ScoredSpan): Float64Array {
+  const base = b * out.seq + out.pad[b];
+  return Float64Array.from({ length: span.ids.length - span.from }, (_, k) => values[base + span.from + k - 1]);
+}
+
+/**
+ * The one token scorer: log p(ids[t] | ids[..t]) for t = from..len−1 of every span. Log-softmax
+ * and the gather of the target tokens run in the graph (logits 'targets'), so only those numbers
+ * leave ONNX Runtime.
+ */
+export async function scoreSpans(model: HookedModel, spans: readonly ScoredSpan[], opts: SpanScoreOptions = {}): Promise<Float64Array[]> {
+  const V = model.spec.vocabSize;
+  const results: Float64Array[] = spans.map((s) => new Float64Array(s.ids.length - s.from));
+  await forEachBatch(spans, opts, (seq) => Math.floor(MAX_LOGIT_FLOATS / (seq * V)), async (batch) => {
+    const out = await model.forward({ tokens: batch.map((r) => spans[r].ids), targets: batch.map((r) => nextTokens(spans[r].ids)), hooks: opts.hooks, logits: 'targets' });
+    batch.forEach((r, b) => (results[r] = spanValues(out.targetLogprobs!, out, b, spans[r])));
+  });
+  return results;
+}
+
+/** A span's scores under a run and a reference run. */
+interface ComparedSpan {
+  /** log p(ids[t] | ids[..t]) under the run (its hooks). */
+  readonly logprobs: Float64Array;
+  /** The same under the reference run. */
+  readonly referenceLogprobs: Float64Array;
+  /** KL(p_run ‖ p_reference) of the next-token distributions predicting those tokens. */
+  readonly kl: Float64Array;
+}
+
+/**
+ * scoreSpans under `hooks`, and per scored token the reference run's log-prob and the KL between
+ * the two runs' next-token distributions (with hooks = steering and reference = none: how far
+ * steering moved the model where it wrote the text). The reference run hands its final hidden
+ * states (batch × seq × hidden) to the scoring run, whose graph computes both distributions, so
+ * no vocabulary-sized row leaves ONNX Runtime.
+ */
+export async function compareSpans(
+  model: HookedModel,
+  spans: readonly ScoredSpan[],
+  opts: SpanScoreOptions & { readonly reference: readonly Hook[] },
+): Promise<ComparedSpan[]> {
+  const V = model.spec.vocabSize;
+  const empty = new Float64Array(0);
+  const results: ComparedSpan[] = spans.map(() => ({ logprobs: empty, referenceLogprobs: empty, kl: empty }));
+  // Both runs' distributions exist inside ONNX Runtime at once.
+  await forEachBatch(spans, opts, (seq) => Math.floor(MAX_LOGIT_FLOATS / (2 * seq * V)), async (batch) => {
+    const tokens = batch.map((r) => spans[r].ids);
+    const reference = await model.forward({ tokens, hooks: opts.reference, logits: 'hidden' });
+    const out = await model.forward({ tokens, targets: batch.map((r) => nextTokens(spans[r].ids)), hooks: opts.hooks, logits: 'kl', referenceHidden: reference.finalHidden });
+    batch.forEach((r, b) => {
+      results[r] = {
+        logprobs: spanValues(out.targetLogprobs!, out, b, spans[r]),
+        referenceLogprobs: spanValues(out.referenceTargetLogprobs!, out, b, spans[r]),
+        // Rounding can leave a KL of identical distributions a hair below zero.
+        kl: spanValues(out.kl!, out, b, spans[r]).map((x) => Math.max(0, x)),
+      };
+    });
+  });
   return results;
 }
 

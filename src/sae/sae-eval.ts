@@ -2,7 +2,6 @@ import { InvalidInputError } from '../io/errors.js';
 import { hookName } from '../graph/hook-points.js';
 import type { Hook } from '../runtime/hooks.js';
 import type { HookedModel } from '../runtime/model.js';
-import { rowLogprob } from '../runtime/score.js';
 import type { PositionSelector } from '../runtime/positions.js';
 import { saeRunnerFor } from './runner-cache.js';
 import { checkSaeFitsModel, type Sae } from './sae.js';
@@ -56,14 +55,15 @@ export async function evaluateSaeOnModel(model: HookedModel, sae: Sae, contexts:
   let tokens = 0;
   const rows: Float32Array[] = [];
   const D = sae.cfg.dIn;
-  const V = model.spec.vocabSize;
   for (let start = 0; start < contexts.length; start += batchSize) {
     const batch = contexts.slice(start, start + batchSize);
     for (const run of ['clean', 'sae', 'zero'] as const) {
-      const out = await model.forward({ tokens: batch, hooks: runs[run], logits: 'all' });
+      // Each position's next token, scored in the graph (the last position's target is unused).
+      const targets = batch.map((ids) => ids.map((_, t) => ids[t + 1] ?? 0));
+      const out = await model.forward({ tokens: batch, targets, hooks: runs[run], logits: 'targets' });
       batch.forEach((ids, b) => {
         const first = out.pad[b];
-        for (let t = 0; t + 1 < ids.length; t++) nll[run] -= rowLogprob(out.logits!, (b * out.seq + first + t) * V, V, ids[t + 1]);
+        for (let t = 0; t + 1 < ids.length; t++) nll[run] -= out.targetLogprobs![b * out.seq + first + t];
         if (run === 'clean') {
           const act = out.captures.get(name)!;
           const from = skipBos ? 1 : 0;
