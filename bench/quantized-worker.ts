@@ -35,6 +35,11 @@ export interface QuantWorkerResult {
   readonly packedBytes?: number;
   /** The prompt prefilled once more after the run, into an empty cache: prefill alone, warm. */
   readonly warmPrefillSeconds: number;
+  /**
+   * Steerer's steered job: decode speed steered ÷ unsteered, from 64-token decodes run plain and
+   * steered alternately 4 times each in this process (best of each): single runs swing by ±10 %.
+   */
+  readonly interleavedSteeredRatio?: number;
 }
 
 const t0 = performance.now();
@@ -66,9 +71,32 @@ async function runSteerer(cfg: QuantWorkerConfig): Promise<QuantWorkerResult> {
   const t3 = performance.now();
   await model.forward({ tokens: [cfg.promptIds], cache: model.createCache(1), hooks, logits: 'last' });
   const warmPrefillSeconds = since(t3);
+  const interleavedSteeredRatio = hooks ? await steeredRatio(model, cfg.promptIds, hooks) : undefined;
   const packedBytes = model.packed?.bytes;
   await model.dispose();
-  return { loadSeconds, firstTokenSeconds, decodeSeconds, totalSeconds, tokens, peakRssBytes: peak, warmPrefillSeconds, ...(packedBytes !== undefined ? { packedBytes } : {}) };
+  return {
+    loadSeconds, firstTokenSeconds, decodeSeconds, totalSeconds, tokens, peakRssBytes: peak, warmPrefillSeconds,
+    ...(packedBytes !== undefined ? { packedBytes } : {}),
+    ...(interleavedSteeredRatio !== undefined ? { interleavedSteeredRatio } : {}),
+  };
+}
+
+/** Decode speed with `hooks` ÷ without, 64 tokens each way, alternating 4 times (best of each). */
+async function steeredRatio(model: HookedModel, promptIds: readonly number[], hooks: readonly Hook[]): Promise<number> {
+  const decode = async (h: readonly Hook[] | undefined): Promise<number> => {
+    const cache = model.createCache(1);
+    let out = await model.forward({ tokens: [promptIds], cache, hooks: h, logits: 'last' });
+    const t = performance.now();
+    for (let i = 0; i < 64; i++) out = await model.forward({ tokens: [[argmax(out.logits!)]], cache, hooks: h, logits: 'last' });
+    return performance.now() - t;
+  };
+  let plain = Infinity;
+  let steered = Infinity;
+  for (let r = 0; r < 4; r++) {
+    plain = Math.min(plain, await decode(undefined));
+    steered = Math.min(steered, await decode(hooks));
+  }
+  return plain / steered;
 }
 
 function argmax(row: Float32Array): number {

@@ -5,7 +5,8 @@
  * file in its own child process (quantized-worker.ts), prefills a 130-token prompt and generates
  * 1 or 128 greedy tokens. Reported: time to the last token, decode tokens/s (timed from the first
  * new token to the last), load, first token, peak RSS, whether the greedy tokens agree, and
- * Steerer's steered decode (a vector at every layer) against its unsteered one.
+ * Steerer's steered decode (a vector at every layer) against its unsteered one, as single runs and
+ * alternating in one process.
  *
  * Steerer repacks quantized weights once into its cache (STEERER_CACHE_DIR, here
  * bench/models/cache); the first, cold start is reported apart and the rounds run warm.
@@ -142,7 +143,7 @@ async function main(): Promise<void> {
       fmt(r.llama.full.totalSeconds / r.steerer.full.totalSeconds, 2),
       `${fmt(sDec, 1)} / ${fmt(lDec, 1)}`,
       fmt(sDec / lDec, 2),
-      fmt(steeredDec / sDec, 2),
+      `${fmt(steeredDec / sDec, 2)} (${fmt(r.steerer.steered.interleavedSteeredRatio ?? NaN, 2)})`,
       `${fmt(r.steerer.full.peakRssBytes / MiB, 0)} / ${fmt(r.llama.full.peakRssBytes / MiB, 0)}`,
       fmt(r.steerer.full.peakRssBytes / r.llama.full.peakRssBytes, 2),
       `${fmt(r.steerer.one.loadSeconds, 2)} (cold ${fmt(r.coldStart.loadSeconds, 2)}) / ${fmt(r.llama.one.loadSeconds, 2)}`,
@@ -158,7 +159,7 @@ async function main(): Promise<void> {
     'speed L÷S',
     'decode tok/s (S / L)',
     'decode S÷L',
-    'steered ÷ unsteered',
+    'steered ÷ unsteered (interleaved)',
     'peak RSS MiB (S / L)',
     'RSS S÷L',
     'load s (S / L)',
