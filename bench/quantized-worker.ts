@@ -28,6 +28,8 @@ export interface QuantWorkerResult {
   readonly firstTokenSeconds: number;
   /** First new token → last (newTokens − 1 single-token steps). */
   readonly decodeSeconds: number;
+  /** The median of those steps: this shared machine stalls a step now and then (50-200 ms, either engine). */
+  readonly medianStepSeconds: number;
   /** Start of this module → last new token. */
   readonly totalSeconds: number;
   readonly tokens: readonly number[];
@@ -61,9 +63,12 @@ async function runSteerer(cfg: QuantWorkerConfig): Promise<QuantWorkerResult> {
   const tokens = [argmax(out.logits!)];
   const firstTokenSeconds = since(t1);
   const t2 = performance.now();
+  const steps: number[] = [];
   while (tokens.length < cfg.newTokens) {
+    const ts = performance.now();
     out = await model.forward({ tokens: [[tokens[tokens.length - 1]]], cache, hooks, logits: 'last' });
     tokens.push(argmax(out.logits!));
+    steps.push(since(ts));
   }
   const decodeSeconds = since(t2);
   const totalSeconds = since(t0);
@@ -75,7 +80,7 @@ async function runSteerer(cfg: QuantWorkerConfig): Promise<QuantWorkerResult> {
   const packedBytes = model.packed?.bytes;
   await model.dispose();
   return {
-    loadSeconds, firstTokenSeconds, decodeSeconds, totalSeconds, tokens, peakRssBytes: peak, warmPrefillSeconds,
+    loadSeconds, firstTokenSeconds, decodeSeconds, medianStepSeconds: median(steps), totalSeconds, tokens, peakRssBytes: peak, warmPrefillSeconds,
     ...(packedBytes !== undefined ? { packedBytes } : {}),
     ...(interleavedSteeredRatio !== undefined ? { interleavedSteeredRatio } : {}),
   };
@@ -99,6 +104,11 @@ async function steeredRatio(model: HookedModel, promptIds: readonly number[], ho
   return plain / steered;
 }
 
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
 function argmax(row: Float32Array): number {
   let best = 0;
   for (let i = 1; i < row.length; i++) if (row[i] > row[best]) best = i;
@@ -119,13 +129,18 @@ async function runLlama(cfg: QuantWorkerConfig): Promise<QuantWorkerResult> {
   const tokens: number[] = [];
   let firstTokenSeconds = NaN;
   let t2 = NaN;
+  const steps: number[] = [];
+  let ts = performance.now();
   while (tokens.length < cfg.newTokens) {
     const r = await it.next();
     if (r.done) throw new Error('llama.cpp stopped generating');
     if (tokens.length === 0) {
       firstTokenSeconds = since(t1);
       t2 = performance.now();
+    } else {
+      steps.push(since(ts));
     }
+    ts = performance.now();
     tokens.push(r.value);
   }
   const decodeSeconds = since(t2);
@@ -139,7 +154,7 @@ async function runLlama(cfg: QuantWorkerConfig): Promise<QuantWorkerResult> {
   const warmPrefillSeconds = since(t3);
   await context.dispose();
   await model.dispose();
-  return { loadSeconds, firstTokenSeconds, decodeSeconds, totalSeconds, tokens, peakRssBytes: peak, warmPrefillSeconds };
+  return { loadSeconds, firstTokenSeconds, decodeSeconds, medianStepSeconds: median(steps), totalSeconds, tokens, peakRssBytes: peak, warmPrefillSeconds };
 }
 
 const cfg = JSON.parse(process.argv[2]) as QuantWorkerConfig;

@@ -170,13 +170,17 @@ async function main(): Promise<void> {
   const shapeLabel = shapeKey === 'smollm2-random' ? 'SmolLM2-135M' : SHAPES[shapeKey].label;
   console.log(`\n${shapeLabel} shape, random weights, ${PROMPT_TOKENS}-token prompt, greedy, ${threads} threads, ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}; S = Steerer, L = llama.cpp (node-llama-cpp, mmap, F16 KV)`);
   console.log(formatTable(header, rows));
-  const longHeader = ['weights', 'prompt → 1st token s (S / L)', 'warm prefill tok/s (S / L)', 'prefill S÷L', `decode tok/s after ${LONG_TOKENS} (S / L)`, 'decode S÷L'];
+  const longHeader = ['weights', 'prompt → 1st token s (S / L)', 'warm prefill tok/s (S / L)', 'prefill S÷L', `decode tok/s after ${LONG_TOKENS} (S / L)`, 'decode S÷L', 'median step ms (S / L)', 'median S÷L'];
   const longRows = results.flatMap((r) => {
     if (!r.long) return [];
     const tps = (x: QuantWorkerResult): number => (LONG_NEW - 1) / x.decodeSeconds;
     const { steerer: s, llama: l } = r.long;
     const pre = (x: QuantWorkerResult): number => LONG_TOKENS / x.warmPrefillSeconds;
-    return [[r.type.toUpperCase(), `${fmt(s.firstTokenSeconds, 2)} / ${fmt(l.firstTokenSeconds, 2)}`, `${fmt(pre(s), 0)} / ${fmt(pre(l), 0)}`, fmt(pre(s) / pre(l), 2), `${fmt(tps(s), 1)} / ${fmt(tps(l), 1)}`, fmt(tps(s) / tps(l), 2)]];
+    const ms = (x: QuantWorkerResult): string => fmt(x.medianStepSeconds * 1000, 1);
+    return [[
+      r.type.toUpperCase(), `${fmt(s.firstTokenSeconds, 2)} / ${fmt(l.firstTokenSeconds, 2)}`, `${fmt(pre(s), 0)} / ${fmt(pre(l), 0)}`, fmt(pre(s) / pre(l), 2),
+      `${fmt(tps(s), 1)} / ${fmt(tps(l), 1)}`, fmt(tps(s) / tps(l), 2), `${ms(s)} / ${ms(l)}`, fmt(l.medianStepSeconds / s.medianStepSeconds, 2),
+    ]];
   });
   if (longRows.length) {
     console.log(`\nAfter a ${LONG_TOKENS}-token prompt, ${LONG_NEW} greedy tokens (prompt → 1st token includes session creation)`);

@@ -25,6 +25,16 @@ function randomRows(type: GgmlType, rows: number, K: number, seed: number): Uint
   const rng = createRng(seed);
   const nb = (rows * K) / info.blockSize;
   const bytes = new Uint8Array(nb * info.typeSize);
+  if (type === GgmlType.F16 || type === GgmlType.BF16) {
+    // Finite weights of either sign: f16 from f32ToF16, bf16 as the top half of a float32.
+    const view = new DataView(bytes.buffer);
+    for (let i = 0; i < nb; i++) {
+      const w = (rng.nextFloat() - 0.5) * 0.2;
+      if (type === GgmlType.F16) view.setUint16(2 * i, f32ToF16(w), true);
+      else view.setUint16(2 * i, new Uint32Array(Float32Array.of(w).buffer)[0] >>> 16, true);
+    }
+    return bytes;
+  }
   for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(rng.nextFloat() * 256);
   for (let b = 0; b < nb; b++) {
     for (const off of HALF_FIELDS[type] ?? []) {
@@ -62,7 +72,7 @@ describe('ggml rows → MatMulNBits layout', () => {
     });
   }
 
-  for (const type of [GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.Q5_K, GgmlType.Q6_K, GgmlType.Q2_K, GgmlType.Q3_K]) {
+  for (const type of [GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.Q5_K, GgmlType.Q6_K, GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.F16, GgmlType.BF16]) {
     test(`${ggmlTypeInfo(type)!.name} is requantized to 8 bits within half a step of each block's range`, () => {
       assert.deepEqual(nbitsLayout(type), { bits: 8, zeros: false, exact: false });
       const src = randomRows(type, rows, K, 23 + type);

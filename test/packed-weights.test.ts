@@ -74,6 +74,41 @@ describe('quantized GGUF weights kept packed', () => {
     });
   }
 
+  test('F16 weights are requantized to 8 bits within half a step, and logits stay close to the float32 load', async () => {
+    const file = quantizedFile('llama', GgmlType.F16, 41);
+    const packedLoad = loadGguf(file, { cacheRoot });
+    const f32Load = loadGguf(file, { weights: 'f32' });
+    const packed = packedLoad.packed!;
+    const linear = [...f32Load.weights.keys()].filter((n) => /attn_(q|k|v|output)\.weight|ffn_(gate|up|down)\.weight|^output\.weight$/.test(n));
+    for (const name of linear) {
+      const m = packed.get(name);
+      assert.ok(m && m.bits === 8 && !m.exact && m.sourceType === 'F16', `${name} is kept as 8 bits`);
+      const dense = packed.dense(name).data;
+      const want = f32Load.weights.get(name)!.data;
+      // Blocks run along each output row's inputs: [in, out] stores input k of output r at k·out + r.
+      const [inputs, outputs] = f32Load.weights.get(name)!.shape;
+      for (let r = 0; r < outputs; r += 7) {
+        for (let b = 0; b < inputs / 32; b++) {
+          let amax = 0;
+          for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(want[(b * 32 + j) * outputs + r]));
+          for (let j = 0; j < 32; j++) {
+            const at = (b * 32 + j) * outputs + r;
+            assert.ok(Math.abs(dense[at] - want[at]) <= (0.5 * amax) / 127 + 1e-6 * amax, `${name} row ${r} block ${b}`);
+          }
+        }
+      }
+    }
+    const a = new HookedModel(packedLoad, { threads: 1 });
+    const b = new HookedModel(f32Load, { threads: 1 });
+    const la = (await a.forward({ tokens: [IDS], logits: 'all' })).logits!;
+    const lb = (await b.forward({ tokens: [IDS], logits: 'all' })).logits!;
+    // The weights' 8-bit rounding plus the int8 activations: what a Q8_0 file of this model costs
+    // (architectures.test.ts bounds the first at 3e-2, the Q8_0 test above the second at 2e-2).
+    assert.ok(maxAbsDiff(la, lb) / scaleOf(lb) < 5e-2, `relative logit error ${maxAbsDiff(la, lb) / scaleOf(lb)}`);
+    await a.dispose();
+    await b.dispose();
+  });
+
   test('hooks and steering work on packed weights as on float32 ones', async () => {
     const file = quantizedFile('llama', GgmlType.Q8_0, 5);
     const a = new HookedModel(loadGguf(file, { cacheRoot }), { threads: 1 });

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ModelFileError } from '../io/errors.js';
-import type { GgufFile } from '../io/gguf.js';
+import { GgmlType, type GgufFile } from '../io/gguf.js';
 import { NBITS_BLOCK, nbitsBlobBytes, nbitsLayout, unpackRow, type NBitsRows } from '../io/nbits-repack.js';
 import { ggmlTypeInfo } from '../io/ggml-quants.js';
 import { cacheDir } from '../util/cache-dir.js';
@@ -162,7 +162,10 @@ interface IndexFile {
 /** Whether a GGUF tensor type is packed (quantized) rather than read as float32. */
 export function packable(type: number): boolean {
   const info = ggmlTypeInfo(type);
-  return info !== undefined && info.blockSize > 1 && nbitsLayout(type) !== undefined;
+  // Half-precision floats too (requantized to 8 bits: MatMulNBits has no 16-bit form, and float32
+  // would double them); float32 ones are read in place instead.
+  const compact = info !== undefined && (info.blockSize > 1 || type === GgmlType.F16 || type === GgmlType.BF16);
+  return compact && nbitsLayout(type) !== undefined;
 }
 
 /**

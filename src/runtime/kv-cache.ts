@@ -8,8 +8,8 @@ import type { ModelSpec } from '../model/spec.js';
  * any step, whatever the batch). Each step the graph returns only the new tokens' keys and
  * values, appended here. Slots at or past `length` are empty and left padding leaves invalid
  * ones; the attention mask hides both. Capacity grows ahead of need (by an eighth, at least 64
- * slots, or to what `reserve` was told), so attention reads a few empty slots and a long
- * generation copies the cache only now and then.
+ * slots), so attention reads a few empty slots and a long generation copies the cache only now
+ * and then.
  */
 export class KvCache {
   /** Number of slots (positions, padding included) filled per row. */
@@ -54,12 +54,6 @@ export class KvCache {
 
   isValid(row: number, slot: number): boolean {
     return slot < this.length && this.validSlots[row][slot] === 1;
-  }
-
-  /** Makes room for `slots` slots per row at once (a generation that knows its length). */
-  reserve(slots: number): void {
-    if (!Number.isInteger(slots) || slots < 0) throw new InvalidInputError(`a KV cache reserves a whole number of slots, got ${slots}`);
-    if (slots > this.capacity) this.grow(slots);
   }
 
   /**
