@@ -26,3 +26,4 @@ export type { ModelSpec } from '../../src/model/spec.js';
 export { sharedPath } from '../../src/util/shared-path.js';
 export { createRng } from '../../src/runtime/rng.js';
 export { tokenizerFromHfJson } from '../../src/model/tokenizers/hf-tokenizer.js';
+export { GraphBuilder, int } from '../../src/graph/onnx-builder.js';
