@@ -28,7 +28,7 @@ type Attr =
 export const int = (i: number): Attr => ({ i });
 export const float = (f: number): Attr => ({ f });
 
-/** Opset 23 brings RMSNormalization, RotaryEmbedding and Attention (GQA + KV cache) as standard ops. */
+/** Opset 23 brings RMSNormalization and RotaryEmbedding as standard ops. */
 const OPSET = 23;
 const IR_VERSION = 10;
 
