@@ -44,46 +44,50 @@ export interface ResolvedSamplingOptions {
   processors: readonly LogitsProcessor[];
 }
 
-/** Checks every option and fills in defaults; throws InvalidInputError naming the bad option. */
-export function validateSamplingOptions(o: SamplingOptions): ResolvedSamplingOptions {
+/**
+ * Checks every option and fills in defaults; throws InvalidInputError naming the bad option, as
+ * `names` spells it where the caller's users spell it otherwise (the CLI's --top-p for topP).
+ */
+export function validateSamplingOptions(o: SamplingOptions, names: Partial<Record<keyof SamplingOptions, string>> = {}): ResolvedSamplingOptions {
+  const label = (name: keyof SamplingOptions): string => names[name] ?? name;
   const num = (name: keyof SamplingOptions, value: unknown, fallback: number): number => {
     if (value === undefined) return fallback;
     if (typeof value !== 'number' || Number.isNaN(value)) {
-      throw new InvalidInputError(`${name} must be a number, got ${String(value)}`);
+      throw new InvalidInputError(`${label(name)} must be a number, got ${String(value)}`);
     }
     return value;
   };
   const temperature = num('temperature', o.temperature, 1);
   if (!Number.isFinite(temperature) || temperature < 0) {
-    throw new InvalidInputError(`temperature must be a finite number ≥ 0 (0 = greedy), got ${temperature}`);
+    throw new InvalidInputError(`${label('temperature')} must be a finite number ≥ 0 (0 = greedy), got ${temperature}`);
   }
   const topK = num('topK', o.topK, 0);
   if (!Number.isSafeInteger(topK) || topK < 0) {
-    throw new InvalidInputError(`topK must be a non-negative integer (0 = off), got ${topK}`);
+    throw new InvalidInputError(`${label('topK')} must be a non-negative integer (0 = off), got ${topK}`);
   }
   const topP = num('topP', o.topP, 1);
   if (!(topP > 0 && topP <= 1)) {
-    throw new InvalidInputError(`topP must be in (0, 1] (1 = off), got ${topP}`);
+    throw new InvalidInputError(`${label('topP')} must be in (0, 1] (1 = off), got ${topP}`);
   }
   const minP = num('minP', o.minP, 0);
   if (!(minP >= 0 && minP < 1)) {
-    throw new InvalidInputError(`minP must be in [0, 1) (0 = off), got ${minP}`);
+    throw new InvalidInputError(`${label('minP')} must be in [0, 1) (0 = off), got ${minP}`);
   }
   const repetitionPenalty = num('repetitionPenalty', o.repetitionPenalty, 1);
   if (!Number.isFinite(repetitionPenalty) || repetitionPenalty <= 0) {
-    throw new InvalidInputError(`repetitionPenalty must be a finite number > 0 (1 = off), got ${repetitionPenalty}`);
+    throw new InvalidInputError(`${label('repetitionPenalty')} must be a finite number > 0 (1 = off), got ${repetitionPenalty}`);
   }
   const repetitionWindow = num('repetitionWindow', o.repetitionWindow, Infinity);
   if (repetitionWindow !== Infinity && (!Number.isSafeInteger(repetitionWindow) || repetitionWindow < 1)) {
-    throw new InvalidInputError(`repetitionWindow must be a positive integer, got ${repetitionWindow}`);
+    throw new InvalidInputError(`${label('repetitionWindow')} must be a positive integer, got ${repetitionWindow}`);
   }
   const frequencyPenalty = num('frequencyPenalty', o.frequencyPenalty, 0);
   if (!Number.isFinite(frequencyPenalty)) {
-    throw new InvalidInputError(`frequencyPenalty must be a finite number, got ${frequencyPenalty}`);
+    throw new InvalidInputError(`${label('frequencyPenalty')} must be a finite number, got ${frequencyPenalty}`);
   }
   const presencePenalty = num('presencePenalty', o.presencePenalty, 0);
   if (!Number.isFinite(presencePenalty)) {
-    throw new InvalidInputError(`presencePenalty must be a finite number, got ${presencePenalty}`);
+    throw new InvalidInputError(`${label('presencePenalty')} must be a finite number, got ${presencePenalty}`);
   }
   if (o.seed !== undefined) validateSeed(o.seed);
   if (o.logitBias !== undefined) {

@@ -24,9 +24,21 @@ export function parseLayerList(text: string, opts: { limit: number; flag: string
   return [...layers].sort((x, y) => x - y);
 }
 
-/** FILE or FILE:number (the number may be negative or in exponent form); the number stays text for the caller to check. */
+/**
+ * FILE or FILE:number (the number may be negative or in exponent form); the number stays text for
+ * the caller to check. A suffix that is meant as a number but is none (FILE:NaN, FILE:inf,
+ * FILE:abc after a file name with an extension) is refused as such, not taken for part of the
+ * file's name; a suffix with a path separator in it (C:\models\v.safetensors) is a path.
+ */
 export function splitFileNumber(term: string): { file: string; number?: string } {
   const m = /^(.+?)(?::(-?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?))?$/i.exec(term);
   if (!m) throw new InvalidInputError(`expected FILE or FILE:number, got "${term}"`);
-  return m[2] === undefined ? { file: m[1] } : { file: m[1], number: m[2] };
+  if (m[2] !== undefined) return { file: m[1], number: m[2] };
+  const colon = term.lastIndexOf(':');
+  const suffix = colon > 0 ? term.slice(colon + 1) : '';
+  const head = term.slice(0, colon);
+  if (colon > 0 && !/[\\/]/.test(suffix) && (/^[+-]?(nan|inf(inity)?)$/i.test(suffix) || /\.\w+$/.test(head))) {
+    throw new InvalidInputError(`"${term}": the number after "${head}:" must be a finite number, got "${suffix}"`);
+  }
+  return { file: m[1] };
 }

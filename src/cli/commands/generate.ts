@@ -5,8 +5,18 @@ import { generate, type GenerateOptions } from '../../decoding/generate.js';
 import { addDecodingOptions, type DecodingFlags } from '../decoding-flags.js';
 import { addSteerOptions, describeResolved, generationSteeringFromFlags, type SteerFlags } from '../steer-flags.js';
 import type { ResolvedIntervention } from '../../steering/spec.js';
+import { validateSamplingOptions, type SamplingOptions } from '../../runtime/sampling-options.js';
 import { InvalidInputError } from '../../io/errors.js';
 import { jsonOption, modelOption, openFromOptions, parseIntStrict, parseNumber, readTextFile, runAction, deviceOption, threadsOption } from '../common.js';
+
+/** Sampling options as this command's flags name them (errors say --top-p, not topP). */
+const SAMPLING_FLAGS: Partial<Record<keyof SamplingOptions, string>> = {
+  temperature: '--temperature',
+  topK: '--top-k',
+  topP: '--top-p',
+  minP: '--min-p',
+  repetitionPenalty: '--repetition-penalty',
+};
 
 interface GenerateFlags extends SteerFlags, DecodingFlags {
   model: string;
@@ -72,6 +82,8 @@ export function generateCommand(): Command {
           seed: flags.seed === undefined ? (flags.compare ? 0 : undefined) : parseIntStrict(flags.seed, '--seed'),
           stop: flags.stop,
         };
+        // Checked before anything prints, with the flags' own names.
+        validateSamplingOptions(base, SAMPLING_FLAGS);
         if (flags.compare) {
           const unsteered = await generate(model, prompt, base);
           const steered = await generate(model, prompt, { ...base, hooks, decoding });
