@@ -45,15 +45,42 @@ export function parseLayers(value: string, numLayers: number, flag = '--layers')
   return parseLayerList(value, { limit: numLayers, flag, alsoAccepted: '"all"', outOfRange: (l) => `layer ${l} does not exist: the model has layers 0..${numLayers - 1}` });
 }
 
-/** A progress bar on stderr (silent when stderr is not a terminal or --json is set). */
+/** Progress on stderr: a bar on a terminal, periodic lines when piped; silent with --json. */
 export function progressBar(label: string, total: number, quiet = false): { update(done: number): void; stop(): void } {
-  if (quiet || !process.stderr.isTTY) return { update() {}, stop() {} };
+  if (quiet) return { update() {}, stop() {} };
+  if (!process.stderr.isTTY) return progressLines(label, total);
   const bar = new cliProgress.SingleBar(
     { format: `${label} [{bar}] {percentage}% | {value}/{total} | ETA {eta_formatted}`, stream: process.stderr, hideCursor: true },
     cliProgress.Presets.shades_classic,
   );
   bar.start(total, 0);
   return { update: (done) => bar.update(done), stop: () => bar.stop() };
+}
+
+/** Seconds between progress lines when stderr is a log, not a terminal. */
+const LINE_EVERY_S = 10;
+
+/**
+ * Piped progress (a log, CI): a plain line at most every 10 s as work advances, and one at the
+ * end. Written from update() itself, with no timer, so a command that fails midway still exits.
+ */
+function progressLines(label: string, total: number): { update(done: number): void; stop(): void } {
+  const started = performance.now();
+  let lastLine = started;
+  let done = 0;
+  const line = (): void => {
+    const elapsed = (performance.now() - started) / 1000;
+    const eta = done > 0 && done < total ? ` | ETA ${Math.round((elapsed * (total - done)) / done)}s` : '';
+    process.stderr.write(`${label}: ${total > 0 ? Math.floor((100 * done) / total) : 100}% | ${done}/${total}${eta} | ${elapsed.toFixed(0)}s\n`);
+    lastLine = performance.now();
+  };
+  return {
+    update: (d) => {
+      done = d;
+      if ((performance.now() - lastLine) / 1000 >= LINE_EVERY_S) line();
+    },
+    stop: () => line(),
+  };
 }
 
 /** Runs a command body; user-facing errors become one line on stderr and exit code 1. */
