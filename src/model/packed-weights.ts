@@ -92,10 +92,26 @@ export class PackedWeights {
       if (byRows) data.set(row, r * inputs);
       else for (let k = 0; k < inputs; k++) data[k * outputs + r] = row[k];
     };
-    if (f) {
+    if (f?.perm) {
+      // q/k rows in RoPE order: a few thousand rows, read one by one.
       for (let r = 0; r < outputs; r++) {
         this.readMappedRow(f, r, row);
         put(r);
+      }
+    } else if (f) {
+      // Stored rows in order: read a chunk at a time, not a read call per row.
+      const step = Math.max(1, Math.floor(CHUNK_BYTES / (4 * inputs)));
+      const chunk = new Float32Array(step * inputs);
+      this.sourceFd ??= fs.openSync(this.sourceFile, 'r');
+      for (let r0 = 0; r0 < outputs; r0 += step) {
+        const n = Math.min(step, outputs - r0);
+        const bytes = new Uint8Array(chunk.buffer, 0, n * inputs * 4);
+        const got = fs.readSync(this.sourceFd, bytes, 0, bytes.length, f.offset + r0 * inputs * 4);
+        if (got !== bytes.length) throw new ModelFileError(this.sourceFile, `file is truncated (read ${got} of ${bytes.length} bytes)`);
+        for (let r = 0; r < n; r++) {
+          row.set(chunk.subarray(r * inputs, (r + 1) * inputs));
+          put(r0 + r);
+        }
       }
     } else {
       const step = Math.max(1, Math.floor(CHUNK_BYTES / (m!.q.length / outputs)));
