@@ -130,7 +130,7 @@ async function storiesInProcess(prompt: string, steer?: string): Promise<Generat
   return {
     command: commandLine(args),
     stories: out.map((r, i) => ({ seed: seeds[i], text: r.text, tokens: r.tokens, promptTokens: ids.length, finishReason: r.finishReason })),
-    applied: steer ? resolved.map(({ vector, layers, coefficient, coefficientFrom }) => ({ vector, layers, coefficient, coefficientFrom })) : null,
+    applied: steer ? resolved.map((r) => ({ vector: r.kind === 'vector' ? r.vector : r.sae, layers: r.layers, coefficient: r.coefficient, coefficientFrom: r.coefficientFrom })) : null,
   };
 }
 

@@ -21,7 +21,7 @@ export { SteererError, ModelFileError, InvalidInputError } from './io/errors.js'
 export { GeneratorError, type GenerationRequest, type TextGenerator } from './generators/text-generator.js';
 export { localGenerator, type LocalGeneratorOptions } from './generators/local-generator.js';
 export { openAiGenerator, type OpenAiGeneratorOptions } from './generators/openai-generator.js';
-export { judgeResponses, judgePrompts, parseRating, harmonicScore, type JudgeItem, type JudgeScores, type JudgeResult, type JudgeOptions } from './evals/judge.js';
+export { judgeResponses, judgePrompts, parseRating, harmonicScore, type JudgeItem, type JudgeScores, type JudgeField, type JudgeResult, type JudgeOptions } from './evals/judge.js';
 export {
   requestConceptItems,
   filterItems,
@@ -89,8 +89,9 @@ export { buildFeatureIndex, type FeatureIndexOptions } from './sae/feature-index
 export { featureLogitEffects, featureLogitBias, type TokenWeight, type FeatureLogitEffect } from './sae/logit-lens.js';
 export { contrastFeatures, featuresNearVector, type FeatureMatch, type VectorMatch, type ContrastOptions, type ContrastPooling, type ContrastRanking } from './sae/feature-search.js';
 export { featureCard, featureCards, renderFeatureCardText, renderFeatureCardsHtml, type FeatureCard } from './sae/feature-card.js';
-export { parseSteeringSpec, compileSteeringSpec, steeringSpecJsonSchema, type SteeringSpec, type SpecResolver, type FeatureInterventionSpec, type SteeringSpecInput } from './steering/spec.js';
-export { fileResolver, compileSpecForGeneration, type CompiledSpec } from './steering/resolve.js';
+export { parseSteeringSpec, compileSteeringSpec, steeringSpecJsonSchema, type SteeringSpec, type SpecResolver, type FeatureInterventionSpec, type SteeringSpecInput, type ResolvedIntervention } from './steering/spec.js';
+export { fileResolver, compileSpecForGeneration, modelShape, type CompiledSpec } from './steering/resolve.js';
+export { ModelMismatchError, modelMismatch, type ModelShape } from './steering/model-match.js';
 export type { LogitsProcessor } from './runtime/logits-processor.js';
 export { PhraseBias, BanSequences, RepetitionPenalty, FrequencyPresencePenalty, type BiasedSequence } from './decoding/processors.js';
 export { phraseTokenSequences } from './decoding/phrases.js';
@@ -109,3 +110,12 @@ export { readProbeData, readClassFiles } from './probes/probe-data.js';
 export { createServer, type ServerOptions, type SteererServer } from './server/app.js';
 export { DEFAULT_LIMITS, type ServerLimits } from './server/context.js';
 export { rawAgreement, cohenKappa, spearman, midRanks, dimensionAgreement, preferenceOf, type Preference, type DimensionPair, type DimensionAgreement } from './evals/agreement.js';
+// Steering vectors: contrastive data → extraction → files, and arithmetic on them.
+export type { SteeringVector, VectorMeta, ModelIdentity, LayerDiagnostics, ExtractionMethod, ReadPosition } from './steering/vector.js';
+export type { ContrastDataset, ContrastPair, DatasetOptions } from './steering/contrast-dataset.js';
+export { readContrastFile, readSetFiles } from './steering/contrast-files.js';
+export { pairsFromTexts, pairsFromCompletions, pairsFromCaa, pairsFromSets } from './steering/contrast-pairs.js';
+export { extractVector, bestLayer, type ExtractOptions } from './steering/extract.js';
+export { saveVector, loadVector, exportControlVectorGguf, importControlVectorGguf } from './steering/vector-file.js';
+export { combineWeighted, addVectors, subtractVectors, scaleVector, normalizeVector, projectOut, cosineSimilarity, cosineMatrix } from './steering/vector-math.js';
+export { writeModelGguf, type GgufExportOptions } from './model/export-gguf.js';

@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test, type TestContext } from 'node:test';
 import { createConceptVector } from '../src/auto/concept-vector.js';
 import { loadConceptDataset } from '../src/concept/concept-data.js';
 import { openAiGenerator } from '../src/generators/openai-generator.js';
@@ -14,22 +13,30 @@ import { loadVector } from '../src/steering/vector-file.js';
 import type { EvalReport } from '../src/report/eval-report.js';
 import { sharedPath } from '../src/util/shared-path.js';
 import { tempDir } from './helpers/random-model.js';
-import { cliArgs } from './helpers/cli.js';
+import type { CliResult } from './helpers/cli.js';
+import { steererInProcess } from './helpers/cli-in-process.js';
 
-const tmp = tempDir('auto');
 const MODEL = sharedPath('models', 'tinystories-656k');
-after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-/** Runs the CLI without blocking this process, which serves the fake endpoint. */
-function steerer(...args: string[]): Promise<{ stdout: string; stderr: string; status: number | null }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [...cliArgs(), ...args],
-      { encoding: 'utf8', cwd: tmp, env: { ...process.env, STEERER_API_KEY: 'test-key' }, maxBuffer: 64 * 2 ** 20 },
-      (err, stdout, stderr) => resolve({ stdout, stderr, status: err ? (typeof err.code === 'number' ? err.code : 1) : 0 }),
-    );
-  });
+/**
+ * A fresh folder, removed when the test ends, and the CLI run inside it (in this process, which
+ * also serves the fake endpoint: the CLI's requests are awaited, so nothing blocks it).
+ */
+function workspace(t: TestContext): { tmp: string; steerer: (...args: string[]) => Promise<CliResult> } {
+  const tmp = tempDir('auto');
+  t.after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+  return { tmp, steerer: steererInProcess(tmp, { STEERER_API_KEY: 'test-key' }) };
+}
+
+/** A sad-vs-happy vector (mean difference over twelve pairs) made by `vector create --pairs` in the test's folder. */
+async function sadVector(tmp: string, steerer: (...args: string[]) => Promise<CliResult>): Promise<void> {
+  const subjects = ['Lily', 'Tom', 'Ben', 'Sue', 'The dog', 'Mia'];
+  const sad = ['was very sad. She cried because her toy was broken.', 'felt alone and sad. Nobody wanted to play.'];
+  const happy = ['was very happy. She laughed because her toy was fun.', 'felt happy and loved. Everyone wanted to play.'];
+  const lines = subjects.flatMap((s) => sad.map((t, k) => JSON.stringify({ positive: `${s} ${t}`, negative: `${s} ${happy[k]}` })));
+  fs.writeFileSync(path.join(tmp, 'pairs.jsonl'), `${lines.join('\n')}\n`);
+  const made = await steerer('vector', 'create', '-m', MODEL, '--pairs', 'pairs.jsonl', '-o', 'sad.safetensors');
+  assert.equal(made.status, 0, made.stderr);
 }
 
 /** An OpenAI-compatible endpoint that writes numbered lists and rates everything 2. */
@@ -62,8 +69,9 @@ before(async () => {
 after(() => server.close());
 
 describe('one-click vectors', () => {
-  test('vector create --concept --coef auto: lexicon, gated data, vector and report; generate --steer uses the recommendation', async () => {
-    const r = await steerer('vector', 'create', '-m', MODEL, '--concept', 'sad', '--coef', 'auto', '--count', '24', '--threads', '2', '-o', 'sad.safetensors', '--json');
+  test('vector create --concept --coef auto: lexicon, gated data, vector and report; generate --steer uses the recommendation', async (t) => {
+    const { tmp, steerer } = workspace(t);
+    const r = await steerer('vector', 'create', '-m', MODEL, '--concept', 'sad', '--coef', 'auto', '--count', '24', '--probe-tokens', '32', '--threads', '2', '-o', 'sad.safetensors', '--json');
     assert.equal(r.status, 0, r.stderr);
     const v = loadVector(path.join(tmp, 'sad.safetensors'));
     const auto = v.meta.auto!;
@@ -108,8 +116,12 @@ describe('one-click vectors', () => {
     assert.match(g.stderr, /steering: sad\.safetensors at layers? [\d,]+, coefficient [-\d.e]+ \(recommended\)/);
   });
 
-  test('steerer eval: sweep, capability retention on ARC-Easy and a CAA behaviour, judge through an endpoint', async () => {
-    const r = await steerer('eval', '-m', MODEL, '--vector', 'sad.safetensors', '--coefs', '0,2,4', '--benchmarks', 'arc_easy', '--caa', 'sycophancy', '--limit', '16', '--max-tokens', '16', '--judge-url', url, '-o', 'eval-sad', '--json');
+  test('steerer eval: sweep, capability retention on ARC-Easy and a CAA behaviour, judge through an endpoint', async (t) => {
+    const { tmp, steerer } = workspace(t);
+    await sadVector(tmp, steerer);
+    // A vector made from pairs records no layer nor concept: both are given.
+    const seenBefore = seen.length;
+    const r = await steerer('eval', '-m', MODEL, '--vector', 'sad.safetensors', '--layer', '1', '--concept', 'sad', '--coefs', '0,2,4', '--benchmarks', 'arc_easy', '--caa', 'sycophancy', '--limit', '16', '--max-tokens', '16', '--judge-url', url, '-o', 'eval-sad', '--json');
     assert.equal(r.status, 0, r.stderr);
     const report = JSON.parse(fs.readFileSync(path.join(tmp, 'eval-sad.json'), 'utf8')) as EvalReport;
     assert.deepEqual(report.curve.map((p) => p.coefficient), [0, 2, 4]);
@@ -122,11 +134,13 @@ describe('one-click vectors', () => {
     // The fake judge rates 2 everywhere: harmonic mean 2, and it got the key.
     assert.equal(report.judge!.steered.score, 2);
     assert.equal(report.judge!.unparsed, 0);
-    assert.ok(seen.some((s) => s.auth === 'Bearer test-key'));
+    assert.ok(seen.slice(seenBefore).some((s) => s.auth === 'Bearer test-key'));
     assert.match(fs.readFileSync(path.join(tmp, 'eval-sad.html'), 'utf8'), /Capability retention/);
   });
 
-  test('bad input: unknown layer, NaN coefficient, unknown benchmark, missing generator URL', async () => {
+  test('bad input: unknown layer, NaN coefficient, unknown benchmark, missing generator URL', async (t) => {
+    const { tmp, steerer } = workspace(t);
+    await sadVector(tmp, steerer);
     const bad = await Promise.all([
       steerer('vector', 'create', '-m', MODEL, '--concept', 'sad', '--layer', '7', '-o', 'x.safetensors'),
       steerer('vector', 'create', '-m', MODEL, '--concept', 'sad', '--coef', 'NaN', '-o', 'x.safetensors'),

@@ -10,12 +10,14 @@ import { HookedModel } from '../src/runtime/model.js';
 import { packageRoot, sharedPath } from '../src/util/shared-path.js';
 import { tempDir } from './helpers/random-model.js';
 import { cliArgs } from './helpers/cli.js';
+import { steererSyncIn } from './helpers/cli-in-process.js';
 import { maxAbsDiff } from './helpers/reference-forward.js';
 
 const tmp = tempDir('cli');
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-function steerer(...args: string[]): { stdout: string; stderr: string; status: number | null } {
+/** The CLI as a process: the entry point itself (`steerer` as installed), end to end. */
+function spawned(...args: string[]): { stdout: string; stderr: string; status: number | null } {
   const r = spawnSync(process.execPath, [...cliArgs(), ...args], {
     encoding: 'utf8',
     cwd: packageRoot(),
@@ -23,21 +25,24 @@ function steerer(...args: string[]): { stdout: string; stderr: string; status: n
   return { stdout: r.stdout, stderr: r.stderr, status: r.status };
 }
 
+/** The same commands without a process start each (./helpers/cli-in-process.ts). */
+const steerer = steererSyncIn(packageRoot());
+
 describe('steerer CLI', () => {
   test('greedy generation from stories260K reproduces its documented output exactly', () => {
-    const r = steerer('generate', '--model', sharedPath('models', 'stories260k'), '--max-tokens', '256', '--temperature', '0', '--threads', '1');
+    const r = spawned('generate', '--model', sharedPath('models', 'stories260k'), '--max-tokens', '256', '--temperature', '0', '--threads', '1');
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stdout, fs.readFileSync(sharedPath('models', 'stories260k', 'GREEDY_SAMPLE.txt'), 'utf8'));
   });
 
   test('TinyStories writes a story that continues the prompt; seeded sampling is reproducible', () => {
-    const greedy = steerer('generate', '-m', sharedPath('models', 'tinystories-656k'), '-p', 'Once upon a time', '-n', '60', '-t', '0', '--json');
+    const greedy = steerer('generate', '-m', sharedPath('models', 'tinystories-656k'), '-p', 'Once upon a time', '-n', '60', '--temp', '0', '--json');
     assert.equal(greedy.status, 0, greedy.stderr);
     const g = JSON.parse(greedy.stdout) as { text: string; tokens: number[] };
     assert.ok(g.tokens.length > 20 && /[a-z]+ [a-z]+/.test(g.text));
-    const a = steerer('generate', '-m', sharedPath('models', 'tinystories-656k'), '-p', 'Once upon a time', '-n', '40', '-t', '1', '--seed', '7', '--json');
-    const b = steerer('generate', '-m', sharedPath('models', 'tinystories-656k'), '-p', 'Once upon a time', '-n', '40', '-t', '1', '--seed', '7', '--json');
-    const c = steerer('generate', '-m', sharedPath('models', 'tinystories-656k'), '-p', 'Once upon a time', '-n', '40', '-t', '1', '--seed', '8', '--json');
+    const a = steerer('generate', '-m', sharedPath('models', 'tinystories-656k'), '-p', 'Once upon a time', '-n', '40', '--temp', '1', '--seed', '7', '--json');
+    const b = steerer('generate', '-m', sharedPath('models', 'tinystories-656k'), '-p', 'Once upon a time', '-n', '40', '--temp', '1', '--seed', '7', '--json');
+    const c = steerer('generate', '-m', sharedPath('models', 'tinystories-656k'), '-p', 'Once upon a time', '-n', '40', '--temp', '1', '--seed', '8', '--json');
     assert.equal(JSON.parse(a.stdout).text, JSON.parse(b.stdout).text);
     assert.notEqual(JSON.parse(a.stdout).text, JSON.parse(c.stdout).text);
   });
@@ -62,7 +67,7 @@ describe('steerer CLI', () => {
     const prompts = path.join(tmp, 'prompts.txt');
     fs.writeFileSync(prompts, 'The cat sat.\nA happy dog ran to the park.\n');
     const out = path.join(tmp, 'acts.safetensors');
-    const r = steerer('activations', '-m', sharedPath('models', 'tinystories-656k'), '--layer', '0-1', '--site', 'resid_post', '--prompts', prompts, '--out', out, '--json');
+    const r = steerer('activations', '-m', sharedPath('models', 'tinystories-656k'), '--layers', '0-1', '--site', 'resid_post', '--prompts', prompts, '--out', out, '--json');
     assert.equal(r.status, 0, r.stderr);
     const st = SafetensorsFile.open(out);
     const ids = JSON.parse(st.metadata.token_ids) as number[][];
@@ -94,10 +99,10 @@ describe('steerer CLI', () => {
     const bad = path.join(tmp, 'bad.gguf');
     fs.writeFileSync(bad, Buffer.from('GGUF\x03\x00\x00\x00garbage'));
     const cases = [
-      steerer('generate', '-m', bad),
-      steerer('generate', '-m', path.join(tmp, 'missing-dir')),
-      steerer('generate', '-m', sharedPath('models', 'tinystories-656k'), '-t', 'hot'),
-      steerer('activations', '-m', sharedPath('models', 'tinystories-656k'), '--layer', '9', '--prompts', 'x', '--out', 'y'),
+      spawned('generate', '-m', bad),
+      spawned('generate', '-m', path.join(tmp, 'missing-dir')),
+      spawned('generate', '-m', sharedPath('models', 'tinystories-656k'), '--temp', 'hot'),
+      spawned('activations', '-m', sharedPath('models', 'tinystories-656k'), '--layer', '9', '--prompts', 'x', '--out', 'y'),
     ];
     for (const r of cases) {
       assert.notEqual(r.status, 0);
@@ -106,6 +111,7 @@ describe('steerer CLI', () => {
       assert.doesNotMatch(r.stderr, /\n\s+at /);
     }
     assert.match(cases[0].stderr, /bad\.gguf/);
+    assert.match(cases[2].stderr, /--temperature must be a finite number, got "hot"/);
     assert.match(cases[3].stderr, /layer 9 does not exist/);
   });
 

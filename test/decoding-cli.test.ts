@@ -7,12 +7,12 @@ import { generate } from '../src/decoding/generate.js';
 import { loadModel } from '../src/model/load.js';
 import { HookedModel } from '../src/runtime/model.js';
 import { sharedPath } from '../src/util/shared-path.js';
-import { steererIn } from './helpers/cli.js';
+import { steererSyncIn } from './helpers/cli-in-process.js';
 import { tempDir } from './helpers/random-model.js';
 
 const MODEL = sharedPath('models', 'tinystories-656k');
 const tmp = tempDir('decoding-cli');
-const steerer = steererIn(tmp);
+const steerer = steererSyncIn(tmp);
 let model: HookedModel;
 before(() => {
   model = new HookedModel(loadModel(MODEL), { threads: 1 });
@@ -26,7 +26,7 @@ const json = (stdout: string): { text: string; tokens: number[]; selection?: { s
 
 describe('steerer generate with decode-time steering', () => {
   test('--ban keeps a word out; --cfg gives what the library gives for the same spec', async () => {
-    const common = ['generate', '-m', MODEL, '-p', 'Once upon a time', '-n', '40', '-t', '0', '--threads', '1', '--json'];
+    const common = ['generate', '-m', MODEL, '-p', 'Once upon a time', '-n', '40', '--temp', '0', '--threads', '1', '--json'];
     const plain = steerer(...common);
     assert.equal(plain.status, 0, plain.stderr);
     assert.match(json(plain.stdout).text, /Lily/);
@@ -43,7 +43,7 @@ describe('steerer generate with decode-time steering', () => {
 
   test('a spec file decoding section and the equivalent flags give the same text', () => {
     fs.writeFileSync(path.join(tmp, 'spec.json'), JSON.stringify({ decoding: { processors: [{ type: 'bias', text: 'dog', bias: 8 }], select: { candidates: 3 } } }));
-    const common = ['generate', '-m', MODEL, '-p', 'Tom had a', '-n', '24', '-t', '1', '--seed', '4', '--threads', '1', '--json'];
+    const common = ['generate', '-m', MODEL, '-p', 'Tom had a', '-n', '24', '--temp', '1', '--seed', '4', '--threads', '1', '--json'];
     const fromSpec = steerer(...common, '--steer-spec', 'spec.json');
     const fromFlags = steerer(...common, '--bias', 'dog=8', '--best-of', '3');
     assert.equal(fromSpec.status, 0, fromSpec.stderr);

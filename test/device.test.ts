@@ -8,7 +8,7 @@ import { checkDevice, executionProviders } from '../src/runtime/device.js';
 import { openModel } from '../src/runtime/open-model.js';
 import { createServer } from '../src/server/app.js';
 import { packageRoot, sharedPath } from '../src/util/shared-path.js';
-import { steererIn } from './helpers/cli.js';
+import { steererSyncIn } from './helpers/cli-in-process.js';
 import { tempDir } from './helpers/random-model.js';
 
 /** Whether this onnxruntime-node install has its CUDA provider library (CI's does not: it is never downloaded). */
@@ -34,7 +34,7 @@ describe('--device', () => {
     await assert.rejects(createServer({ modelPath: sharedPath('models', 'tinystories-656k'), dataDir, device: 'cuda' }), missing);
     fs.rmSync(dataDir, { recursive: true, force: true });
 
-    const steerer = steererIn(packageRoot());
+    const steerer = steererSyncIn(packageRoot());
     const r = steerer('generate', '-m', sharedPath('models', 'tinystories-656k'), '-p', 'Once', '-n', '4', '--device', 'cuda');
     assert.equal(r.status, 1);
     assert.equal(r.stdout, '');
@@ -46,7 +46,7 @@ describe('--device', () => {
   });
 
   test('--device cpu runs as before', () => {
-    const r = steererIn(packageRoot())('generate', '-m', sharedPath('models', 'tinystories-656k'), '-p', 'Once upon a time', '-n', '8', '-t', '0', '--device', 'cpu');
+    const r = steererSyncIn(packageRoot())('generate', '-m', sharedPath('models', 'tinystories-656k'), '-p', 'Once upon a time', '-n', '8', '--temp', '0', '--device', 'cpu');
     assert.equal(r.status, 0, r.stderr);
     assert.ok(r.stdout.length > 'Once upon a time'.length);
   });

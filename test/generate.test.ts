@@ -63,6 +63,37 @@ describe('generation', () => {
     assert.ok(!out.tokens.includes(2));
   });
 
+  test('a finished story stops at its spelled-out end marker: no marker text, no marker tokens', async () => {
+    // This model writes "<|end_story|>" as ordinary tokens ("<|", "end", "_story", "|>") before its EOS id.
+    const raw = await generate(model, 'Once upon a time', { temperature: 0, maxTokens: 300, keepSpecialText: true });
+    assert.ok(raw.text.endsWith('<|end_story|>'), `raw text ends ${JSON.stringify(raw.text.slice(-30))}`);
+    let streamed = '';
+    const deltas: string[] = [];
+    const out = await generate(model, 'Once upon a time', {
+      temperature: 0,
+      maxTokens: 300,
+      onText: (d) => {
+        deltas.push(d);
+        streamed += d;
+      },
+    });
+    assert.equal(out.finishReason, 'stop');
+    assert.equal(out.text, raw.text.slice(0, -'<|end_story|>'.length));
+    assert.ok(!out.text.includes('<|') && !deltas.some((d) => d.includes('<')), 'no marker text, not even a partial one while streaming');
+    assert.equal(streamed, out.text);
+    // The tokens are the story's own: the marker's tokens are dropped, and they decode to the text.
+    assert.equal(model.tokenizer.decode(out.tokens), out.text);
+    assert.ok(out.tokens.length < raw.tokens.length);
+    assert.deepEqual(out.tokens, raw.tokens.slice(0, out.tokens.length));
+    assert.equal(model.tokenizer.decode(raw.tokens.slice(out.tokens.length)), '<|end_story|>');
+
+    // Cut off by maxTokens inside the marker ("<|", "end"): the partial marker is dropped too.
+    const cutOff = await generate(model, 'Once upon a time', { temperature: 0, maxTokens: out.tokens.length + 2 });
+    assert.equal(cutOff.finishReason, 'length');
+    assert.equal(cutOff.text, out.text);
+    assert.deepEqual(cutOff.tokens, out.tokens);
+  });
+
   test('bad options are rejected before any work', async () => {
     await assert.rejects(generate(model, 'x', { temperature: -1 }), /temperature/);
     await assert.rejects(generate(model, 'x', { maxTokens: -3 }), /maxTokens/);

@@ -88,6 +88,7 @@ describe('judgeResponses', () => {
       { concept: 0, instruction: 0, fluency: 2, score: 0 },
     ]);
     assert.equal(res.unparsed, 1);
+    assert.deepEqual(res.unparsedFields, [[], [], ['instruction']], 'which 0 is a placeholder, not a verdict');
     assert.equal(res.mean.concept, 4 / 3);
     assert.equal(res.mean.instruction, 1);
     assert.equal(res.mean.fluency, 4 / 3);
@@ -129,6 +130,7 @@ describe('judgeResponses', () => {
       const expected = direct.map((d) => parseRating(d.text));
       assert.deepEqual([res.perItem[0].concept, res.perItem[0].instruction, res.perItem[0].fluency], expected.map((r) => r ?? 0));
       assert.equal(res.unparsed, expected.filter((r) => r === null).length);
+      assert.deepEqual(res.unparsedFields[0], (['concept', 'instruction', 'fluency'] as const).filter((_, k) => expected[k] === null));
       assert.ok(direct.every((d) => d.tokens.length > 0));
     } finally {
       await model.dispose();

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -8,11 +8,12 @@ import { loadLlama2c } from '../src/model/loaders/llama2c.js';
 import { halfSplitToInterleavedRows, interleavedToHalfSplitRows } from '../src/model/rope-permute.js';
 import { readLlama2cTokenizer } from '../src/model/tokenizers/llama2c-tokenizer.js';
 import { sharedPath } from '../src/util/shared-path.js';
+import { skipUnlessShared } from './helpers/shared.js';
 
 const DIR = sharedPath('models', 'stories260k');
 const CKPT = join(DIR, 'stories260K.bin');
 const TOK = join(DIR, 'tok512.bin');
-const haveModel = existsSync(CKPT) && existsSync(TOK);
+const skipModel = skipUnlessShared(CKPT, TOK);
 
 const tmp = mkdtempSync(join(tmpdir(), 'steerer-llama2c-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -165,8 +166,8 @@ function f32bytes(a: Float32Array): Buffer {
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 }
 
-describe('loadLlama2c (stories260K)', { skip: !haveModel && 'shared stories260k model not found' }, () => {
-  const raw = haveModel ? readFileSync(CKPT) : Buffer.alloc(0);
+describe('loadLlama2c (stories260K)', { skip: skipModel }, () => {
+  const raw = skipModel ? Buffer.alloc(0) : readFileSync(CKPT);
 
   test('spec matches the header', () => {
     const m = loadLlama2c(CKPT);

@@ -1,34 +1,38 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test, type TestContext } from 'node:test';
 import { loadProbe } from '../src/probes/probe-file.js';
 import { sharedPath } from '../src/util/shared-path.js';
 import { tempDir } from './helpers/random-model.js';
-import { steererIn } from './helpers/cli.js';
+import type { CliResult } from './helpers/cli.js';
+import { steererSyncIn } from './helpers/cli-in-process.js';
 
-const tmp = tempDir('probe-cli');
 const MODEL = sharedPath('models', 'tinystories-656k');
 const EMOTIONS = sharedPath('data', 'repe', 'emotions');
-after(() => fs.rmSync(tmp, { recursive: true, force: true }));
-
-const steerer = steererIn(tmp);
 
 interface LayerRow {
   layer: number;
   metrics: { n: number; accuracy?: number; auroc?: number; r2?: number };
 }
 
-before(() => {
-  // A regression set: how sad a sentence is, 0 (happy scenario) or 1 (sad scenario), as JSONL values.
+/**
+ * A fresh folder, removed when the test ends, and the CLI run inside it. It holds sadness.jsonl:
+ * a regression set, how sad a sentence is, 0 (happy scenario) or 1 (sad scenario), as JSONL values.
+ */
+function workspace(t: TestContext): { tmp: string; steerer: (...args: string[]) => CliResult } {
+  const tmp = tempDir('probe-cli');
+  t.after(() => fs.rmSync(tmp, { recursive: true, force: true }));
   const sad = JSON.parse(fs.readFileSync(path.join(EMOTIONS, 'sadness.json'), 'utf8')) as string[];
   const happy = JSON.parse(fs.readFileSync(path.join(EMOTIONS, 'happiness.json'), 'utf8')) as string[];
   const lines = sad.slice(0, 40).flatMap((s, i) => [JSON.stringify({ text: s, value: 1 }), JSON.stringify({ text: happy[i], value: 0 })]);
   fs.writeFileSync(path.join(tmp, 'sadness.jsonl'), `${lines.join('\n')}\n`);
-});
+  return { tmp, steerer: steererSyncIn(tmp) };
+}
 
 describe('steerer probe', () => {
-  test('train on --class files: table, probe file, JSON/HTML report; then eval', () => {
+  test('train on --class files: table, probe file, JSON/HTML report; then eval', (t) => {
+    const { tmp, steerer } = workspace(t);
     const classes = ['--class', `happy=${path.join(EMOTIONS, 'happiness.json')}`, '--class', `sad=${path.join(EMOTIONS, 'sadness.json')}`];
     const r = steerer('probe', 'train', '-m', MODEL, ...classes, '--limit', '60', '--positions', 'mean', '-o', 'out/emotion.safetensors', '--threads', '1');
     assert.equal(r.status, 0, r.stderr);
@@ -70,7 +74,8 @@ describe('steerer probe', () => {
     assert.match(fresh.stdout, /^ +[01][* ] +60 +[01]\.\d{3} +[01]\.\d{3}$/m, fresh.stdout);
   });
 
-  test('train a regression probe from JSONL values (--json, --layers, --no-report)', () => {
+  test('train a regression probe from JSONL values (--json, --layers, --no-report)', (t) => {
+    const { tmp, steerer } = workspace(t);
     const r = steerer('probe', 'train', '-m', MODEL, '--data', 'sadness.jsonl', '--layers', '1', '--folds', '4', '--positions', 'mean', '-o', 'reg.safetensors', '--no-report', '--json');
     assert.equal(r.status, 0, r.stderr);
     const out = JSON.parse(r.stdout) as { task: string; folds: number; bestLayer: number; perLayer: LayerRow[] };
@@ -83,11 +88,13 @@ describe('steerer probe', () => {
     assert.equal(loadProbe(path.join(tmp, 'reg.safetensors')).task, 'regression');
   });
 
-  test('one-line errors: no data, both sources, one class, a file that is not a probe', () => {
+  test('one-line errors: no data, both sources, one class, a file that is not a probe', (t) => {
+    const { tmp, steerer } = workspace(t);
+    fs.writeFileSync(path.join(tmp, 'happy.txt'), 'A happy day.\nThey laughed and played.\n');
     const none = steerer('probe', 'train', '-m', MODEL, '-o', 'x.safetensors');
     assert.equal(none.status, 1);
     assert.match(none.stderr, /^steerer: give either --data FILE or --class NAME=FILE/);
-    const one = steerer('probe', 'train', '-m', MODEL, '--class', 'a=happy-new.txt', '-o', 'x.safetensors');
+    const one = steerer('probe', 'train', '-m', MODEL, '--class', 'a=happy.txt', '-o', 'x.safetensors');
     assert.equal(one.status, 1);
     assert.match(one.stderr, /only one class \("a"\)/);
     fs.writeFileSync(path.join(tmp, 'junk.safetensors'), 'not a safetensors file at all');

@@ -1,22 +1,22 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test, type TestContext } from 'node:test';
 import { ActivationStore } from '../src/sae/activation-store.js';
 import { loadFeatureIndex } from '../src/sae/feature-index.js';
 import { loadSae } from '../src/sae/load-sae.js';
 import { loadVector } from '../src/steering/vector-file.js';
 import { sharedPath } from '../src/util/shared-path.js';
 import { tempDir } from './helpers/random-model.js';
-import { steererIn } from './helpers/cli.js';
+import type { CliResult } from './helpers/cli.js';
+import { steererSyncIn } from './helpers/cli-in-process.js';
 
-const tmp = tempDir('sae-cli');
 const MODEL = sharedPath('models', 'tinystories-656k');
-after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-const steerer = steererIn(tmp);
-
-before(() => {
+/** A fresh folder with the corpus and text files, removed when the test ends, and the CLI run inside it. */
+function workspace(t: TestContext): { tmp: string; steerer: (...args: string[]) => CliResult } {
+  const tmp = tempDir('sae-cli');
+  t.after(() => fs.rmSync(tmp, { recursive: true, force: true }));
   const names = ['Lily', 'Tom', 'Ben', 'Sue', 'Mia', 'Max'];
   const stories = names.flatMap((n) => [
     `${n} had a red ball. ${n} played with the ball in the park every day. One day the ball rolled away and ${n} was sad.`,
@@ -30,10 +30,12 @@ before(() => {
     path.join(tmp, 'pairs.jsonl'),
     `${names.map((n) => JSON.stringify({ positive: `${n} was very sad. ${n} cried.`, negative: `${n} was very happy. ${n} laughed.` })).join('\n')}\n`,
   );
-});
+  return { tmp, steerer: steererSyncIn(tmp) };
+}
 
 describe('steerer sae', () => {
-  test('collect → train → features → search → card → filter, end to end', () => {
+  test('collect → train → features → search → card → filter, end to end', (ctx) => {
+    const { tmp, steerer } = workspace(ctx);
     const collected = steerer('sae', 'collect', '-m', MODEL, '--hook', 'blocks.1.hook_resid_post', '--corpus', 'corpus.jsonl', '-o', 'store', '--context', '24', '--shard-rows', '150', '--threads', '1', '--json');
     assert.equal(collected.status, 0, collected.stderr);
     const summary = JSON.parse(collected.stdout) as { rows: number; shards: number; complete: boolean };
@@ -88,7 +90,8 @@ describe('steerer sae', () => {
     assert.ok(Math.abs(norm(v.directions.get(1)!) - norm(loadVector(path.join(tmp, 'sad.safetensors')).directions.get(1)!)) < 1e-3);
   });
 
-  test('bad input is one clear line and exit code 1', () => {
+  test('bad input is one clear line and exit code 1', (ctx) => {
+    const { steerer } = workspace(ctx);
     const both = steerer('sae', 'collect', '-m', MODEL, '--hook', 'blocks.1.hook_resid_post', '--corpus', 'corpus.jsonl', '--generate', '3', '-o', 'x');
     assert.equal(both.status, 1);
     assert.match(both.stderr, /exactly one of --corpus or --generate/);
@@ -98,6 +101,7 @@ describe('steerer sae', () => {
     const noStore = steerer('sae', 'train', '--store', 'nowhere', '-o', 'y.safetensors');
     assert.equal(noStore.status, 1);
     assert.match(noStore.stderr, /nowhere/);
+    // Neither file exists here: the SAE is read first, and the error names it.
     const noSae = steerer('sae', 'card', '1', '--sae', 'missing.safetensors', '-m', MODEL, '--index', 'index.json');
     assert.equal(noSae.status, 1);
     assert.match(noSae.stderr, /missing\.safetensors/);

@@ -117,6 +117,35 @@ describe('server API', () => {
     assert.equal(stopped.choices[0].finish_reason, 'stop');
   });
 
+  test("a finished story ends without the model's end marker, streamed or not, with finish_reason stop", async () => {
+    // The model spells "<|end_story|>" as ordinary tokens before its EOS; the server must not pass it on.
+    const prompt = 'Once upon a time';
+    const body = { model: 'tinystories-656k', prompt, max_tokens: 300, temperature: 0 };
+    const expected = await generate(ref, ref.encode(prompt), { maxTokens: 300, temperature: 0 });
+    const whole = await client.completions.create(body);
+    assert.equal(whole.choices[0].finish_reason, 'stop');
+    assert.equal(whole.choices[0].text, expected.text);
+    assert.ok(whole.choices[0].text.length > 100 && !whole.choices[0].text.includes('<|'), whole.choices[0].text.slice(-40));
+    assert.equal(whole.usage?.completion_tokens, expected.tokens.length);
+
+    const stream = await client.completions.create({ ...body, stream: true });
+    const deltas: string[] = [];
+    let finish: string | null = null;
+    for await (const chunk of stream) {
+      for (const c of chunk.choices) {
+        deltas.push(c.text);
+        finish = c.finish_reason ?? finish;
+      }
+    }
+    assert.equal(finish, 'stop');
+    assert.equal(deltas.join(''), expected.text);
+    assert.ok(!deltas.some((d) => d.includes('<')), 'no chunk carries any part of the marker');
+
+    const chat = await client.chat.completions.create({ model: 'tinystories-656k', messages: [{ role: 'user', content: prompt }], max_tokens: 300, temperature: 0 });
+    assert.equal(chat.choices[0].finish_reason, 'stop');
+    assert.equal(chat.choices[0].message.content, expected.text);
+  });
+
   test('different specs in flight never leak: each request gives what it gives alone', async () => {
     await postJson(`${srv.url}/v1/vectors`, { name: 'dir8', directions: { '0': unitVector(8), '1': unitVector(9) } });
     const specs = [
@@ -185,7 +214,8 @@ describe('server API', () => {
     const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'steerer-vec-')), 'v.safetensors');
     const vector: SteeringVector = {
       directions: new Map([[1, Float32Array.from(unitVector(21))]]),
-      meta: { format: 'steerer.vector/v1', model: { name: 'x', architecture: 'LlamaForCausalLM', hiddenSize: D, numLayers: 2 }, method: 'diffmean', site: 'resid_post', createdAt: new Date().toISOString(), recommended: { layers: [1], coefficient: 3 } },
+      // Recorded as made on the served model: a vector from another model is refused (test/vector-model-check.test.ts).
+      meta: { format: 'steerer.vector/v1', model: { name: 'tinystories-656k', architecture: 'LlamaForCausalLM', hiddenSize: D, numLayers: 2 }, method: 'diffmean', site: 'resid_post', createdAt: new Date().toISOString(), recommended: { layers: [1], coefficient: 3 } },
     };
     saveVector(file, vector);
     const up = await postJson<{ name: string; layers: number[]; recommended: { coefficient: number } }>(`${srv.url}/v1/vectors`, { name: 'from-file', safetensors: fs.readFileSync(file).toString('base64'), description: 'uploaded' });

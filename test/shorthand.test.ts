@@ -4,7 +4,7 @@ import { InvalidInputError } from '../src/io/errors.js';
 import { parseSteerShorthand } from '../src/steering/resolve.js';
 import { parseLayerList, splitFileNumber } from '../src/steering/shorthand.js';
 import { packageRoot, sharedPath } from '../src/util/shared-path.js';
-import { steererIn } from './helpers/cli.js';
+import { steererSyncIn } from './helpers/cli-in-process.js';
 
 const layers = (text: string): number[] => parseLayerList(text, { limit: 8, flag: '--layers', outOfRange: (l) => `layer ${l} does not exist` });
 
@@ -44,7 +44,7 @@ describe('command-line shorthand', () => {
 });
 
 describe('generate: bad numbers are one line naming the flag, before anything prints', () => {
-  const steerer = steererIn(packageRoot());
+  const steerer = steererSyncIn(packageRoot());
   const model = sharedPath('models', 'tinystories-656k');
   for (const [args, message] of [
     [['--top-p', '7'], /^steerer: --top-p must be in \(0, 1\]/],

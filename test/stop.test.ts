@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { InvalidInputError } from '../src/io/errors.js';
-import { safeStreamPrefix, StopMatcher } from '../src/runtime/stop.js';
+import { safeStreamPrefix, StopMatcher, StopSet } from '../src/runtime/stop.js';
 
 /** Streams `chunks` (cumulatively) through a matcher; returns every emit and the final state. */
 function stream(stops: string[], chunks: string[]): { emits: string[]; stopped: boolean; flushed: string } {
@@ -121,5 +121,57 @@ describe('StopMatcher', () => {
 
   it('rejects empty stop strings', () => {
     assert.throws(() => new StopMatcher(['ok', '']), InvalidInputError);
+  });
+
+  it('a special-token marker spelled over several tokens never streams any part of itself', () => {
+    // TinyStories' model ends a story with "<|", "end", "_story", "|>" before its EOS id.
+    const stops = new StopSet([], ['<unk>', '<|start_story|>', '<|end_story|>']);
+    const m = new StopMatcher(stops);
+    const emits: string[] = [];
+    let text = '';
+    let last = { stopped: false, emit: '' } as ReturnType<StopMatcher['push']>;
+    for (const piece of ['Once upon a', ' time, Tom was happy.', '<|', 'end', '_story', '|>', 'Once']) {
+      text += piece;
+      last = m.push(text);
+      emits.push(last.emit);
+      if (last.stopped) break;
+    }
+    assert.deepEqual(emits, ['Once upon a', ' time, Tom was happy.', '', '', '', '']);
+    assert.equal(last.stopped, true);
+    assert.equal(last.stopString, '<|end_story|>');
+    assert.equal(m.flush(), '');
+    // A near miss is released as soon as it stops being a prefix of a marker.
+    const near = new StopMatcher(stops);
+    assert.deepEqual(near.push('a <|'), { stopped: false, emit: 'a ' });
+    assert.deepEqual(near.push('a <|end_st'), { stopped: false, emit: '' });
+    assert.deepEqual(near.push('a <|end_sto!'), { stopped: false, emit: '<|end_sto!' });
+  });
+
+  it('a marker cut off by the end of generation is dropped; a plain stop string\'s prefix is kept', () => {
+    const stops = new StopSet(['User:'], ['<|end_story|>']);
+    const cut = new StopMatcher(stops);
+    assert.deepEqual(cut.push('The end.<|end'), { stopped: false, emit: 'The end.' });
+    assert.equal(cut.flush(), '');
+    const plain = new StopMatcher(stops);
+    assert.deepEqual(plain.push('Ask the Us'), { stopped: false, emit: 'Ask the ' });
+    assert.equal(plain.flush(), 'Us');
+    // Markers stop like stop strings; on the same start the stop string (listed first) wins.
+    const m = new StopMatcher(new StopSet(['<|e'], ['<|end_story|>']));
+    assert.deepEqual(m.push('a<|end_story|>'), { stopped: true, emit: 'a', stopString: '<|e' });
+  });
+
+  it('one StopSet serves many matchers, and thousands of markers sharing a prefix', () => {
+    const markers = Array.from({ length: 3000 }, (_, i) => `<unused${i}>`);
+    const stops = new StopSet([...markers, '<|end|>', '<unused7>']);
+    assert.equal(stops.size, 3001);
+    assert.equal(stops.maxLength, '<unused2999>'.length);
+    const a = new StopMatcher(stops);
+    const b = new StopMatcher(stops);
+    assert.deepEqual(a.push('x <unused12'), { stopped: false, emit: 'x ' });
+    assert.deepEqual(b.push('y <unused1 z'), { stopped: false, emit: 'y <unused1 z' });
+    assert.deepEqual(a.push('x <unused12> rest'), { stopped: true, emit: '', stopString: '<unused12>' });
+    // Same start: the first listed wins; otherwise the earliest.
+    assert.deepEqual(new StopMatcher(['abc', 'ab']).push('xabc'), { stopped: true, emit: 'x', stopString: 'abc' });
+    assert.deepEqual(new StopMatcher(['ab', 'abc']).push('xabc'), { stopped: true, emit: 'x', stopString: 'ab' });
   });
 });

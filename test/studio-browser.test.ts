@@ -5,17 +5,23 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
+import { chromium, type Browser, type Locator, type Page, type Request } from 'playwright-core';
 import { packageRoot } from '../src/util/shared-path.js';
+import { cliArgs } from './helpers/cli.js';
 import { fakeJudge } from './helpers/fake-judge.js';
 import { rng } from './helpers/prng.js';
+import { writeRandomHfModel } from './helpers/random-model.js';
+import { startServer } from './helpers/server.js';
 
 /**
- * End to end: the built server plus the built studio in headless Chromium (Debian's, never a
- * downloaded one). A vector registered over the API starts off in the studio, its slider at the
- * recommended strength; the test checks that nothing steers until it is turned on, then checks
- * the replies the studio shows against the API and that a blind rating is stored with the exact
- * steering and seed the studio used.
+ * End to end: the server (the build under `npm test`, else the sources, see cliArgs) plus the
+ * built studio (npm run build:studio) in headless Chromium (Debian's, never a downloaded one).
+ * A vector registered over the API starts off in the studio, its slider at the recommended
+ * strength; the test checks that nothing steers until it is turned on, that a base model's
+ * prompt starts a new story unless the person picks "Continue", that a reload keeps the chat and
+ * saved chats reopen, then checks the replies the studio shows against the API, that a blind
+ * rating is stored with the exact steering and seed the studio used, and that a judge reply with
+ * no verdict is shown as such rather than as a tie.
  */
 
 // Debian's package; STEERER_CHROMIUM points elsewhere (e.g. to a missing path, to see the skip).
@@ -30,12 +36,26 @@ const LAYER = 1;
 const HIDDEN = 128;
 const RECOMMENDED = 8;
 const PROMPT = 'Once upon a time, there was a little girl';
+const STORY_PROMPT = 'Tom had a big red ball';
+const NEXT_PROMPT = 'The next day, Tom went to the park';
+// A recommendation as a strength search leaves it: 16 digits, of which the studio shows 4.
+const LONG_VECTOR = 'pi-dir';
+const LONG_COEFFICIENT = Math.PI;
+// Enough vectors that the panel must scroll: 14 rows in an 800-pixel window.
+const FILLERS = Array.from({ length: 12 }, (_, i) => `filler-${String(i).padStart(2, '0')}`);
+// Ratings whose replies hold this word get judge replies with no verdict (a judge that cannot judge).
+const UNREADABLE = 'unreadable-marker';
 const MAX_TOKENS = 60;
 const TEMPERATURE = 0.8;
 
 interface Steering {
   version: 1;
   interventions: { vector: string; layers: number[]; coefficient: number }[];
+}
+
+interface Message {
+  role: string;
+  content: string;
 }
 
 interface StoredRating {
@@ -73,7 +93,7 @@ class Server {
     readonly base: string,
     args: string[],
   ) {
-    this.child = spawn(process.execPath, [path.join(ROOT, 'dist/cli/main.js'), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = spawn(process.execPath, [...cliArgs(), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     const keep = (chunk: Buffer): void => void this.log.push(chunk.toString());
     this.child.stdout?.on('data', keep);
     this.child.stderr?.on('data', keep);
@@ -130,18 +150,63 @@ async function waitReplies(turn: Locator, ids: string[]): Promise<string[]> {
   return Promise.all(ids.map(async (id) => (await turn.getByTestId(`${id}-text`).textContent()) ?? ''));
 }
 
-async function sendPrompt(page: Page, seed: number): Promise<Locator> {
+async function sendPrompt(page: Page, seed: number, prompt = PROMPT): Promise<Locator> {
   await page.getByTestId('seed').fill(String(seed));
-  await page.getByTestId('chat-input').fill(PROMPT);
+  await page.getByTestId('chat-input').fill(prompt);
   await page.getByTestId('send').click();
   return page.getByTestId('turn').last();
+}
+
+const isCompletion = (r: Request): boolean => r.method() === 'POST' && new URL(r.url()).pathname === '/v1/chat/completions';
+
+/** Sends a prompt and returns the messages the studio put in its completion request. */
+async function sendCapturing(page: Page, seed: number, prompt: string): Promise<{ turn: Locator; messages: Message[] }> {
+  const request = page.waitForRequest(isCompletion);
+  const turn = await sendPrompt(page, seed, prompt);
+  const body = (await request).postDataJSON() as { messages: Message[] };
+  return { turn, messages: body.messages };
+}
+
+/** The prompt and reply text of every turn on screen. */
+async function turnTexts(page: Page): Promise<{ prompt: string; reply: string }[]> {
+  const turns = await page.getByTestId('turn').all();
+  return Promise.all(
+    turns.map(async (t) => ({
+      prompt: (await t.getByTestId('turn-prompt').textContent()) ?? '',
+      reply: (await t.getByTestId('reply-single-text').textContent()) ?? '',
+    })),
+  );
+}
+
+/** Whether the element is wholly inside the window (no page scrolling needed to see it). */
+async function inViewport(page: Page, locator: Locator): Promise<boolean> {
+  const box = await locator.boundingBox();
+  const size = page.viewportSize();
+  return box !== null && size !== null && box.y >= 0 && box.x >= 0 && box.y + box.height <= size.height && box.x + box.width <= size.width;
+}
+
+/**
+ * Decimal numbers shown inside `root` with more than `max` significant digits (dates and ids
+ * have none). Each innermost element is read alone, so adjacent table cells do not run together.
+ */
+async function longNumbers(root: Locator, max = 4): Promise<string[]> {
+  const texts = await root.locator('*:not(:has(*))').allTextContents();
+  return texts.flatMap((t) => [...t.matchAll(/\d+\.\d+/g)].map((m) => m[0])).filter((n) => n.replace('.', '').replace(/^0+/, '').length > max);
+}
+
+async function launchBrowser(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    timeout: 20_000,
+  });
 }
 
 async function shot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: path.join(SCREENSHOTS, name) });
 }
 
-test('studio: slider steering, side-by-side replies and a stored blind rating', { timeout: 90_000 }, async (t) => {
+test('studio: slider steering, new story vs continue, saved chats, side-by-side replies, a blind rating and the judge', { timeout: 150_000 }, async (t) => {
   if (!fs.existsSync(CHROMIUM)) {
     console.log(`studio browser test skipped: ${CHROMIUM} not found (apt-get install chromium)`);
     t.skip(`${CHROMIUM} not found`);
@@ -150,8 +215,9 @@ test('studio: slider steering, side-by-side replies and a stored blind rating', 
   fs.mkdirSync(SCREENSHOTS, { recursive: true });
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'steerer-studio-'));
   const port = await freePort();
-  // A judge whose verdicts are known: the concept counts as present iff the reply says "girl".
-  const judge = await fakeJudge('girl');
+  // A judge whose verdicts are known: the concept counts as present iff the reply says "girl";
+  // about a reply holding UNREADABLE it answers with a story and no verdict.
+  const judge = await fakeJudge('girl', { mumble: new RegExp(UNREADABLE) });
   const server = new Server(`http://127.0.0.1:${port}`, ['serve', '--model', MODEL, '--port', String(port), '--host', '127.0.0.1', '--data-dir', dataDir, '--judge-url', judge.url, '--judge-model', 'fake']);
   let browser: Browser | undefined;
   let page: Page | undefined;
@@ -163,13 +229,14 @@ test('studio: slider steering, side-by-side replies and a stored blind rating', 
       directions: { [LAYER]: unitDirection(1234) },
       recommended: { layers: [LAYER], coefficient: RECOMMENDED },
     });
+    for (const [i, name] of [LONG_VECTOR, ...FILLERS].entries()) {
+      const recommended = name === LONG_VECTOR ? { layers: [LAYER], coefficient: LONG_COEFFICIENT } : undefined;
+      await server.api('POST', '/v1/vectors', { name, directions: { [LAYER]: unitDirection(2000 + i) }, ...(recommended ? { recommended } : {}) });
+    }
 
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      timeout: 20_000,
-    });
-    page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    browser = await launchBrowser();
+    // en-US, so dates hold no decimal points for the number check below.
+    page = await browser.newPage({ viewport: { width: 1280, height: 800 }, locale: 'en-US' });
     page.setDefaultTimeout(15_000);
     const pageErrors: string[] = [];
     page.on('pageerror', (e) => pageErrors.push(e.message));
@@ -180,6 +247,25 @@ test('studio: slider steering, side-by-side replies and a stored blind rating', 
     await page.getByTestId(`vector-row-${VECTOR}`).waitFor();
     await page.getByTestId('max-tokens').fill(String(MAX_TOKENS));
     await page.getByTestId('temperature').fill(String(TEMPERATURE));
+
+    // The vector panel scrolls on its own: its list is taller than the window, the page is not,
+    // and with its last row (VECTOR, by name) scrolled into view the panel's head and the
+    // composer are still on screen.
+    const list = page.getByTestId('vector-list');
+    const scroll = await list.evaluate((el) => ({ height: el.scrollHeight, visible: el.clientHeight }));
+    assert.ok(scroll.height > scroll.visible, `the vector list should overflow into its own scroll area: ${JSON.stringify(scroll)}`);
+    await page.getByTestId(`strength-slider-${VECTOR}`).scrollIntoViewIfNeeded();
+    assert.ok(await page.locator('html').evaluate((el) => el.scrollHeight <= el.clientHeight), 'the page itself does not scroll');
+    assert.ok(await list.evaluate((el) => el.scrollTop > 0), 'the list scrolled to show the last vector');
+    for (const id of [`strength-slider-${VECTOR}`, 'reset-steering', 'steering-summary', 'chat-input', 'send']) {
+      assert.ok(await inViewport(page, page.getByTestId(id)), `${id} is on screen`);
+    }
+    await shot(page, 'studio-panel-scrolled.png');
+
+    // A 16-digit recommendation shows with 4 significant digits.
+    const longRow = (await page.getByTestId(`vector-row-${LONG_VECTOR}`).textContent()) ?? '';
+    assert.ok(longRow.includes(`recommended ×${Number(LONG_COEFFICIENT.toPrecision(4))}`), longRow);
+    assert.deepEqual(await longNumbers(page.getByTestId('vector-panel')), [], 'no long numbers in the panel');
 
     // The slider starts at the recommended strength (on the slider's 0.1 grid; range ±2x the
     // recommendation) with the vector off, so nothing steers until the person turns it on.
@@ -204,6 +290,45 @@ test('studio: slider steering, side-by-side replies and a stored blind rating', 
     assert.match((await offTurn.locator('.turn-meta').textContent()) ?? '', /no steering/);
     const offViaApi = await server.api<Completion>('POST', '/v1/chat/completions', { ...request, seed: 11 });
     assert.equal(offReply, offViaApi.choices[0]?.message.content, 'a vector that is off sends no steering');
+
+    // TinyStories has no chat template, so by default the next prompt starts a new story: the
+    // request holds that prompt alone, not the transcript, and the reply is the model's for it.
+    assert.equal(await page.getByTestId('context-new').getAttribute('aria-checked'), 'true', 'a base model starts a new story by default');
+    assert.match((await page.getByTestId('context-hint').textContent()) ?? '', /Base model/);
+    const story = await sendCapturing(page, 12, STORY_PROMPT);
+    assert.deepEqual(story.messages, [{ role: 'user', content: STORY_PROMPT }], 'a new story sends the new prompt alone');
+    const [storyReply] = await waitReplies(story.turn, ['reply-single']);
+    assert.equal(await story.turn.getByTestId('turn-context').textContent(), 'new story');
+    const storyViaApi = await server.api<Completion>('POST', '/v1/chat/completions', { ...request, messages: story.messages, seed: 12 });
+    assert.equal(storyReply, storyViaApi.choices[0]?.message.content);
+    await shot(page, 'studio-new-story.png');
+
+    // "Continue" carries on the story on screen: its prompt and reply, then the new prompt.
+    await page.getByTestId('context-continue').click();
+    const next = await sendCapturing(page, 13, NEXT_PROMPT);
+    assert.deepEqual(next.messages, [
+      { role: 'user', content: STORY_PROMPT },
+      { role: 'assistant', content: storyReply },
+      { role: 'user', content: NEXT_PROMPT },
+    ]);
+    await waitReplies(next.turn, ['reply-single']);
+    assert.equal(await next.turn.getByTestId('turn-context').textContent(), 'continues (2 earlier messages)');
+
+    // A reload keeps the chat (once saved), and how it was being continued.
+    await page.locator('[data-testid="save-state"][data-state="saved"]').waitFor();
+    const before = await turnTexts(page);
+    assert.deepEqual(before.map((x) => x.prompt), [PROMPT, STORY_PROMPT, NEXT_PROMPT]);
+    await page.reload();
+    await page.getByTestId('turn').nth(2).waitFor();
+    assert.deepEqual(await turnTexts(page), before, 'the reloaded chat shows the same turns');
+    assert.equal(await page.getByTestId('context-continue').getAttribute('aria-checked'), 'true');
+    const { data: chatsNow } = await server.api<{ data: { id: string }[] }>('GET', '/v1/chats');
+    assert.equal(chatsNow.length, 1, 'a reload neither loses the chat nor starts another');
+    const storyChatId = chatsNow[0]!.id;
+    // The page's own settings start afresh after a reload.
+    await page.getByTestId('max-tokens').fill(String(MAX_TOKENS));
+    await page.getByTestId('temperature').fill(String(TEMPERATURE));
+    await page.getByTestId('context-new').click();
     await page.getByTestId('new-chat').click();
 
     // Moving the slider turns the vector on, as a person would by keyboard: one step right shows
@@ -299,26 +424,66 @@ test('studio: slider steering, side-by-side replies and a stored blind rating', 
     ]);
     assert.deepEqual(chat.settings.turns?.map((turn) => turn.seed), [blindSeed]);
 
+    // Saved chats: all four, newest first, the one on screen marked; opening the story chat
+    // shows its turns again, ready to continue.
+    await page.getByTestId('saved-chats-link').click();
+    const rows = page.getByTestId('chat-row');
+    await rows.first().waitFor();
+    assert.equal(await rows.count(), 4);
+    assert.equal(await rows.first().getAttribute('data-chat-id'), r.chatId, 'newest first');
+    assert.match((await rows.first().getAttribute('class')) ?? '', /highlight/, 'the chat on screen is marked');
+    const storyRow = page.locator(`[data-testid="chat-row"][data-chat-id="${storyChatId}"]`);
+    assert.equal(await storyRow.getByTestId('chat-turns').textContent(), '3');
+    await shot(page, 'studio-saved-chats.png');
+    await storyRow.getByTestId('open-chat').click();
+    await page.waitForURL(/#\/chat$/);
+    await page.getByTestId('turn').nth(2).waitFor();
+    assert.deepEqual(await turnTexts(page), before, 'the reopened chat shows its turns');
+    assert.equal(await page.getByTestId('context-continue').getAttribute('aria-checked'), 'true');
+    assert.equal(await page.getByTestId('mode-chat').getAttribute('aria-selected'), 'true');
+
+    // A rating the judge cannot read: it must show as no verdict, not as a tie.
+    await server.api('POST', '/v1/ratings', {
+      prompt: 'Tell a story',
+      concept: VECTOR,
+      seed: 1,
+      a: { text: `${UNREADABLE}: a girl ran home`, steering: null },
+      b: { text: `${UNREADABLE}: the dog sat`, steering: steering },
+      blind: true,
+      preference: { concept: 'a', coherence: 'b' },
+    });
+
     // The vector's own page and the ratings page.
     await page.getByRole('link', { name: VECTOR, exact: true }).click();
     await page.getByTestId('vector-page').waitFor();
     assert.match((await page.getByTestId('vector-recommended').textContent()) ?? '', new RegExp(`Coefficient${RECOMMENDED}`));
     await shot(page, 'studio-vector.png');
+    await page.getByTestId('nav-chat').click();
+    await page.getByRole('link', { name: LONG_VECTOR, exact: true }).click();
+    await page.getByTestId('vector-page').waitFor();
+    assert.match((await page.getByTestId('vector-recommended').textContent()) ?? '', /Coefficient3\.142(?!\d)/);
     await page.getByTestId('nav-ratings').click();
     await page.getByTestId('rating-row').first().waitFor();
-    assert.equal(await page.getByTestId('rating-row').count(), 1);
+    assert.equal(await page.getByTestId('rating-row').count(), 2);
     await shot(page, 'studio-ratings.png');
 
-    // The judge run, then the agreement view: one judged rating, its row showing both verdicts.
+    // The judge run, then the agreement view: the studio's rating judged, its row showing both
+    // verdicts; the unreadable one shown as no verdict, with a warning, and left out of the pairs.
     await page.getByTestId('run-judge').click();
-    await page.getByTestId('agreement-row').first().waitFor({ timeout: 30_000 });
-    const agreement = await server.api<{ judged: number; concept: { pairs: number } }>('GET', '/v1/ratings/agreement');
-    assert.equal(agreement.judged, 1);
-    assert.equal(agreement.concept.pairs, 1);
+    await page.getByTestId('agreement-row').nth(1).waitFor({ timeout: 30_000 });
+    const agreement = await server.api<{ judged: number; unreadable: number; concept: { pairs: number } }>('GET', '/v1/ratings/agreement');
+    assert.equal(agreement.judged, 2);
+    assert.equal(agreement.unreadable, 1);
+    assert.equal(agreement.concept.pairs, 1, 'the unreadable verdict is not counted as a tie');
     const conceptScore = (t: string) => (/\bgirl\b/i.test(t) ? 2 : 0);
     const [sa, sb] = [conceptScore(textA), conceptScore(textB)];
     const judgeCell = `${sa > sb ? 'A' : sb > sa ? 'B' : 'tie'} (${sa} vs ${sb})`;
     assert.ok(((await page.getByTestId('agreement-row').first().textContent()) ?? '').includes(judgeCell), `agreement row shows the judge's ${judgeCell}`);
+    const unreadableRow = (await page.getByTestId('agreement-row').nth(1).textContent()) ?? '';
+    assert.ok(unreadableRow.includes('no verdict'), unreadableRow);
+    assert.doesNotMatch(unreadableRow, /tie \(0 vs 0\)/);
+    assert.match((await page.getByTestId('judge-warning').textContent()) ?? '', /no readable verdict on 1 of 2 judged ratings/);
+    assert.match((await page.getByTestId('rating-row').nth(1).textContent()) ?? '', /unreadable \/ unreadable/);
     await shot(page, 'studio-agreement.png');
 
     // One-click vector from a concept: job progress, then the new vector's page with its plots,
@@ -334,6 +499,8 @@ test('studio: slider steering, side-by-side replies and a stored blind rating', 
     await page.getByTestId('plot-diagnostics').waitFor();
     await page.getByTestId('plot-strength').waitFor();
     assert.ok((await page.getByTestId('diagnostics-table').locator('tbody tr').count()) >= 1);
+    // A strength search's numbers (recommendation, diagnostics, the curve) are all shown short.
+    assert.deepEqual(await longNumbers(page.getByTestId('vector-page')), [], 'numbers on the vector page have at most 4 significant digits');
     await page.screenshot({ path: path.join(SCREENSHOTS, 'studio-vector-auto.png'), fullPage: true });
     await page.getByTestId('nav-chat').click();
     await page.getByTestId('vector-row-happy').waitFor();
@@ -348,5 +515,42 @@ test('studio: slider steering, side-by-side replies and a stored blind rating', 
     await server.stop();
     await judge.close();
     fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('studio: a model with a chat template keeps chatting by default', { timeout: 60_000 }, async (t) => {
+  if (!fs.existsSync(CHROMIUM)) {
+    t.skip(`${CHROMIUM} not found`);
+    return;
+  }
+  // A tiny random Llama with a chat template: its replies are noise, but the studio must send
+  // each prompt after the conversation so far.
+  const model = writeRandomHfModel('llama', { seed: 3 });
+  fs.writeFileSync(path.join(model.dir, 'chat_template.jinja'), '{% for m in messages %}{{ m.role }}: {{ m.content }}\n{% endfor %}assistant:');
+  const srv = await startServer({ modelPath: model.dir, threads: 1 });
+  let browser: Browser | undefined;
+  try {
+    browser = await launchBrowser();
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    page.setDefaultTimeout(15_000);
+    await page.goto(`${srv.url}/studio/`);
+    await page.getByTestId('context-hint').filter({ hasText: 'Chat model' }).waitFor();
+    assert.equal(await page.getByTestId('context-continue').getAttribute('aria-checked'), 'true', 'a chat model continues by default');
+    await page.getByTestId('max-tokens').fill('6');
+    const first = await sendCapturing(page, 1, 'Hello');
+    assert.deepEqual(first.messages, [{ role: 'user', content: 'Hello' }]);
+    const [reply] = await waitReplies(first.turn, ['reply-single']);
+    assert.ok(reply !== '', 'the random model wrote something');
+    const second = await sendCapturing(page, 2, 'And then?');
+    assert.deepEqual(second.messages, [
+      { role: 'user', content: 'Hello' },
+      { role: 'assistant', content: reply },
+      { role: 'user', content: 'And then?' },
+    ]);
+    await waitReplies(second.turn, ['reply-single']);
+  } finally {
+    await browser?.close();
+    await srv.close();
+    fs.rmSync(model.dir, { recursive: true, force: true });
   }
 });

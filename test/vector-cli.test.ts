@@ -1,30 +1,32 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test, type TestContext } from 'node:test';
 import { GgufFile } from '../src/io/gguf.js';
 import { loadVector } from '../src/steering/vector-file.js';
 import { sharedPath } from '../src/util/shared-path.js';
 import { tempDir } from './helpers/random-model.js';
-import { steererIn } from './helpers/cli.js';
+import type { CliResult } from './helpers/cli.js';
+import { steererSyncIn } from './helpers/cli-in-process.js';
 
-const tmp = tempDir('vector-cli');
 const MODEL = sharedPath('models', 'tinystories-656k');
-after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-const steerer = steererIn(tmp);
-
-before(() => {
+/** A fresh folder holding sad.jsonl (12 sad/happy pairs), removed when the test ends, and the CLI run inside it. */
+function workspace(t: TestContext): { tmp: string; steerer: (...args: string[]) => CliResult } {
+  const tmp = tempDir('vector-cli');
+  t.after(() => fs.rmSync(tmp, { recursive: true, force: true }));
   const subjects = ['Lily', 'Tom', 'Ben', 'Sue', 'The dog', 'Mia'];
   const sad = ['was very sad. She cried because her toy was broken.', 'felt alone and sad. Nobody wanted to play.'];
   const happy = ['was very happy. She laughed because her toy was fun.', 'felt happy and loved. Everyone wanted to play.'];
   const lines = subjects.flatMap((s) => sad.map((t, k) => JSON.stringify({ positive: `${s} ${t}`, negative: `${s} ${happy[k]}` })));
   fs.writeFileSync(path.join(tmp, 'sad.jsonl'), `${lines.join('\n')}\n`);
-});
+  return { tmp, steerer: steererSyncIn(tmp) };
+}
 
 describe('steerer vector and steered generation', () => {
-  test('create → info → steer → compare → export, end to end', () => {
-    const created = steerer('vector', 'create', '-m', MODEL, '--pairs', 'sad.jsonl', '--read', 'mean', '-o', 'sad.safetensors', '--json');
+  test('create → info → steer → compare → export, end to end', (t) => {
+    const { tmp, steerer } = workspace(t);
+    const created = steerer('vector', 'create', '-m', MODEL, '--pairs', 'sad.jsonl', '--positions', 'mean', '-o', 'sad.safetensors', '--json');
     assert.equal(created.status, 0, created.stderr);
     const v = loadVector(path.join(tmp, 'sad.safetensors'));
     assert.deepEqual([...v.directions.keys()], [0, 1]);
@@ -36,7 +38,7 @@ describe('steerer vector and steered generation', () => {
     assert.deepEqual(JSON.parse(info.stdout).layers, [0, 1]);
     assert.match(fs.readFileSync(path.join(tmp, 'sad.svg'), 'utf8'), /^<svg[\s\S]*held-out AUROC[\s\S]*<\/svg>$/);
 
-    const args = ['generate', '-m', MODEL, '-p', 'Once upon a time', '-n', '30', '-t', '0', '--json'];
+    const args = ['generate', '-m', MODEL, '-p', 'Once upon a time', '-n', '30', '--temp', '0', '--json'];
     const base = JSON.parse(steerer(...args).stdout).text as string;
     const zero = JSON.parse(steerer(...args, '--steer', 'sad.safetensors:0@1').stdout).text as string;
     const steered = JSON.parse(steerer(...args, '--steer', 'sad.safetensors:3@1').stdout).text as string;
@@ -60,7 +62,8 @@ describe('steerer vector and steered generation', () => {
     gguf.close();
   });
 
-  test('combine and compare vectors', () => {
+  test('combine and compare vectors', (t) => {
+    const { tmp, steerer } = workspace(t);
     assert.equal(steerer('vector', 'create', '-m', MODEL, '--pairs', 'sad.jsonl', '-o', 'a.safetensors').status, 0);
     const combined = steerer('vector', 'combine', 'a.safetensors:2', 'a.safetensors:-1', '-o', 'c.safetensors');
     assert.equal(combined.status, 0, combined.stderr);
@@ -71,7 +74,9 @@ describe('steerer vector and steered generation', () => {
     assert.ok(Math.abs(cmp.matrix[0][1] - 1) < 1e-6);
   });
 
-  test('steering errors are one clear line', () => {
+  test('steering errors are one clear line', (t) => {
+    const { tmp, steerer } = workspace(t);
+    assert.equal(steerer('vector', 'create', '-m', MODEL, '--pairs', 'sad.jsonl', '-o', 'sad.safetensors').status, 0);
     const cases: [string[], RegExp][] = [
       [['--steer', 'missing.safetensors:2@1'], /missing\.safetensors not found/],
       [['--steer', 'sad.safetensors:2@7'], /layer 7 does not exist/],

@@ -1,24 +1,22 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { pairsFromTexts } from '../../src/steering/contrast-pairs.js';
 import { extractVector } from '../../src/steering/extract.js';
 import type { HookedModel } from '../../src/runtime/model.js';
 import type { SteeringVector } from '../../src/steering/vector.js';
+import { packageRoot } from '../../src/util/shared-path.js';
 
-/** 40 sentence pairs in TinyStories' own register, differing only in feeling (sad, happy). */
+/**
+ * 40 sentence pairs in TinyStories' own register, differing only in feeling (sad, happy): the
+ * README's examples/sad-vs-happy.jsonl, so the README's vector and the evals' are one.
+ */
 export function sadHappyPairs(): { positive: string; negative: string }[] {
-  const subjects = ['Lily', 'Tom', 'Ben', 'Sue', 'The little dog', 'The cat', 'Mia', 'The bird', 'Max', 'Anna'];
-  const sad = [
-    'was very sad. She cried and cried because her toy was broken.',
-    'felt alone and sad. Nobody wanted to play, and the day was gray.',
-    'lost the red ball and started to cry. It was a bad, sad day.',
-    'was sad because his friend moved away. He missed him very much.',
-  ];
-  const happy = [
-    'was very happy. She laughed and laughed because her toy was fun.',
-    'felt happy and loved. Everyone wanted to play, and the day was sunny.',
-    'found the red ball and started to smile. It was a good, happy day.',
-    'was happy because his friend came to visit. He liked him very much.',
-  ];
-  return subjects.flatMap((s) => sad.map((t, k) => ({ positive: `${s} ${t}`, negative: `${s} ${happy[k]}` })));
+  const file = path.join(packageRoot(), 'examples', 'sad-vs-happy.jsonl');
+  return fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => JSON.parse(line) as { positive: string; negative: string });
 }
 
 /** The evals' sad − happy diffmean vector for TinyStories. */

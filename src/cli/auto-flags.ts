@@ -39,7 +39,9 @@ export function metricFromFlag(v: string | undefined): ConceptMetric | undefined
 export function generatorFromFlags(kind: string, flags: { url?: string; name?: string; model?: string; threads?: number; device?: Device }): TextGenerator | undefined {
   if (flags.url !== undefined && flags.model !== undefined) throw new InvalidInputError(`give --${kind}-url or --${kind}-model, not both`);
   if (flags.url !== undefined) {
-    return openAiGenerator({ baseUrl: flags.url, model: flags.name ?? 'default', apiKey: process.env.STEERER_API_KEY });
+    // A server that caps max_tokens below what is asked (steerer serve: 1024) is asked within its limit, and we say so.
+    const onNotice = (message: string): void => void process.stderr.write(`steerer: note: --${kind}-url ${message}\n`);
+    return openAiGenerator({ baseUrl: flags.url, model: flags.name ?? 'default', apiKey: process.env.STEERER_API_KEY, onNotice });
   }
   if (flags.model !== undefined) return localGenerator(openModel(flags.model, { threads: flags.threads, device: flags.device }));
   return undefined;

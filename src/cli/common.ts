@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { Option } from 'commander';
 import cliProgress from 'cli-progress';
-import { InvalidInputError, SteererError } from '../io/errors.js';
+import { InvalidInputError, ModelFileError, SteererError } from '../io/errors.js';
 import { checkDevice, DEVICES, type Device } from '../runtime/device.js';
 import { openModel } from '../runtime/open-model.js';
 import type { HookedModel } from '../runtime/model.js';
@@ -9,7 +9,7 @@ import { parseLayerList } from '../steering/shorthand.js';
 
 /** Options every model-using command takes. */
 export const modelOption = new Option('-m, --model <path>', 'model: Hugging Face directory, .gguf file, or llama2.c .bin').makeOptionMandatory();
-export const threadsOption = new Option('--threads <n>', 'ONNX Runtime threads (default: all cores)');
+export const threadsOption = new Option('-t, --threads <n>', 'ONNX Runtime threads (default: all cores)');
 export const deviceOption = new Option('--device <name>', 'where ONNX Runtime computes: cpu, or cuda (needs onnxruntime-node installed with its CUDA provider)')
   .choices(DEVICES)
   .default('cpu');
@@ -110,5 +110,23 @@ export function readTextFile(file: string, flag: string): string {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     throw new InvalidInputError(`${flag} ${file}: ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+  }
+}
+
+/**
+ * Runs `read` so that a file it cannot use is reported with the flag that named it
+ * (`--positive sad.txt: no such file`), not only by path: `files` pairs flags with their files.
+ */
+export function withFileFlags<T>(files: ReadonlyArray<readonly [flag: string, file: string | undefined]>, read: () => T): T {
+  try {
+    return read();
+  } catch (e) {
+    if (!(e instanceof ModelFileError)) throw e;
+    const named = files.find(([, file]) => file !== undefined && file === e.file);
+    if (named === undefined) throw e;
+    const missing = (e.cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
+    // `--class sad=` + file reads as typed: `--class sad=sad.txt`.
+    const typed = named[0].endsWith('=') ? `${named[0]}${e.file}` : `${named[0]} ${e.file}`;
+    throw new InvalidInputError(`${typed}: ${missing ? 'no such file' : e.problem}`, { cause: e });
   }
 }

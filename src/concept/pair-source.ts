@@ -1,5 +1,6 @@
 import { InvalidInputError } from '../io/errors.js';
 import { generateBatch } from '../decoding/generate.js';
+import { markerStartTokens, specialStopTexts } from '../decoding/special-text.js';
 import { renderChat } from '../model/chat-template.js';
 import type { HookedModel } from '../runtime/model.js';
 import { validateSeed } from '../runtime/rng.js';
@@ -122,7 +123,10 @@ export async function pairSourceItems(model: HookedModel, lex: Lexicon, opts: Pa
   };
 
   const written = new Map<string, string>();
-  const noEnd = new Map(model.spec.eosTokenIds.map((id) => [id, -Infinity] as [number, number]));
+  // With the end token banned, a story model spells its end marker ("<|end_story|>") in ordinary
+  // tokens instead, which stops generation just the same: the tokens that start one are banned too.
+  const banned = tokens > 0 ? [...model.spec.eosTokenIds, ...markerStartTokens(model.tokenizer, model.spec.vocabSize, specialStopTexts(model))] : [];
+  const noEnd = new Map(banned.map((id) => [id, -Infinity] as [number, number]));
   const batchSize = opts.batchSize ?? 32;
   if (tokens > 0) {
     // Row r of a batch samples with seed + r: the two sides of item i go in aligned batches.

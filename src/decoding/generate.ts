@@ -3,18 +3,28 @@ import type { Hook } from '../runtime/hooks.js';
 import type { HookedModel } from '../runtime/model.js';
 import { Sampler } from '../runtime/sampling.js';
 import { type SamplingOptions } from '../runtime/sampling-options.js';
-import { StopMatcher } from '../runtime/stop.js';
+import { StopMatcher, StopSet } from '../runtime/stop.js';
 import { guidedLogits } from './guidance.js';
 import { Lockstep } from './lockstep.js';
 import { NO_DECODING, type DecodingPlan } from './plan.js';
 import { checkPlan, guideStream } from './runs.js';
 import { ActivationTrack, rerankToken, selectBest } from './select.js';
+import { specialStopTexts, tokensOfText } from './special-text.js';
 
 export interface GenerateOptions extends SamplingOptions {
   /** New tokens at most (default 128). */
   readonly maxTokens?: number;
-  /** Strings that end generation (not included in the text). */
+  /**
+   * Strings that end generation (not included in the text, and the tokens that only spell
+   * them are dropped from `tokens`).
+   */
   readonly stop?: readonly string[];
+  /**
+   * Keep special-token text the model spells out as ordinary tokens (e.g. "<|end_story|>").
+   * By default such a marker ends generation like a stop string, and no part of one is shown,
+   * not even one cut off by maxTokens. Special token ids never decode to text either way.
+   */
+  readonly keepSpecialText?: boolean;
   /** Token ids that end generation (default: the model's EOS ids). */
   readonly stopTokens?: readonly number[];
   /** Hooks active on every forward of the generation (prompt and each new token). */
@@ -92,7 +102,9 @@ export async function generateBatch(
 
   const V = model.spec.vocabSize;
   const generated: number[][] = rowPrompts.map(() => []);
-  const matchers = rowPrompts.map(() => new StopMatcher(opts.stop ?? []));
+  // Compiled once for every row: a tokenizer may bring thousands of special texts.
+  const stops = new StopSet(opts.stop ?? [], opts.keepSpecialText ? [] : specialStopTexts(model));
+  const matchers = rowPrompts.map(() => new StopMatcher(stops));
   const texts = rowPrompts.map(() => '');
   const finish: (FinishReason | undefined)[] = new Array(R).fill(undefined);
   // Activations the scorers read, captured on every forward of the main run.
@@ -162,7 +174,7 @@ export async function generateBatch(
           generated[r] = copy[r].tokens;
           finish[r] = copy[r].finish;
           // Replaying the chosen text through a fresh matcher restores its state exactly.
-          matchers[r] = new StopMatcher(opts.stop ?? []);
+          matchers[r] = new StopMatcher(stops);
           texts[r] = matchers[r].push(model.tokenizer.decode(generated[r])).emit;
         });
       }
@@ -173,7 +185,12 @@ export async function generateBatch(
     }
   }
 
-  for (let r = 0; r < R; r++) if (!finish[r]) texts[r] += matchers[r].flush();
+  for (let r = 0; r < R; r++) {
+    // Held-back text is final now (after a stop string, flush gives nothing; a cut-off marker is dropped).
+    texts[r] += matchers[r].flush();
+    // The tokens spell the text: those of a stop string or a cut-off marker are dropped.
+    generated[r] = tokensOfText(model.tokenizer, generated[r], texts[r].length);
+  }
   const chosen = k > 1 ? await selectBest(model, plan.select!, selectTrack, rowPrompts, generated, finish, k, true, rankings) : undefined;
   return promptIds.map((p, b) => {
     const r = chosen ? chosen[b * k] : b;

@@ -21,12 +21,20 @@ export interface JudgeScores {
   readonly score: number;
 }
 
+/** The three questions the judge answers per response. */
+export type JudgeField = 'concept' | 'instruction' | 'fluency';
+
 export interface JudgeResult {
   readonly perItem: JudgeScores[];
   /** Mean of each field over the items. */
   readonly mean: JudgeScores;
   /** Ratings whose reply held no valid `Rating: N` line (each counted as 0). */
   readonly unparsed: number;
+  /**
+   * Per item, the fields whose 0 is such a placeholder rather than a verdict, so a caller
+   * comparing items can leave them out instead of reading a tie.
+   */
+  readonly unparsedFields: JudgeField[][];
 }
 
 export interface JudgeOptions {
@@ -139,22 +147,23 @@ export async function judgeResponses(generator: TextGenerator, items: readonly J
   const replies = await generator.complete(requests);
   checkReplies(generator, replies, requests.length);
 
-  let unparsed = 0;
-  const rate = (reply: string): number => {
-    const r = parseRating(reply);
-    if (r === null) unparsed++;
+  const unparsedFields: JudgeField[][] = items.map(() => []);
+  const rate = (i: number, k: number, field: JudgeField): number => {
+    const r = parseRating(replies[3 * i + k]);
+    if (r === null) unparsedFields[i].push(field);
     return r ?? 0;
   };
   const perItem = items.map((_, i) => {
-    const concept = rate(replies[3 * i]);
-    const instruction = rate(replies[3 * i + 1]);
-    const fluency = rate(replies[3 * i + 2]);
+    const concept = rate(i, 0, 'concept');
+    const instruction = rate(i, 1, 'instruction');
+    const fluency = rate(i, 2, 'fluency');
     return { concept, instruction, fluency, score: harmonicScore(concept, instruction, fluency) };
   });
   const avg = (f: (s: JudgeScores) => number) => perItem.reduce((a, s) => a + f(s), 0) / perItem.length;
   return {
     perItem,
     mean: { concept: avg((s) => s.concept), instruction: avg((s) => s.instruction), fluency: avg((s) => s.fluency), score: avg((s) => s.score) },
-    unparsed,
+    unparsed: unparsedFields.reduce((n, f) => n + f.length, 0),
+    unparsedFields,
   };
 }

@@ -22,6 +22,10 @@ export interface OpenAiGeneratorOptions {
   readonly retries?: number;
   /** First retry delay; it doubles on each retry (default 500). A Retry-After header wins when longer. */
   readonly retryDelayMs?: number;
+  /** New tokens per request at most, when the endpoint's limit is known beforehand; requests asking for more are capped. */
+  readonly maxTokensLimit?: number;
+  /** Hears what the generator changed about requests (once per change), e.g. max_tokens capped to the server's limit. */
+  readonly onNotice?: (message: string) => void;
 }
 
 /** What we need from a chat completion; everything else the server sends is ignored. */
@@ -58,22 +62,46 @@ export function openAiGenerator(opts: OpenAiGeneratorOptions): TextGenerator {
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new InvalidInputError(`concurrency must be a positive integer, got ${concurrency}`);
   if (!Number.isInteger(retries) || retries < 0) throw new InvalidInputError(`retries must be a non-negative integer, got ${retries}`);
   if (!Number.isFinite(retryDelayMs) || retryDelayMs < 0) throw new InvalidInputError(`retryDelayMs must be non-negative, got ${retryDelayMs}`);
+  if (opts.maxTokensLimit !== undefined && !(Number.isInteger(opts.maxTokensLimit) && opts.maxTokensLimit >= 1)) {
+    throw new InvalidInputError(`maxTokensLimit must be a positive integer, got ${opts.maxTokensLimit}`);
+  }
+  // The endpoint's max_tokens limit: given, or learnt from its first refusal and kept for every later request.
+  let tokenLimit = opts.maxTokensLimit;
+  const noticed = new Set<number>();
 
   const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
   if (opts.apiKey) headers.authorization = `Bearer ${opts.apiKey}`;
 
-  const completeOne = async (req: GenerationRequest): Promise<string> => {
+  /** The request's body, max_tokens within the known limit, and the max_tokens it asks for. */
+  const bodyOf = (req: GenerationRequest): { body: string; asked?: number } => {
+    const asked = req.maxTokens === undefined || tokenLimit === undefined ? req.maxTokens : Math.min(req.maxTokens, tokenLimit);
+    if (asked !== req.maxTokens && !noticed.has(asked!)) {
+      noticed.add(asked!);
+      opts.onNotice?.(`${base.host} allows at most ${asked} new tokens per request: asking for ${asked} where ${req.maxTokens} were wanted (replies may be cut short)`);
+    }
     const body = JSON.stringify({
       model: opts.model,
       messages: req.messages.map((m) => ({ role: m.role, content: m.content })),
-      max_tokens: req.maxTokens,
+      max_tokens: asked,
       temperature: req.temperature,
       seed: req.seed,
       stop: req.stop && req.stop.length > 0 ? req.stop : undefined,
     });
+    return { body, asked };
+  };
+
+  const completeOne = async (req: GenerationRequest): Promise<string> => {
+    let { body, asked } = bodyOf(req);
     for (let attempt = 0; ; attempt++) {
       const outcome = await attemptOnce(url, headers, body, timeoutMs);
       if (outcome.kind === 'ok') return outcome.content;
+      // Refused for asking more tokens than a stated limit: ask again within it (not counted as a retry).
+      if (outcome.tokenLimit !== undefined && asked !== undefined && outcome.tokenLimit < asked) {
+        tokenLimit = Math.min(outcome.tokenLimit, tokenLimit ?? Infinity);
+        ({ body, asked } = bodyOf(req));
+        attempt--;
+        continue;
+      }
       if (!outcome.retryable || attempt >= retries) {
         const tries = attempt > 0 ? ` (after ${attempt + 1} attempts)` : '';
         throw new GeneratorError(`${outcome.message}${tries}`, { cause: outcome.cause });
@@ -112,7 +140,32 @@ export function openAiGenerator(opts: OpenAiGeneratorOptions): TextGenerator {
 
 type Attempt =
   | { kind: 'ok'; content: string }
-  | { kind: 'error'; retryable: boolean; message: string; retryAfterMs?: number; cause?: unknown };
+  | { kind: 'error'; retryable: boolean; message: string; retryAfterMs?: number; cause?: unknown; tokenLimit?: number };
+
+/** An OpenAI-style error body: `{"error": {"message", "code", "param"}}`. */
+const ErrorBodySchema = z.object({
+  error: z.object({ message: z.string(), code: z.string().nullish(), param: z.string().nullish() }),
+});
+
+/**
+ * The max_tokens limit a 400 states, e.g. Steerer's "max_tokens 1272 is above this server's
+ * limit of 1024" (code max_tokens_too_large), or "max_tokens must be at most 1024".
+ */
+function statedTokenLimit(text: string): number | undefined {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const parsed = ErrorBodySchema.safeParse(json);
+  if (!parsed.success) return undefined;
+  const { message, code, param } = parsed.data.error;
+  const aboutTokens = code === 'max_tokens_too_large' || param === 'max_tokens' || param === 'max_completion_tokens' || /max_(completion_)?tokens/.test(message);
+  const n = /(?:limit (?:is|of)|at most|maximum(?: is| of)?|<=)\s*(\d+)/i.exec(message);
+  const limit = n ? Number(n[1]) : NaN;
+  return aboutTokens && Number.isSafeInteger(limit) && limit >= 1 ? limit : undefined;
+}
 
 async function attemptOnce(url: string, headers: Record<string, string>, body: string, timeoutMs: number): Promise<Attempt> {
   let status: number;
@@ -137,6 +190,7 @@ async function attemptOnce(url: string, headers: Record<string, string>, body: s
       retryable: status >= 500 || status === 429,
       message: `POST ${url} returned HTTP ${status}: ${excerpt(text)}`,
       retryAfterMs: parseRetryAfter(retryAfter),
+      ...(status === 400 ? { tokenLimit: statedTokenLimit(text) } : {}),
     };
   }
   let json: unknown;

@@ -23,7 +23,7 @@ const FILE_TYPE: Partial<Record<GgmlType, number>> = {
   [GgmlType.BF16]: 32,
 };
 
-interface GgufExportOptions {
+export interface GgufExportOptions {
   /** Type of 2-D weight matrices (norms and biases stay F32, as llama.cpp requires). */
   readonly type?: GgmlType;
   readonly name?: string;

@@ -12,4 +12,18 @@ export interface TextTokenizer {
   tokenToId(token: string): number | undefined;
   /** The vocabulary entry of an id (raw piece as stored), if any. */
   idToToken(id: number): string | undefined;
+  /**
+   * The texts of the special tokens (added tokens marked special, control tokens, BOS/EOS):
+   * markers, never reply text. Generation stops where the model spells one out as ordinary
+   * tokens. Absent: none known.
+   */
+  readonly specialTexts?: readonly string[];
+}
+
+/** The usable marker texts of `texts`: deduplicated, without empty or whitespace-only ones. */
+export function markerTexts(texts: Iterable<string | undefined>): string[] {
+  const out = new Set<string>();
+  // Whitespace can be legitimate reply text, so it never counts as a marker.
+  for (const t of texts) if (typeof t === 'string' && t.trim() !== '') out.add(t);
+  return [...out];
 }

@@ -17,7 +17,7 @@ export function executionProviders(device: Device): string[] {
 }
 
 const INSTALL_HINT =
-  'reinstall it with its CUDA 12 provider (ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node, on a machine that can download it) and a CUDA 12 driver, or use --device cpu';
+  'reinstall it with its CUDA 12 provider (ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install, on a machine that can download it) and a CUDA 12 driver, or use --device cpu';
 
 /**
  * Checks `device` before any session is made, so a missing provider is one line that says what

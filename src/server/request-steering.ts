@@ -7,6 +7,7 @@ import type { HookedModel } from '../runtime/model.js';
 import { openModel } from '../runtime/open-model.js';
 import { loadSae } from '../sae/load-sae.js';
 import type { Sae } from '../sae/sae.js';
+import { ModelMismatchError } from '../steering/model-match.js';
 import { compileSpecForGeneration, type CompiledSpec } from '../steering/resolve.js';
 import { parseSteeringSpec, type ResolvedIntervention, type SpecResolver } from '../steering/spec.js';
 import { HttpError, toHttpError } from './http-error.js';
@@ -79,6 +80,9 @@ export class RequestSteering {
       const compiled = compileSpecForGeneration(this.model, spec, this.resolver, (r) => resolved.push(r));
       return { compiled, resolved, key: JSON.stringify(spec) };
     } catch (e) {
+      if (e instanceof ModelMismatchError) {
+        throw new HttpError(400, `steering: ${e.where}: ${e.detail}; add "force": true to "steering" to apply it anyway`, 'vector_model_mismatch', 'steering');
+      }
       const err = toHttpError(e);
       throw err.status === 500 ? err : new HttpError(err.status, err.message, err.code, err.param ?? 'steering');
     }

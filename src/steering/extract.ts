@@ -7,7 +7,7 @@ import { splitTrainValidation } from './train-validation-split.js';
 import { diagnose, directionFor, meanRow, type ProbeOptions } from './directions.js';
 import type { ExtractionMethod, LayerDiagnostics, ReadPosition, SteeringVector } from './vector.js';
 
-interface ExtractOptions {
+export interface ExtractOptions {
   readonly method?: ExtractionMethod;
   /** Layers to extract (default: all). */
   readonly layers?: readonly number[];

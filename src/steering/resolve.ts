@@ -15,6 +15,7 @@ import type { Sae } from '../sae/sae.js';
 import { compileSteeringSpec, parseSteeringSpec, SPEC_LIMITS, type InterventionSpec, type ResolvedIntervention, type SpecResolver, type SteeringSpec } from './spec.js';
 import type { SteeringVector } from './vector.js';
 import { loadVector } from './vector-file.js';
+import type { ModelShape } from './model-match.js';
 
 /**
  * Resolves a spec's vector, SAE, model and probe references as paths relative to `baseDir`,
@@ -74,9 +75,14 @@ export function parseSteerShorthand(arg: string): InterventionSpec {
   return spec.interventions[0] as InterventionSpec;
 }
 
+/** A loaded model as specs are checked against it: its shape, name and architecture (see model-match.ts). */
+export function modelShape(model: HookedModel): ModelShape {
+  return { hiddenSize: model.spec.hiddenSize, numLayers: model.spec.numLayers, architecture: model.spec.architecture, name: model.source.name };
+}
+
 /** Hooks for a model from a spec whose file references resolve against `baseDir`. */
 export function steeringHooks(model: HookedModel, spec: SteeringSpec, baseDir: string, report?: (r: ResolvedIntervention) => void): Hook[] {
-  return compileSteeringSpec(spec, model.spec, fileResolver(baseDir), report);
+  return compileSteeringSpec(spec, modelShape(model), fileResolver(baseDir), report);
 }
 
 /** A whole spec for generation: activation hooks plus the compiled `decoding` section, if any. */
@@ -86,6 +92,6 @@ export interface CompiledSpec {
 }
 
 export function compileSpecForGeneration(model: HookedModel, spec: SteeringSpec, resolve: SpecResolver, report?: (r: ResolvedIntervention) => void): CompiledSpec {
-  const hooks = compileSteeringSpec(spec, model.spec, resolve, report);
+  const hooks = compileSteeringSpec(spec, modelShape(model), resolve, report);
   return { hooks, decoding: spec.decoding ? compileDecoding(spec.decoding, model, resolve) : undefined };
 }

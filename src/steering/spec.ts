@@ -10,6 +10,7 @@ import { featureClampIntervention } from '../sae/sae-interventions.js';
 import { featureAddIntervention } from './sae-feature-add.js';
 import { DecodingSchema, type DecodingResolver } from '../decoding/decoding-spec.js';
 import { nonNegativeInt as int } from '../util/schemas.js';
+import { modelMismatch, ModelMismatchError, type ModelShape } from './model-match.js';
 
 /**
  * The steering spec: one validated JSON shape for "which vectors, where, how strongly",
@@ -121,6 +122,7 @@ const SteeringSpecSchema = z
     version: z.literal(1).default(1),
     interventions: z.array(z.union([InterventionSchema, FeatureInterventionSchema])).max(256).default([]),
     decoding: DecodingSchema.optional().describe('decode-time steering: logits processors, contrastive decoding, CFG, proxy-tuning, probe reranking, best-of-N'),
+    force: z.boolean().optional().describe('apply vectors recorded as made on another model (same hidden size) instead of refusing them; each is reported with a warning'),
   })
   .strict();
 
@@ -160,28 +162,37 @@ export function steeringSpecJsonSchema(): Record<string, unknown> {
   return z.toJSONSchema(SteeringSpecSchema, { io: 'input' }) as Record<string, unknown>;
 }
 
-interface ModelShape {
-  readonly hiddenSize: number;
-  readonly numLayers: number;
-}
-
 /** Turns a spec's file references into vectors and SAEs (and, for `decoding`, models and probes). */
 export interface SpecResolver extends DecodingResolver {
   vector(ref: string): SteeringVector;
   sae(ref: string): Sae;
 }
 
-/** What one vector intervention resolved to: shown to users so they know what was applied. */
-export interface ResolvedIntervention {
+interface ResolvedCommon {
   readonly index: number;
-  /** The reference as written (a path or registry name), or "inline". */
-  readonly vector: string;
   readonly layers: readonly number[];
   readonly coefficient: number;
   /** Where the coefficient came from. */
   readonly coefficientFrom: 'given' | 'recommended' | 'default';
   readonly operator: string;
+  /** Why this may not do what it should: a vector made on another model, applied because the spec forced it. */
+  readonly warning?: string;
 }
+
+interface ResolvedVectorIntervention extends ResolvedCommon {
+  readonly kind: 'vector';
+  /** The reference as written (a path or registry name), or "inline". */
+  readonly vector: string;
+}
+
+interface ResolvedFeatureIntervention extends ResolvedCommon {
+  readonly kind: 'features';
+  readonly sae: string;
+  readonly features: readonly number[];
+}
+
+/** What one intervention resolved to (layers, coefficient): shown to users so they know what was applied. */
+export type ResolvedIntervention = ResolvedVectorIntervention | ResolvedFeatureIntervention;
 
 /**
  * Resolves a spec into hooks for HookedModel.forward / generate. `resolve` turns file and
@@ -193,13 +204,19 @@ export function compileSteeringSpec(spec: SteeringSpec, model: ModelShape, resol
   spec.interventions.forEach((iv, k) => {
     const where = `interventions.${k}`;
     if ('sae' in iv) {
-      hooks.push(featureHook(iv, model, resolve, where));
+      const { hook, layer } = featureHook(iv, model, resolve, where);
+      hooks.push(hook);
+      const features = typeof iv.features === 'number' ? [iv.features] : iv.features;
+      report?.({ kind: 'features', index: k, sae: iv.sae, features, layers: [layer], coefficient: iv.operator === 'ablate' ? 0 : iv.coefficient, coefficientFrom: 'given', operator: iv.operator });
       return;
     }
+    const ref = typeof iv.vector === 'string' ? iv.vector : 'file' in iv.vector ? iv.vector.file : 'inline';
     const vector = typeof iv.vector === 'string' ? resolve.vector(iv.vector) : 'file' in iv.vector ? resolve.vector(iv.vector.file) : undefined;
     if (vector && vector.meta.model.hiddenSize !== model.hiddenSize) {
       throw new InvalidInputError(`${where}: vector has hidden size ${vector.meta.model.hiddenSize} but the model's is ${model.hiddenSize}`);
     }
+    const mismatch = vector ? modelMismatch(ref, vector.meta.model, model) : undefined;
+    if (mismatch && !spec.force) throw new ModelMismatchError(where, mismatch);
     const layers = resolveLayers(iv, vector, model.numLayers, where);
     const recommended = vector?.meta.recommended?.coefficient;
     let coefficient: number;
@@ -212,7 +229,7 @@ export function compileSteeringSpec(spec: SteeringSpec, model: ModelShape, resol
     } else {
       [coefficient, coefficientFrom] = [iv.coefficient, 'given'];
     }
-    report?.({ index: k, vector: typeof iv.vector === 'string' ? iv.vector : 'file' in iv.vector ? iv.vector.file : 'inline', layers, coefficient, coefficientFrom, operator: iv.operator });
+    report?.({ kind: 'vector', index: k, vector: ref, layers, coefficient, coefficientFrom, operator: iv.operator, ...(mismatch ? { warning: mismatch } : {}) });
     for (const layer of layers) {
       const direction = directionAt(iv.vector, vector, layer, model.hiddenSize, where);
       hooks.push({
@@ -232,7 +249,7 @@ export function compileSteeringSpec(spec: SteeringSpec, model: ModelShape, resol
   return hooks;
 }
 
-function featureHook(iv: FeatureInterventionSpec, model: ModelShape, resolve: SpecResolver, where: string): Hook {
+function featureHook(iv: FeatureInterventionSpec, model: ModelShape, resolve: SpecResolver, where: string): { hook: Hook; layer: number } {
   const sae = resolve.sae(iv.sae);
   try {
     checkSaeFitsModel(sae, model);
@@ -245,7 +262,7 @@ function featureHook(iv: FeatureInterventionSpec, model: ModelShape, resolve: Sp
     iv.operator === 'add'
       ? featureAddIntervention(sae, features, iv.coefficient, positions)
       : featureClampIntervention(sae, features.map((feature) => ({ feature, value: iv.operator === 'ablate' ? 0 : iv.coefficient })), positions);
-  return { kind: 'intervene', at: sae.cfg.hook, intervention };
+  return { hook: { kind: 'intervene', at: sae.cfg.hook, intervention }, layer: sae.cfg.hook.layer };
 }
 
 function resolveLayers(iv: InterventionSpec, vector: SteeringVector | undefined, numLayers: number, where: string): number[] {

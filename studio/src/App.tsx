@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useState } from 'react';
 import { api, onUnauthorized, type VectorInfo } from './api';
-import { ChatPage } from './ChatPage';
+import { ChatPage, type OpenChatRequest } from './ChatPage';
+import { ChatsPage } from './ChatsPage';
 import { CreateVectorPage } from './CreateVectorPage';
 import { RatingsPage } from './RatingsPage';
 import { resetSettings, type SteeringSettings, type VectorSetting } from './steering';
@@ -10,6 +11,7 @@ import { VectorPage } from './VectorPage';
 
 const NAV: [Route['page'], string, string][] = [
   ['chat', '#/chat', 'Chat'],
+  ['chats', '#/chats', 'Saved chats'],
   ['create', '#/create', 'Create vector'],
   ['ratings', '#/ratings', 'Ratings'],
 ];
@@ -17,6 +19,9 @@ const NAV: [Route['page'], string, string][] = [
 export function App() {
   const route = useHashRoute();
   const [model, setModel] = useState<string | null>(null);
+  // Whether the served model has a chat template: it decides how a prompt is sent by default.
+  const [chatTemplate, setChatTemplate] = useState<boolean | null>(null);
+  const [openRequest, setOpenRequest] = useState<OpenChatRequest | null>(null);
   const [vectors, setVectors] = useState<VectorInfo[]>([]);
   const [settings, setSettings] = useState<SteeringSettings>({});
   const [needToken, setNeedToken] = useState(false);
@@ -41,6 +46,10 @@ export function App() {
 
   useEffect(() => {
     api.health().then((h) => setModel(h.model), () => setModel(null));
+    api.models().then(
+      (list) => setChatTemplate(list[0]?.steerer.chatTemplate ?? null),
+      () => setChatTemplate(null),
+    );
     void refreshVectors();
   }, [refreshVectors, authEpoch]);
 
@@ -54,7 +63,9 @@ export function App() {
   const resetSteering = (): void => setSettings((s) => resetSettings(vectors, s));
 
   return (
-    <div className="app">
+    // The chat page fills the window (its conversation and vector panel scroll on their own);
+    // the other pages scroll as documents.
+    <div className={route.page === 'chat' ? 'app fill' : 'app'}>
       <header className="topbar">
         <a className="brand" href="#/chat">Steerer <span>studio</span></a>
         <nav>
@@ -75,9 +86,17 @@ export function App() {
       {loadError !== null && !needToken && <div className="notice error banner">Could not load vectors: {loadError}</div>}
       <main key={authEpoch}>
         {/* The chat stays mounted so conversations and running streams survive page switches. */}
-        <div hidden={route.page !== 'chat'}>
-          <ChatPage vectors={vectors} settings={settings} onSetting={setSetting} onResetSteering={resetSteering} />
+        <div className="chat-host" hidden={route.page !== 'chat'}>
+          <ChatPage vectors={vectors} settings={settings} onSetting={setSetting} onResetSteering={resetSteering} chatTemplate={chatTemplate} openRequest={openRequest} />
         </div>
+        {route.page === 'chats' && (
+          <ChatsPage
+            onOpen={(id) => {
+              setOpenRequest((r) => ({ id, seq: (r?.seq ?? 0) + 1 }));
+              window.location.hash = '#/chat';
+            }}
+          />
+        )}
         {route.page === 'create' && <CreateVectorPage onCreated={() => void refreshVectors()} />}
         {route.page === 'ratings' && <RatingsPage />}
         {route.page === 'vector' && <VectorPage name={route.name} onDeleted={() => void refreshVectors()} />}

@@ -1,15 +1,25 @@
 import { useEffect, useRef, useState } from 'react';
-import { api, streamChat, type ChatBody, type ChatRequest, type SteeringSpec, type VectorInfo } from './api';
-import { historyOf, type Mode, type Reply, type Turn } from './chat-types';
+import { streamChat, type ChatRequest, type SteeringSpec, type VectorInfo } from './api';
+import { defaultContext, threadOf, type Context, type Mode, type Reply, type Turn } from './chat-types';
 import { buildSteering, steeringConcept, type SteeringSettings, type VectorSetting } from './steering';
 import { TurnView } from './TurnView';
+import { useSavedChat, type SaveState } from './useSavedChat';
 import { VectorPanel } from './VectorPanel';
+
+/** A request to show a stored chat; `seq` tells two requests for the same chat apart. */
+export interface OpenChatRequest {
+  id: string;
+  seq: number;
+}
 
 interface Props {
   vectors: VectorInfo[];
   settings: SteeringSettings;
   onSetting: (name: string, setting: VectorSetting) => void;
   onResetSteering: () => void;
+  /** Whether the served model has a chat template (null until /v1/models has answered). */
+  chatTemplate: boolean | null;
+  openRequest: OpenChatRequest | null;
 }
 
 const MODES: [Mode, string][] = [
@@ -21,9 +31,18 @@ const MODES: [Mode, string][] = [
 const randomSeed = (): number => Math.floor(Math.random() * 2 ** 31);
 
 let nextTurnId = 1;
+const newTurnId = (): number => nextTurnId++;
 
-export function ChatPage({ vectors, settings, onSetting, onResetSteering }: Props) {
+const CONTEXTS: [Context, string, string][] = [
+  ['new', 'New story', 'Send only this prompt: the model starts afresh'],
+  ['continue', 'Continue', 'Send the conversation so far with this prompt: the model carries on from it'],
+];
+
+export function ChatPage({ vectors, settings, onSetting, onResetSteering, chatTemplate, openRequest }: Props) {
   const [mode, setMode] = useState<Mode>('chat');
+  // null: the person has not chosen, so the model's kind decides (see defaultContext).
+  const [contextChoice, setContextChoice] = useState<Context | null>(null);
+  const context = contextChoice ?? defaultContext(chatTemplate);
   const [turns, setTurns] = useState<Turn[]>([]);
   const [input, setInput] = useState('');
   const [maxTokens, setMaxTokens] = useState(80);
@@ -32,16 +51,32 @@ export function ChatPage({ vectors, settings, onSetting, onResetSteering }: Prop
   const [freshSeed, setFreshSeed] = useState(true);
   const [busy, setBusy] = useState(false);
   const abortRef = useRef<AbortController | null>(null);
-  // The stored chat this conversation is saved to (created with its first prompt).
-  const chatIdRef = useRef<string | null>(null);
-  const [saveError, setSaveError] = useState<string | null>(null);
   const endRef = useRef<HTMLDivElement | null>(null);
+  const saved = useSavedChat(
+    turns,
+    busy,
+    (loaded) => {
+      setTurns(loaded);
+      const last = loaded.at(-1);
+      // Carry on as the chat left off: its last turn's mode and context.
+      if (last !== undefined) {
+        setMode(last.mode);
+        setContextChoice(last.context);
+      }
+    },
+    newTurnId,
+  );
 
   const steering = buildSteering(vectors, settings);
   const seed = Number(seedText);
   const seedValid = seedText.trim() !== '' && Number.isSafeInteger(seed) && seed >= 0;
-  const blockedReason =
-    !seedValid ? 'The seed must be a whole number ≥ 0.' : mode === 'blind' && steering === null ? 'Blind A/B needs a vector turned on ("use") with a non-zero strength.' : null;
+  const blockedReason = saved.loading
+    ? 'Loading the saved chat…'
+    : !seedValid
+      ? 'The seed must be a whole number ≥ 0.'
+      : mode === 'blind' && steering === null
+        ? 'Blind A/B needs a vector turned on ("use") with a non-zero strength.'
+        : null;
 
   // Braces matter: newer browsers return a Promise from scrollIntoView, and React would take
   // any returned value for a cleanup function.
@@ -49,22 +84,17 @@ export function ChatPage({ vectors, settings, onSetting, onResetSteering }: Prop
     endRef.current?.scrollIntoView({ block: 'end' });
   }, [turns]);
 
-  // Once every reply is in, the conversation is saved: what the model saw, and every turn as shown.
+  // Opening a stored chat stops whatever is streaming here first.
+  const { open } = saved;
   useEffect(() => {
-    const id = chatIdRef.current;
-    if (busy || id === null || turns.length === 0) return;
-    const body: ChatBody = {
-      messages: historyOf(turns),
-      settings: { turns: turns.map(({ mode, prompt, seed, replies, steeredSide, concept, ratingId }) => ({ mode, prompt, seed, replies: replies.map(({ text, steering, state }) => ({ text, steering, state })), steeredSide, concept, ratingId })) },
-    };
-    api.saveChat(id, body).then(
-      () => setSaveError(null),
-      (e: unknown) => setSaveError(`The chat could not be saved: ${e instanceof Error ? e.message : String(e)}`),
-    );
-  }, [busy, turns]);
+    if (openRequest === null) return;
+    abortRef.current?.abort();
+    void open(openRequest.id);
+  }, [openRequest, open]);
 
+  // A turn that is no longer on screen (another chat was opened) leaves the turns as they are.
   const updateReply = (turnId: number, index: number, change: (r: Reply) => Reply): void =>
-    setTurns((ts) => ts.map((t) => (t.id !== turnId ? t : { ...t, replies: t.replies.map((r, i) => (i === index ? change(r) : r)) })));
+    setTurns((ts) => (ts.some((t) => t.id === turnId) ? ts.map((t) => (t.id !== turnId ? t : { ...t, replies: t.replies.map((r, i) => (i === index ? change(r) : r)) })) : ts));
 
   const streamReply = async (turnId: number, index: number, req: ChatRequest, signal: AbortSignal): Promise<void> => {
     try {
@@ -80,19 +110,14 @@ export function ChatPage({ vectors, settings, onSetting, onResetSteering }: Prop
     const prompt = input.trim();
     if (prompt === '' || busy || blockedReason !== null) return;
     setBusy(true);
-    const messages = [...historyOf(turns), { role: 'user' as const, content: prompt }];
+    const messages = [...(context === 'continue' ? threadOf(turns) : []), { role: 'user' as const, content: prompt }];
     const reply = (s: SteeringSpec | null): Reply => ({ text: '', steering: s, state: 'streaming' });
-    if (chatIdRef.current === null) {
-      try {
-        chatIdRef.current = (await api.createChat({ title: prompt.slice(0, 60), messages: [], settings: {} })).id;
-      } catch (e) {
-        setSaveError(`The chat could not be saved: ${e instanceof Error ? e.message : String(e)}`);
-      }
-    }
+    const chatId = await saved.ensure(prompt.slice(0, 60));
     const turn: Turn = {
-      chatId: chatIdRef.current ?? undefined,
-      id: nextTurnId++,
+      chatId,
+      id: newTurnId(),
       mode,
+      context,
       prompt,
       messages,
       seed,
@@ -128,17 +153,21 @@ export function ChatPage({ vectors, settings, onSetting, onResetSteering }: Prop
               </button>
             ))}
           </div>
-          <button
-            type="button"
-            onClick={() => {
-              setTurns([]);
-              chatIdRef.current = null;
-            }}
-            disabled={busy || turns.length === 0}
-            data-testid="new-chat"
-          >
-            New chat
-          </button>
+          <div className="toolbar-right">
+            <SaveStatus state={saved.saveState} />
+            <a href="#/chats" className="small" data-testid="saved-chats-link">Saved chats</a>
+            <button
+              type="button"
+              onClick={() => {
+                setTurns([]);
+                saved.reset();
+              }}
+              disabled={busy || turns.length === 0}
+              data-testid="new-chat"
+            >
+              New chat
+            </button>
+          </div>
         </div>
 
         <div className="conversation" data-testid="conversation">
@@ -186,8 +215,26 @@ export function ChatPage({ vectors, settings, onSetting, onResetSteering }: Prop
           )}
         </form>
         {blockedReason !== null && <div className="notice warn small">{blockedReason}</div>}
-        {saveError !== null && <div className="notice error small">{saveError}</div>}
+        {saved.error !== null && <div className="notice error small" data-testid="save-error">{saved.error}</div>}
         {mode === 'side' && steering === null && <div className="notice warn small">No vector is active, so both columns will be the same.</div>}
+
+        <div className="context-line small" data-testid="context-line">
+          <span className="muted">Each prompt</span>
+          <div className="segmented" role="radiogroup" aria-label="What each prompt is sent with">
+            {CONTEXTS.map(([c, label, title]) => (
+              <button key={c} type="button" role="radio" aria-checked={context === c} className={context === c ? 'selected' : ''} title={title} onClick={() => setContextChoice(c)} data-testid={`context-${c}`}>
+                {label}
+              </button>
+            ))}
+          </div>
+          <span className="muted" data-testid="context-hint">
+            {chatTemplate === null
+              ? ''
+              : chatTemplate
+                ? 'Chat model: by default each prompt continues the conversation.'
+                : 'Base model (no chat template): by default each prompt starts a new story instead of continuing the transcript.'}
+          </span>
+        </div>
 
         <div className="settings-line" data-testid="chat-settings">
           <label>
@@ -210,5 +257,15 @@ export function ChatPage({ vectors, settings, onSetting, onResetSteering }: Prop
       </section>
       <VectorPanel vectors={vectors} settings={settings} onChange={onSetting} onResetAll={onResetSteering} />
     </div>
+  );
+}
+
+function SaveStatus({ state }: { state: SaveState }) {
+  if (state === 'none') return null;
+  const text = state === 'saved' ? 'Saved' : state === 'saving' ? 'Saving…' : 'Not saved';
+  return (
+    <span className={`muted small save-state ${state}`} data-testid="save-state" data-state={state}>
+      {text}
+    </span>
   );
 }

@@ -1,9 +1,15 @@
 import { useCallback, useEffect, useState } from 'react';
 import { rowCell, type AgreementRow, type Dimension } from './agreement-rows';
-import { api, type Agreement, type AgreementStats, type Pick3, type Rating } from './api';
+import { api, type Agreement, type AgreementStats, type Judgement, type Pick3, type Rating } from './api';
+import { formatNumber } from './format';
 import { JobProgress, useJob } from './JobProgress';
 
-const num = (x: number | null): string => (x === null ? '—' : x.toFixed(2));
+const num = (x: number | null): string => (x === null ? '—' : formatNumber(x, 3));
+
+/** The judge's overall score of one side, or "unreadable" when any of its ratings had no verdict. */
+function judgeScore(j: Judgement, side: 'a' | 'b'): string {
+  return j.unparsed !== undefined && j.unparsed[side].length > 0 ? 'unreadable' : num(j[side].score);
+}
 const pick = (p: Pick3): string => (p === 'tie' ? 'tie' : p.toUpperCase());
 
 /** Which side of a rating was steered, from the stored specs. */
@@ -98,7 +104,7 @@ export function RatingsPage() {
                   <td>{r.preference !== undefined ? pick(r.preference.concept) : '—'}</td>
                   <td>{r.preference !== undefined ? pick(r.preference.coherence) : '—'}</td>
                   <td className="nowrap">{r.scores !== undefined ? `${r.scores.a.concept}·${r.scores.a.coherence} / ${r.scores.b.concept}·${r.scores.b.coherence}` : '—'}</td>
-                  <td className="nowrap">{r.judge !== undefined ? `${num(r.judge.a.score)} / ${num(r.judge.b.score)}` : '—'}</td>
+                  <td className="nowrap">{r.judge !== undefined ? `${judgeScore(r.judge, 'a')} / ${judgeScore(r.judge, 'b')}` : '—'}</td>
                 </tr>
               ))}
             </tbody>
@@ -119,6 +125,13 @@ function AgreementView({ agreement }: { agreement: Agreement }) {
     <div className="card" data-testid="agreement">
       <h2>Human vs judge</h2>
       <p className="muted">{agreement.ratings} ratings, {agreement.judged} judged.</p>
+      {agreement.unreadable > 0 && (
+        <div className="notice warn" data-testid="judge-warning">
+          The judge gave no readable verdict on {agreement.unreadable} of {agreement.judged} judged ratings: its reply had no “Rating: N” line, so
+          there is nothing to compare. Those verdicts are left out below rather than counted as ties. A base model cannot follow the judge's
+          instructions; start the server with <code>--judge-url</code> and <code>--judge-model</code> naming an instruct model, then run the judge again.
+        </div>
+      )}
       <table className="table compact">
         <thead><tr><th /><th>Pairs</th><th>Scored replies</th><th>Agreement</th><th>Cohen's κ</th><th>Spearman</th></tr></thead>
         <tbody>
@@ -146,7 +159,7 @@ function AgreementRowView({ row }: { row: AgreementRow }) {
     return (
       <>
         <td>{c.human}</td>
-        <td className={c.agree === null ? '' : c.agree ? 'agree' : 'disagree'}>{c.judge}</td>
+        <td className={c.unreadable ? 'unreadable' : c.agree === null ? '' : c.agree ? 'agree' : 'disagree'}>{c.judge}</td>
       </>
     );
   };

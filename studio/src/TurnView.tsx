@@ -8,11 +8,16 @@ export function TurnView({ turn, index, onRated }: { turn: Turn; index: number; 
   const steered = turn.replies[STEERED];
   const single = turn.replies[0];
   const finished = turn.replies.every((r) => r.state !== 'streaming');
+  const earlier = turn.messages.length - 1;
   return (
     <div className="turn" data-testid="turn" data-turn-index={index} data-mode={turn.mode} data-seed={turn.seed}>
       <div className="bubble user" data-testid="turn-prompt">{turn.prompt}</div>
       <div className="turn-meta muted small">
         seed <span data-testid="turn-seed">{turn.seed}</span>
+        {' · '}
+        <span data-testid="turn-context" title="What the model was sent with this prompt">
+          {earlier === 0 ? 'new story' : `continues (${earlier} earlier message${earlier > 1 ? 's' : ''})`}
+        </span>
         {turn.mode === 'chat' && single !== undefined && <> · {describeSteering(single.steering)}</>}
         {turn.mode === 'side' && <> · same seed for both</>}
         {turn.mode === 'blind' && <> · blind: which side is steered is hidden until you rate</>}

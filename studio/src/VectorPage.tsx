@@ -1,8 +1,7 @@
 import { useEffect, useState } from 'react';
 import { api, type VectorInfo } from './api';
 import { AuthImage } from './AuthImage';
-
-const fmt = (x: number, digits = 3): string => (Number.isInteger(x) ? String(x) : x.toFixed(digits));
+import { formatNumber } from './format';
 
 /** One vector's metadata, recommendation, diagnostics and plots, with a delete button. */
 export function VectorPage({ name, onDeleted }: { name: string; onDeleted: () => void }) {
@@ -54,7 +53,7 @@ export function VectorPage({ name, onDeleted }: { name: string; onDeleted: () =>
             <dt>Method</dt><dd>{vector.method}</dd>
             <dt>Site</dt><dd>{vector.site}</dd>
             <dt>Hidden size</dt><dd>{vector.hiddenSize}</dd>
-            <dt>Layers</dt><dd>{vector.layers.map((l, i) => `${l} (‖v‖ ${fmt(vector.norms[i] ?? NaN, 2)})`).join(', ')}</dd>
+            <dt>Layers</dt><dd>{vector.layers.map((l, i) => `${l} (‖v‖ ${formatNumber(vector.norms[i] ?? NaN, 3)})`).join(', ')}</dd>
             <dt>Created</dt><dd>{new Date(vector.createdAt).toLocaleString()}</dd>
           </dl>
         </div>
@@ -62,13 +61,13 @@ export function VectorPage({ name, onDeleted }: { name: string; onDeleted: () =>
           <h2>Recommended</h2>
           <dl className="meta" data-testid="vector-recommended">
             <dt>Layer</dt><dd>{rec?.layers !== undefined && rec.layers.length > 0 ? rec.layers.join(', ') : '—'}</dd>
-            <dt>Coefficient</dt><dd>{rec?.coefficient !== undefined ? fmt(rec.coefficient, 2) : '—'}</dd>
+            <dt>Coefficient</dt><dd>{rec?.coefficient !== undefined ? formatNumber(rec.coefficient) : '—'}</dd>
             {vector.auto !== undefined && (
               <>
                 <dt>Chosen by</dt>
                 <dd>
                   the one-click pipeline{vector.auto.metric !== undefined && `, ${vector.auto.metric} concept metric`}
-                  {vector.auto.budget !== undefined && `, ${vector.auto.budget.kind} budget ε = ${vector.auto.budget.epsilon}`}
+                  {vector.auto.budget !== undefined && `, ${vector.auto.budget.kind} budget ε = ${formatNumber(vector.auto.budget.epsilon, 3)}`}
                 </dd>
               </>
             )}
@@ -81,7 +80,7 @@ export function VectorPage({ name, onDeleted }: { name: string; onDeleted: () =>
                 <tbody>
                   {curve.map((p) => (
                     <tr key={p.coefficient} className={p.coefficient === vector.auto?.coefficient ? 'highlight' : ''}>
-                      <td>{fmt(p.coefficient, 2)}</td><td>{fmt(p.concept, 2)}</td><td>{fmt(p.cost, 2)}</td><td>{fmt(p.perplexity, 1)}</td><td>{p.feasible ? 'yes' : 'no'}</td>
+                      <td>{formatNumber(p.coefficient)}</td><td>{formatNumber(p.concept, 3)}</td><td>{formatNumber(p.cost, 3)}</td><td>{formatNumber(p.perplexity, 4)}</td><td>{p.feasible ? 'yes' : 'no'}</td>
                     </tr>
                   ))}
                 </tbody>
@@ -103,7 +102,7 @@ export function VectorPage({ name, onDeleted }: { name: string; onDeleted: () =>
             <tbody>
               {vector.diagnostics.map((d) => (
                 <tr key={d.layer} className={rec?.layers?.includes(d.layer) === true ? 'highlight' : ''}>
-                  <td>{d.layer}</td><td>{fmt(d.accuracy)}</td><td>{fmt(d.auroc)}</td><td>{fmt(d.fisher)}</td><td>{fmt(d.relativeNorm)}</td><td>{String(d.heldOut)}</td>
+                  <td>{d.layer}</td><td>{formatNumber(d.accuracy, 3)}</td><td>{formatNumber(d.auroc, 3)}</td><td>{formatNumber(d.fisher, 3)}</td><td>{formatNumber(d.relativeNorm, 3)}</td><td>{typeof d.heldOut === 'number' ? formatNumber(d.heldOut, 3) : String(d.heldOut)}</td>
                 </tr>
               ))}
             </tbody>

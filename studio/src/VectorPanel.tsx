@@ -1,4 +1,5 @@
 import type { VectorInfo } from './api';
+import { formatNumber } from './format';
 import { isActive, isDefault, recommendedStrength, roundToStep, settingOf, sliderRange, type SteeringSettings, type VectorSetting } from './steering';
 import { href } from './useHashRoute';
 
@@ -18,30 +19,34 @@ export function VectorPanel({ vectors, settings, onChange, onResetAll }: Props) 
   const active = vectors.filter((v) => isActive(settings[v.name])).length;
   return (
     <aside className="panel vector-panel" data-testid="vector-panel">
-      <div className="panel-head">
-        <h2>Steering vectors</h2>
-        <button
-          type="button"
-          className="link"
-          onClick={onResetAll}
-          disabled={isDefault(vectors, settings)}
-          title="Turn every vector off and put its slider back at the recommended strength"
-          data-testid="reset-steering"
-        >
-          Reset all
-        </button>
-      </div>
-      <p className="muted small" data-testid="steering-summary">
-        {active === 0 ? 'No steering: replies come from the plain model.' : `${active} vector${active > 1 ? 's' : ''} active for the next reply.`}
-      </p>
-      {vectors.length === 0 && (
-        <p className="muted">
-          No vectors yet. <a href="#/create">Create one from a concept</a>.
+      <div className="panel-top">
+        <div className="panel-head">
+          <h2>Steering vectors</h2>
+          <button
+            type="button"
+            className="link"
+            onClick={onResetAll}
+            disabled={isDefault(vectors, settings)}
+            title="Turn every vector off and put its slider back at the recommended strength"
+            data-testid="reset-steering"
+          >
+            Reset all
+          </button>
+        </div>
+        <p className="muted small" data-testid="steering-summary">
+          {active === 0 ? 'No steering: replies come from the plain model.' : `${active} vector${active > 1 ? 's' : ''} active for the next reply.`}
         </p>
-      )}
-      {vectors.map((v) => (
-        <VectorRow key={v.name} vector={v} setting={settingOf(v, settings)} onChange={(s) => onChange(v.name, s)} />
-      ))}
+      </div>
+      <div className="vector-list" data-testid="vector-list">
+        {vectors.length === 0 && (
+          <p className="muted">
+            No vectors yet. <a href="#/create">Create one from a concept</a>.
+          </p>
+        )}
+        {vectors.map((v) => (
+          <VectorRow key={v.name} vector={v} setting={settingOf(v, settings)} onChange={(s) => onChange(v.name, s)} />
+        ))}
+      </div>
     </aside>
   );
 }
@@ -103,10 +108,10 @@ function VectorRow({ vector, setting, onChange }: { vector: VectorInfo; setting:
             ))}
           </select>
         </label>
-        <span className="muted">{rec !== undefined ? `recommended ×${rec}` : 'no recommendation'}</span>
+        <span className="muted">{rec !== undefined ? `recommended ×${formatNumber(rec)}` : 'no recommendation'}</span>
         {setting.strength !== recStrength && (
           <button type="button" className="link" onClick={() => onChange({ ...setting, strength: recStrength })} data-testid={`reset-recommended-${vector.name}`}>
-            {rec !== undefined && rec !== 0 ? 'reset to recommended' : `reset to ×${recStrength}`}
+            {rec !== undefined && rec !== 0 ? 'reset to recommended' : `reset to ×${formatNumber(recStrength)}`}
           </button>
         )}
         {enabled && (

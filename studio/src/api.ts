@@ -110,11 +110,36 @@ export interface JudgeScores {
   score: number;
 }
 
+export type JudgeField = 'concept' | 'instruction' | 'fluency';
+
+/** Per reply, the judge's ratings that held no readable verdict (their 0 is a placeholder). */
+export interface JudgeUnparsed {
+  a: JudgeField[];
+  b: JudgeField[];
+}
+
+export interface Judgement {
+  judge?: string;
+  a: JudgeScores;
+  b: JudgeScores;
+  unparsed?: JudgeUnparsed;
+}
+
 export interface Rating extends RatingInput {
   id: string;
   createdAt: string;
   /** Present once the judge has scored both replies; `judge.judge` names the judging model. */
-  judge?: { judge?: string; a: JudgeScores; b: JudgeScores };
+  judge?: Judgement;
+}
+
+/** The result of a finished ratings.judge job. */
+export interface JudgeRunResult {
+  judged: number;
+  skipped: number;
+  /** Judged ratings with a verdict the judge's reply did not state readably. */
+  unreadable: number;
+  judge: string;
+  warning?: string;
 }
 
 export interface AgreementStats {
@@ -130,6 +155,8 @@ export interface AgreementStats {
 export interface Agreement {
   ratings: number;
   judged: number;
+  /** Judged ratings with an unreadable verdict; those verdicts are left out of the statistics. */
+  unreadable: number;
   concept: AgreementStats;
   coherence: AgreementStats;
   rows: AgreementRow[];
@@ -175,7 +202,10 @@ interface List<T> {
   data: T[];
 }
 
-/** A stored conversation: the messages as the model saw them, plus the studio's own record of each turn. */
+/**
+ * A stored conversation: `messages` is the chat as shown (every prompt and the reply it
+ * contributes); `settings.turns` is the studio's own record of each turn, with exactly what it sent.
+ */
 export interface ChatBody {
   title?: string;
   messages: ChatMessage[];
@@ -276,6 +306,8 @@ export const api = {
 
   chat: async (req: ChatRequest): Promise<ChatCompletion> => json<ChatCompletion>('POST', '/v1/chat/completions', { ...req, stream: false }),
 
+  chats: async (): Promise<Chat[]> => (await json<List<Chat>>('GET', '/v1/chats')).data,
+  getChat: async (id: string): Promise<Chat> => json<Chat>('GET', `/v1/chats/${encodeURIComponent(id)}`),
   createChat: async (body: ChatBody): Promise<Chat> => json<Chat>('POST', '/v1/chats', body),
   saveChat: async (id: string, body: ChatBody): Promise<Chat> => json<Chat>('PUT', `/v1/chats/${encodeURIComponent(id)}`, body),
 

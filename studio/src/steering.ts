@@ -1,4 +1,5 @@
 import type { SteeringSpec, VectorInfo } from './api';
+import { formatNumber } from './format';
 
 /**
  * What the person set for one vector in the panel. The slider keeps its strength while the
@@ -98,7 +99,7 @@ export function buildSteering(vectors: VectorInfo[], settings: SteeringSettings)
 export function describeSteering(spec: SteeringSpec | null): string {
   if (spec === null) return 'no steering';
   return spec.interventions
-    .map((i) => `${typeof i.vector === 'string' ? i.vector : 'inline'} ×${i.coefficient} @ L${i.layers.join(',')}`)
+    .map((i) => `${typeof i.vector === 'string' ? i.vector : 'inline'} ×${formatNumber(i.coefficient)} @ L${i.layers.join(',')}`)
     .join(', ');
 }
 

@@ -2,6 +2,7 @@ import { useEffect, useState } from 'react';
 
 export type Route =
   | { page: 'chat' }
+  | { page: 'chats' }
   | { page: 'create' }
   | { page: 'ratings' }
   | { page: 'vector'; name: string };
@@ -9,6 +10,8 @@ export type Route =
 export function parseRoute(hash: string): Route {
   const parts = hash.replace(/^#\/?/, '').split('/');
   switch (parts[0]) {
+    case 'chats':
+      return { page: 'chats' };
     case 'create':
       return { page: 'create' };
     case 'ratings':

@@ -3,6 +3,7 @@ import { HOOK_SITES, hookName, type HookSite } from '../../graph/hook-points.js'
 import { InvalidInputError } from '../../io/errors.js';
 import { writeSafetensors } from '../../io/safetensors-write.js';
 import { collectActivations, type ReadPositions } from '../../runtime/activations.js';
+import { oldSpelling } from '../flag-aliases.js';
 import { addSteerOptions, steeringFromFlags, type SteerFlags } from '../steer-flags.js';
 import { jsonOption, modelOption, openFromOptions, parseIntStrict, parseLayers, progressBar, readTextFile, runAction, deviceOption, threadsOption } from '../common.js';
 
@@ -10,7 +11,7 @@ interface ActivationFlags extends SteerFlags {
   model: string;
   threads?: string;
   device?: string;
-  layer: string;
+  layers: string;
   site: HookSite;
   prompts: string;
   out: string;
@@ -19,18 +20,21 @@ interface ActivationFlags extends SteerFlags {
   json?: boolean;
 }
 
-/** Prompts file: JSON array of strings, JSONL ({"prompt": ...} or strings), or one prompt per line. */
-export function readPrompts(file: string): string[] {
-  const text = readTextFile(file, '--prompts');
+/**
+ * Prompts file: JSON array of strings, JSONL ({"prompt": ...} or strings), or one prompt per
+ * line. `flag` is the option that named the file, so errors point at what the user typed.
+ */
+export function readPrompts(file: string, flag: string): string[] {
+  const text = readTextFile(file, flag);
   const trimmed = text.trim();
   if (trimmed.startsWith('[')) {
     let arr: unknown;
     try {
       arr = JSON.parse(trimmed);
     } catch (e) {
-      throw new InvalidInputError(`${file}: not valid JSON (${(e as Error).message})`);
+      throw new InvalidInputError(`${flag} ${file}: not valid JSON (${(e as Error).message})`);
     }
-    if (!Array.isArray(arr) || !arr.every((x) => typeof x === 'string')) throw new InvalidInputError(`${file}: expected a JSON array of strings`);
+    if (!Array.isArray(arr) || !arr.every((x) => typeof x === 'string')) throw new InvalidInputError(`${flag} ${file}: expected a JSON array of strings`);
     return arr;
   }
   const lines = text.split('\n').filter((l) => l.trim() !== '');
@@ -40,21 +44,24 @@ export function readPrompts(file: string): string[] {
       try {
         v = JSON.parse(l);
       } catch {
-        throw new InvalidInputError(`${file}: line ${i + 1} is not valid JSON`);
+        throw new InvalidInputError(`${flag} ${file}: line ${i + 1} is not valid JSON`);
       }
       if (typeof v === 'string') return v;
       if (v && typeof v === 'object' && typeof (v as { prompt?: unknown }).prompt === 'string') return (v as { prompt: string }).prompt;
-      throw new InvalidInputError(`${file}: line ${i + 1} has no "prompt" string`);
+      throw new InvalidInputError(`${flag} ${file}: line ${i + 1} has no "prompt" string`);
     });
   }
   return lines;
 }
 
+const layersOption = new Option('-l, --layers <layers>', 'layer(s): N, N-M, comma list, or "all"').makeOptionMandatory();
+
 export function activationsCommand(): Command {
   return addSteerOptions(new Command('activations'))
     .description('capture activations at hook points for a set of prompts into a safetensors file')
     .addOption(modelOption)
-    .requiredOption('-l, --layer <layers>', 'layer(s): N, N-M, comma list, or "all"')
+    .addOption(layersOption)
+    .addOption(oldSpelling('--layer', layersOption))
     .addOption(new Option('--site <site>', 'hook site').choices([...HOOK_SITES]).default('resid_post'))
     .requiredOption('--prompts <file>', 'prompts: one per line, JSONL, or a JSON array')
     .requiredOption('-o, --out <file>', 'output .safetensors file')
@@ -66,9 +73,9 @@ export function activationsCommand(): Command {
     .action(
       runAction(async (flags: ActivationFlags) => {
         const model = openFromOptions(flags);
-        const layers = parseLayers(flags.layer, model.spec.numLayers, '--layer');
-        const prompts = readPrompts(flags.prompts);
-        if (prompts.length === 0) throw new InvalidInputError(`${flags.prompts}: no prompts`);
+        const layers = parseLayers(flags.layers, model.spec.numLayers);
+        const prompts = readPrompts(flags.prompts, '--prompts');
+        if (prompts.length === 0) throw new InvalidInputError(`--prompts ${flags.prompts}: no prompts`);
         const bar = progressBar('activations', prompts.length, flags.json);
         const points = layers.map((layer) => ({ layer, site: flags.site }));
         const acts = await collectActivations(model, prompts, {

@@ -3,8 +3,10 @@ import { evaluateVector } from '../../auto/evaluate-vector.js';
 import { readOpenings } from '../../concept/openings.js';
 import { InvalidInputError } from '../../io/errors.js';
 import { loadVector } from '../../steering/vector-file.js';
+import { modelMismatch } from '../../steering/model-match.js';
+import { modelShape } from '../../steering/resolve.js';
 import { budgetFromFlags, generatorFromFlags, metricFromFlag, writeReport } from '../auto-flags.js';
-import { jsonOption, modelOption, openFromOptions, parseIntStrict, parseNumber, progressBar, runAction, runtimeFromOptions, deviceOption, threadsOption } from '../common.js';
+import { jsonOption, modelOption, openFromOptions, parseIntStrict, parseNumber, progressBar, runAction, runtimeFromOptions, deviceOption, threadsOption, withFileFlags } from '../common.js';
 
 interface EvalFlags {
   model: string;
@@ -28,6 +30,7 @@ interface EvalFlags {
   judgeUrl?: string;
   judgeName?: string;
   out: string;
+  force?: boolean;
   json?: boolean;
 }
 
@@ -50,18 +53,25 @@ export function evalCommand(): Command {
     .option('--caa <list>', 'CAA A/B behaviour probability: sycophancy, refusal, hallucination, ...')
     .option('--limit <n>', 'items per benchmark (seeded sample)', '200')
     .option('--prompts <file>', 'prompts to continue (JSON array or one per line; default: built-in story starts or instructions)')
-    .option('--max-tokens <n>', 'tokens per continuation', '32')
+    .option('-n, --max-tokens <n>', 'tokens per continuation', '32')
     .option('--judge-model <path>', 'local instruct model that rates concept, instruction following and fluency (0-2)')
     .option('--judge-url <url>', 'OpenAI-compatible endpoint for the judge (key from STEERER_API_KEY)')
     .option('--judge-name <name>', 'model name to ask the judge endpoint for', 'default')
     .option('-o, --out <base>', 'report path without extension: writes BASE.json and BASE.html', 'steerer-eval')
+    .option('--force', 'evaluate a vector made on another model (same hidden size) instead of refusing it, with a warning')
     .addOption(threadsOption)
     .addOption(deviceOption)
     .addOption(jsonOption)
     .action(
       runAction(async (flags: EvalFlags) => {
-        const vector = loadVector(flags.vector);
+        const files = [['--vector', flags.vector], ['--prompts', flags.prompts]] as const;
+        const vector = withFileFlags(files, () => loadVector(flags.vector));
+        const prompts = flags.prompts ? withFileFlags(files, () => readOpenings(flags.prompts!)) : undefined;
         const model = openFromOptions(flags);
+        // Steered like --steer: a vector made on another model is refused unless --force.
+        const mismatch = modelMismatch(flags.vector, vector.meta.model, modelShape(model));
+        if (mismatch && !flags.force) throw new InvalidInputError(`--vector: ${mismatch}; give --force to apply it anyway`);
+        if (mismatch) process.stderr.write(`steerer: warning: ${mismatch} (applied because of --force)\n`);
         const judge = generatorFromFlags('judge', { url: flags.judgeUrl, name: flags.judgeName, model: flags.judgeModel, ...runtimeFromOptions(flags) });
         const coefs = list(flags.coefs).map((c) => parseNumber(c, '--coefs'));
         if (flags.coefs !== undefined && coefs.length === 0) throw new InvalidInputError('--coefs needs at least one number');
@@ -76,7 +86,7 @@ export function evalCommand(): Command {
           neutral: flags.neutral,
           metric: metricFromFlag(flags.metric),
           budget: budgetFromFlags(flags),
-          probe: { prompts: flags.prompts ? readOpenings(flags.prompts) : undefined, maxTokens: parseIntStrict(flags.maxTokens, '--max-tokens', 1), measureKl: true },
+          probe: { prompts, maxTokens: parseIntStrict(flags.maxTokens, '--max-tokens', 1), measureKl: true },
           benchmarks: list(flags.benchmarks),
           caa: list(flags.caa),
           limit: parseIntStrict(flags.limit, '--limit', 1),

@@ -1,7 +1,8 @@
 
 import { Command, Option } from 'commander';
 import { encodeChat } from '../../runtime/chat.js';
-import { generate, type GenerateOptions } from '../../decoding/generate.js';
+import { generate, type GenerateOptions, type GenerateResult } from '../../decoding/generate.js';
+import { selectionLines, selectionScorer } from '../selection-report.js';
 import { addDecodingOptions, type DecodingFlags } from '../decoding-flags.js';
 import { addSteerOptions, describeResolved, generationSteeringFromFlags, type SteerFlags } from '../steer-flags.js';
 import type { ResolvedIntervention } from '../../steering/spec.js';
@@ -43,16 +44,16 @@ export function generateCommand(): Command {
     .description('generate text from a prompt (streams to stdout)')
     .addOption(modelOption)
     .option('-p, --prompt <text>', 'prompt text (default: empty, i.e. start from BOS)')
-    .option('--prompt-file <file>', 'read the prompt from a file')
+    .option('-f, --prompt-file <file>', 'read the prompt from a file')
     .option('--chat', "wrap the prompt as a user message with the model's chat template")
     .option('--system <text>', 'system message (with --chat)')
     .option('-n, --max-tokens <n>', 'new tokens at most', '128')
-    .option('-t, --temperature <t>', 'sampling temperature; 0 = greedy', '0.8')
+    .option('--temperature <t>', 'sampling temperature; 0 = greedy', '0.8')
     .option('--top-k <k>', 'keep the k most likely tokens')
     .option('--top-p <p>', 'nucleus sampling mass')
     .option('--min-p <p>', 'drop tokens below p × the top probability')
     .option('--repetition-penalty <r>', 'penalize tokens already seen (1 = off)')
-    .option('--seed <s>', 'random seed (same seed, same text)')
+    .option('--seed <n>', 'random seed (same seed, same text)')
     .addOption(new Option('--stop <strings...>', 'stop strings'))
     .option('--compare', 'also generate without steering (same seed) and show both')
     .addOption(threadsOption)
@@ -60,6 +61,7 @@ export function generateCommand(): Command {
     .addOption(jsonOption)
     .action(
       runAction(async (flags: GenerateFlags) => {
+        if (flags.prompt !== undefined && flags.promptFile !== undefined) throw new InvalidInputError('give --prompt or --prompt-file, not both');
         const model = openFromOptions(flags);
         const promptText = flags.promptFile ? readTextFile(flags.promptFile, '--prompt-file') : (flags.prompt ?? '');
         const prompt = flags.chat
@@ -68,9 +70,16 @@ export function generateCommand(): Command {
         const opt = (v: string | undefined, name: string): number | undefined => (v === undefined ? undefined : parseNumber(v, name));
         // Say what is applied (stderr, so stdout stays the text): the coefficient may be the vector's recommended one.
         const resolved: ResolvedIntervention[] = [];
-        const { hooks, decoding } = generationSteeringFromFlags(model, flags, (r) => resolved.push(r));
-        for (const r of resolved) process.stderr.write(`${describeResolved(r)}\n`);
+        const { hooks, decoding, decodingSpec } = generationSteeringFromFlags(model, flags, (r) => resolved.push(r));
         if (flags.compare && hooks.length === 0 && !decoding) throw new InvalidInputError('--compare needs --steer, --steer-spec or decoding flags');
+        // A side-by-side comparison states its steering on stdout, above the columns.
+        const steeringLines = resolved.map(describeResolved);
+        if (!(flags.compare && !flags.json)) for (const line of steeringLines) process.stderr.write(`${line}\n`);
+        // Best-of-N: every candidate's score and what scored it, on stderr (stdout stays the text).
+        const scorer = decoding?.select ? selectionScorer(decodingSpec, decoding) : '';
+        const reportSelection = (selection: GenerateResult['selection']): void => {
+          if (selection) for (const line of selectionLines(selection, scorer, decoding?.select?.every)) process.stderr.write(`${line}\n`);
+        };
         const base: GenerateOptions = {
           maxTokens: parseIntStrict(flags.maxTokens, '--max-tokens'),
           temperature: parseNumber(flags.temperature, '--temperature'),
@@ -87,10 +96,13 @@ export function generateCommand(): Command {
         if (flags.compare) {
           const unsteered = await generate(model, prompt, base);
           const steered = await generate(model, prompt, { ...base, hooks, decoding });
+          reportSelection(steered.selection);
           if (flags.json) {
-            process.stdout.write(`${JSON.stringify({ base: unsteered.text, steered: steered.text, seed: base.seed, steering: resolved })}\n`);
+            const { selection } = steered;
+            process.stdout.write(`${JSON.stringify({ base: unsteered.text, steered: steered.text, seed: base.seed, steering: resolved, ...(selection ? { selection: { ...selection, by: scorer } } : {}) })}\n`);
           } else {
-            process.stdout.write(sideBySide(promptText + unsteered.text, promptText + steered.text, process.stdout.columns ?? 100));
+            const what = steeringLines.length > 0 ? steeringLines : ['steering: decode-time flags only (no activation steering)'];
+            process.stdout.write(`${what.join('\n')}\n${sideBySide(promptText + unsteered.text, promptText + steered.text, process.stdout.columns ?? 100)}`);
           }
           await model.dispose();
           return;
@@ -98,9 +110,10 @@ export function generateCommand(): Command {
         // Like llama.cpp, a plain prompt is echoed before its continuation.
         if (!flags.json && !flags.chat) process.stdout.write(promptText);
         const result = await generate(model, prompt, { ...base, hooks, decoding, onText: flags.json ? undefined : (delta) => process.stdout.write(delta) });
+        reportSelection(result.selection);
         if (flags.json) {
           const { text, tokens, finishReason, selection } = result;
-          process.stdout.write(`${JSON.stringify({ text, tokens, promptTokens: result.promptTokens.length, finishReason, ...(resolved.length ? { steering: resolved } : {}), ...(selection ? { selection } : {}) })}\n`);
+          process.stdout.write(`${JSON.stringify({ text, tokens, promptTokens: result.promptTokens.length, finishReason, steering: resolved, ...(selection ? { selection: { ...selection, by: scorer } } : {}) })}\n`);
         } else if (process.stdout.isTTY) {
           process.stdout.write('\n');
         }

@@ -1,4 +1,5 @@
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
+import { oldSpelling } from '../flag-aliases.js';
 import { perplexity } from '../../runtime/score.js';
 import { addSteerOptions, steeringFromFlags, type SteerFlags } from '../steer-flags.js';
 import { jsonOption, modelOption, openFromOptions, parseIntStrict, progressBar, readTextFile, runAction, deviceOption, threadsOption } from '../common.js';
@@ -8,19 +9,22 @@ interface PerplexityFlags extends SteerFlags {
   threads?: string;
   device?: string;
   file: string;
-  window?: string;
+  context?: string;
   stride?: string;
   maxChars?: string;
   json?: boolean;
 }
+
+const contextOption = new Option('-c, --context <n>', 'tokens per window (default: min(model context, 512))');
 
 export function perplexityCommand(): Command {
   return addSteerOptions(new Command('perplexity'))
     .description('perplexity of a text file under the model (sliding window), optionally steered')
     .addOption(modelOption)
     .requiredOption('-f, --file <file>', 'text file')
-    .option('--window <n>', 'tokens per window (default: min(context, 512))')
-    .option('--stride <n>', 'tokens between window starts (default: window/2)')
+    .addOption(contextOption)
+    .addOption(oldSpelling('--window', contextOption))
+    .option('--stride <n>', 'tokens between window starts (default: half the --context)')
     .option('--max-chars <n>', 'score only the first n characters')
     .addOption(threadsOption)
     .addOption(deviceOption)
@@ -34,7 +38,7 @@ export function perplexityCommand(): Command {
         const started = performance.now();
         const r = await perplexity(model, text, {
           hooks: steeringFromFlags(model, flags),
-          window: flags.window === undefined ? undefined : parseIntStrict(flags.window, '--window', 2),
+          window: flags.context === undefined ? undefined : parseIntStrict(flags.context, '--context', 2),
           stride: flags.stride === undefined ? undefined : parseIntStrict(flags.stride, '--stride', 1),
           onProgress: (done, total) => {
             bar ??= progressBar('scoring', total, flags.json);

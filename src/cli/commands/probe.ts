@@ -8,7 +8,7 @@ import { limitExamples, parseClassSpec, readClassFiles, readProbeData } from '..
 import { loadProbe, saveProbe } from '../../probes/probe-file.js';
 import { probeTable, renderProbeReportHtml, type ProbeReport } from '../../probes/probe-report.js';
 import { bestProbeLayer, evaluateProbe, trainProbes, type ProbeExample } from '../../probes/train-probes.js';
-import { jsonOption, modelOption, openFromOptions, parseIntStrict, parseLayers, parseNumber, progressBar, runAction, deviceOption, threadsOption } from '../common.js';
+import { jsonOption, modelOption, openFromOptions, parseIntStrict, parseLayers, parseNumber, progressBar, runAction, deviceOption, threadsOption, withFileFlags } from '../common.js';
 
 interface DataFlags {
   data?: string;
@@ -32,11 +32,11 @@ function readExamples(flags: DataFlags): { examples: ProbeExample[]; source: str
   let source: string;
   let classes: string[] | undefined;
   if (flags.data !== undefined) {
-    examples = readProbeData(flags.data);
+    examples = withFileFlags([['--data', flags.data]], () => readProbeData(flags.data!));
     source = flags.data;
   } else {
     const specs = flags.class.map(parseClassSpec);
-    examples = readClassFiles(specs);
+    examples = withFileFlags(specs.map((s) => [`--class ${s.name}=`, s.file] as const), () => readClassFiles(specs));
     classes = specs.map((s) => s.name);
     source = flags.class.join(' ');
   }
@@ -74,7 +74,7 @@ function trainCommand(): Command {
   )
     .option('--layers <layers>', 'layers: N, N-M, comma list or "all"', 'all')
     .addOption(new Option('--site <site>', 'hook site').choices([...HOOK_SITES]).default('resid_post'))
-    .addOption(new Option('--positions <how>', 'one row per text: the last token, or the mean over tokens').choices(['last', 'mean']).default('last'))
+    .addOption(new Option('--positions <mode>', 'one row per text: the last token, or the mean over tokens').choices(['last', 'mean']).default('last'))
     .option('--folds <k>', 'cross-validation folds (lowered to the smallest class count)', '5')
     .option('--l2 <lambda>', 'L2 penalty on standardised weights', '1')
     .option('--seed <n>', 'seed of the fold assignment', '0')

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
+import { oldSpelling } from '../flag-aliases.js';
 import { InvalidInputError } from '../../io/errors.js';
 import { writeFileAtomic } from '../../io/files.js';
 import { templateConceptData } from '../../concept/template-source.js';
@@ -170,8 +171,9 @@ function searchCommand(): Command {
             neutral = items.map((i) => `${i.negative.prompt} ${i.negative.completion}`.trim());
           } else {
             if (!flags.negative) throw new InvalidInputError('--positive needs --negative');
-            positive = readPrompts(flags.positive!);
-            neutral = readPrompts(flags.negative);
+            positive = readPrompts(flags.positive!, '--positive');
+            neutral = readPrompts(flags.negative, '--negative');
+            if (positive.length === 0 || neutral.length === 0) throw new InvalidInputError(`${positive.length === 0 ? `--positive ${flags.positive}` : `--negative ${flags.negative}`}: no texts`);
           }
           const matches = await contrastFeatures(model, sae, positive, neutral, { top });
           json = matches;
@@ -219,10 +221,12 @@ interface FilterFlags extends SaeFlags {
   vector: string;
   store: string;
   out: string;
-  topK: string;
+  top: string;
   rows: string;
   positiveOnly?: boolean;
 }
+
+const keptOption = new Option('--top <n>', 'features kept').default('64');
 
 function filterCommand(): Command {
   return new Command('filter')
@@ -232,7 +236,9 @@ function filterCommand(): Command {
     .requiredOption('--vector <file>', 'steering vector with a direction at the SAE\'s layer')
     .requiredOption('--store <dir>', 'activation store at the SAE\'s hook: the reference activations the effect is measured on')
     .requiredOption('-o, --out <file>', 'filtered vector file (.safetensors)')
-    .option('--top-k <n>', 'features kept', '64')
+    .addOption(keptOption)
+    // Renamed: --top counts features in every sae command; --top-k is a sampling flag.
+    .addOption(oldSpelling('--top-k', keptOption))
     .option('--rows <n>', 'reference rows', '4096')
     .option('--positive-only', 'keep only features the vector turns up')
     .addOption(threadsOption)
@@ -250,7 +256,7 @@ function filterCommand(): Command {
         if (store.manifest.hook !== hookName(sae.cfg.hook)) throw new InvalidInputError(`the store holds ${store.manifest.hook}, the SAE reads ${hookName(sae.cfg.hook)}`);
         const shard = store.readShard(0);
         const rows = Math.min(parseIntStrict(flags.rows, '--rows', 1), shard.rows);
-        const f = await saeFilteredVector(sae, direction, shard.acts.subarray(0, rows * store.dim), rows, { topK: parseIntStrict(flags.topK, '--top-k', 1), positiveOnly: flags.positiveOnly });
+        const f = await saeFilteredVector(sae, direction, shard.acts.subarray(0, rows * store.dim), rows, { topK: parseIntStrict(flags.top, '--top', 1), positiveOnly: flags.positiveOnly });
         saveVector(flags.out, {
           directions: new Map([[layer, f.direction]]),
           meta: {

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
+import { oldSpelling } from '../flag-aliases.js';
 import { hookName, parseHookName } from '../../graph/hook-points.js';
 import { InvalidInputError } from '../../io/errors.js';
 import { writeFileAtomic } from '../../io/files.js';
@@ -38,12 +39,15 @@ interface CollectFlags {
   temperature: string;
   seed: string;
   context: string;
-  maxTokens?: string;
+  maxRows?: string;
   shardRows: string;
   batchSize: string;
   keepBos?: boolean;
   json?: boolean;
 }
+
+const maxRowsOption = new Option('--max-rows <n>', 'stop after this many stored rows (tokens)');
+const contextOption = new Option('-c, --context <n>', 'tokens per context (BOS included)').default('128');
 
 function collectCommand(): Command {
   return new Command('collect')
@@ -57,8 +61,10 @@ function collectCommand(): Command {
     .option('--gen-tokens <n>', 'with --generate: tokens per generation at most', '256')
     .option('--temperature <t>', 'with --generate: sampling temperature', '1')
     .option('--seed <n>', 'with --generate: seed (generation i uses seed + i)', '0')
-    .option('--context <n>', 'tokens per context (BOS included)', '128')
-    .option('--max-tokens <n>', 'stop after this many stored rows')
+    .addOption(contextOption)
+    .addOption(maxRowsOption)
+    // Renamed: --max-tokens means new tokens per generation everywhere else.
+    .addOption(oldSpelling('--max-tokens', maxRowsOption))
     .option('--shard-rows <n>', 'rows per shard', '65536')
     .option('--batch-size <n>', 'contexts per forward', '16')
     .option('--keep-bos', 'also store BOS rows (left out by default: their activations are outliers)')
@@ -87,7 +93,7 @@ function collectCommand(): Command {
           bar.stop();
           if (!flags.json) process.stderr.write(`${r.generated} new generations (${r.total} in ${corpus})\n`);
         }
-        const maxTokens = flags.maxTokens === undefined ? undefined : parseIntStrict(flags.maxTokens, '--max-tokens', 1);
+        const maxTokens = flags.maxRows === undefined ? undefined : parseIntStrict(flags.maxRows, '--max-rows', 1);
         const bar = progressBar('collecting', maxTokens ?? 0, flags.json || maxTokens === undefined);
         const stop = interruptSignal();
         let lastLog = 0;

@@ -1,5 +1,6 @@
 import path from 'node:path';
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
+import { oldSpelling } from '../flag-aliases.js';
 import { createServer } from '../../server/app.js';
 import { DEFAULT_LIMITS } from '../../server/context.js';
 import { InvalidInputError } from '../../io/errors.js';
@@ -19,9 +20,11 @@ interface ServeFlags {
   maxBatch: string;
   bodyLimit: string;
   judgeUrl?: string;
-  judgeModel: string;
+  judgeName: string;
   log?: boolean;
 }
+
+const judgeNameOption = new Option('--judge-name <name>', 'with --judge-url: the model name to ask for').default('default');
 
 export function serveCommand(): Command {
   return new Command('serve')
@@ -37,7 +40,9 @@ export function serveCommand(): Command {
     .option('--max-batch <n>', 'compatible requests decoded together at most', String(DEFAULT_LIMITS.maxBatch))
     .option('--body-limit <mib>', 'largest request body in MiB', String(DEFAULT_LIMITS.bodyBytes / 2 ** 20))
     .option('--judge-url <url>', 'OpenAI-compatible endpoint that judges ratings (key from STEERER_API_KEY); default: the served model')
-    .option('--judge-model <name>', 'with --judge-url: the model name to ask for', 'default')
+    .addOption(judgeNameOption)
+    // Renamed: elsewhere --judge-model is a local model path, --judge-name the endpoint's model name.
+    .addOption(oldSpelling('--judge-model', judgeNameOption))
     .option('--log', 'log every request (JSON lines on stdout)')
     .addOption(threadsOption)
     .addOption(deviceOption)
@@ -67,7 +72,7 @@ export function serveCommand(): Command {
           threads,
           device,
           limits,
-          judge: flags.judgeUrl ? { url: flags.judgeUrl, model: flags.judgeModel, apiKey: process.env.STEERER_API_KEY } : undefined,
+          judge: flags.judgeUrl ? { url: flags.judgeUrl, model: flags.judgeName, apiKey: process.env.STEERER_API_KEY } : undefined,
           logger: flags.log,
         });
         const address = await server.listen(port, flags.host);

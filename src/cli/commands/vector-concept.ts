@@ -12,7 +12,7 @@ import { readOpenings } from '../../concept/openings.js';
 import type { ExtractionMethod } from '../../steering/vector.js';
 import { saveVector } from '../../steering/vector-file.js';
 import { generatorFromFlags, writeReport } from '../auto-flags.js';
-import { openFromOptions, parseIntStrict, parseNumber, progressBar } from '../common.js';
+import { openFromOptions, parseIntStrict, parseNumber, progressBar, withFileFlags } from '../common.js';
 import { diagnosticsTable } from '../vector-table.js';
 
 /** `vector create --concept`: the one-click pipeline's flags and its run. */
@@ -99,14 +99,16 @@ function sourcesFromFlags(flags: ConceptFlags): DataSource[] | undefined {
 
 export async function createFromConcept(flags: ConceptFlags): Promise<void> {
   // Flags first: nothing is loaded for a command that cannot run.
-  const sources = sourcesFromFlags(flags);
+  const files = [['--corpus', flags.corpus], ['--lexicon', flags.lexicon], ['--probe-prompts', flags.probePrompts]] as const;
+  const sources = withFileFlags(files, () => sourcesFromFlags(flags));
   const layer = flags.layer === 'auto' ? 'auto' : parseIntStrict(flags.layer, '--layer');
   const coefficient = flags.coef === 'auto' ? 'auto' : parseNumber(flags.coef, '--coef');
   const eps = flags.budgetPpl === undefined ? undefined : parseNumber(flags.budgetPpl, '--budget-ppl');
   if (eps !== undefined && !(eps > 0)) throw new InvalidInputError(`--budget-ppl must be positive, got ${flags.budgetPpl}`);
   const words = flags.words?.split(',').map((w) => w.trim()).filter(Boolean);
   if (flags.words !== undefined && words!.length === 0) throw new InvalidInputError('--words is empty');
-  const lexicon = flags.lexicon ? readLexicon(flags.lexicon) : undefined;
+  const lexicon = flags.lexicon ? withFileFlags(files, () => readLexicon(flags.lexicon!)) : undefined;
+  const probePrompts = flags.probePrompts ? withFileFlags(files, () => readOpenings(flags.probePrompts!)) : undefined;
   const count = parseIntStrict(flags.count, '--count', 4);
   const probeTokens = parseIntStrict(flags.probeTokens, '--probe-tokens', 1);
   const model = openFromOptions(flags);
@@ -127,7 +129,7 @@ export async function createFromConcept(flags: ConceptFlags): Promise<void> {
     coefficient,
     rule: { kind: flags.rule, ...(eps !== undefined ? { maxPplRatio: 1 + eps } : {}) },
     direction: flags.away ? 'away' : 'toward',
-    probe: { ...(flags.probePrompts ? { prompts: readOpenings(flags.probePrompts) } : {}), maxTokens: probeTokens },
+    probe: { ...(probePrompts ? { prompts: probePrompts } : {}), maxTokens: probeTokens },
     seed: parseIntStrict(flags.seed, '--seed'),
     onStage: (stage, done, total) => {
       let bar = bars.get(stage);

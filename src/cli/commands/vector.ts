@@ -11,7 +11,8 @@ import { exportControlVectorGguf, loadVector, saveVector } from '../../steering/
 import { combineWeighted, cosineMatrix, normalizeVector } from '../../steering/vector-math.js';
 import { addConceptOptions, createFromConcept, type ConceptFlags } from './vector-concept.js';
 import { diagnosticsTable } from '../vector-table.js';
-import { jsonOption, modelOption, openFromOptions, parseIntStrict, parseLayers, parseNumber, progressBar, runAction, deviceOption, threadsOption } from '../common.js';
+import { jsonOption, modelOption, openFromOptions, parseIntStrict, parseLayers, parseNumber, progressBar, runAction, deviceOption, threadsOption, withFileFlags } from '../common.js';
+import { oldSpelling } from '../flag-aliases.js';
 import { splitFileNumber } from '../../steering/shorthand.js';
 
 interface CreateFlags {
@@ -25,7 +26,7 @@ interface CreateFlags {
   method: ExtractionMethod;
   layers: string;
   site: HookSite;
-  read?: ReadPosition;
+  positions?: ReadPosition;
   chat?: boolean;
   validation: string;
   seed: string;
@@ -34,6 +35,8 @@ interface CreateFlags {
   json?: boolean;
   concept?: string;
 }
+
+const positionsOption = new Option('--positions <mode>', "token positions read per example (default: 'answer' for CAA, else 'last'); 'all' = every completion token (diffmean, probe)").choices(['last', 'mean', 'answer', 'all']);
 
 function createCommand(): Command {
   const cmd = new Command('create')
@@ -46,7 +49,8 @@ function createCommand(): Command {
     .addOption(new Option('--method <method>', 'extraction method').choices(['diffmean', 'pca_diff', 'pca_center', 'probe']).default('diffmean'))
     .option('--layers <layers>', 'layers: N, N-M, comma list or "all"', 'all')
     .addOption(new Option('--site <site>', 'hook site').choices([...HOOK_SITES]).default('resid_post'))
-    .addOption(new Option('--read <position>', "token read per example (default: 'answer' for CAA, else 'last'); 'all' = every completion token (diffmean, probe)").choices(['last', 'mean', 'answer', 'all']))
+    .addOption(positionsOption)
+    .addOption(oldSpelling('--read', positionsOption))
     .option('--chat', "wrap texts with the model's chat template")
     .option('--validation <fraction>', 'share of pairs held out for diagnostics', '0.2')
     .option('--seed <n>', 'seed of the train/validation split', '0')
@@ -67,13 +71,15 @@ function createCommand(): Command {
         if (!flags.pairs === !(flags.positive && flags.negative)) throw new InvalidInputError('give either --pairs FILE or --positive FILE --negative FILE, or --concept TEXT');
         const model = openFromOptions(flags);
         const opts = { chat: flags.chat, tooLong: 'skip' as const };
-        const dataset = flags.pairs ? readContrastFile(model, flags.pairs, opts) : readSetFiles(model, flags.positive!, flags.negative!, opts);
+        const dataset = withFileFlags([['--pairs', flags.pairs], ['--positive', flags.positive], ['--negative', flags.negative]], () =>
+          flags.pairs ? readContrastFile(model, flags.pairs, opts) : readSetFiles(model, flags.positive!, flags.negative!, opts),
+        );
         const bar = progressBar('activations', 2 * dataset.pairs.length, flags.json);
         const vector = await extractVector(model, dataset, {
           method: flags.method,
           layers: parseLayers(flags.layers, model.spec.numLayers),
           site: flags.site,
-          read: flags.read ?? dataset.suggestedRead ?? 'last',
+          read: flags.positions ?? dataset.suggestedRead ?? 'last',
           validationFraction: parseNumber(flags.validation, '--validation'),
           seed: parseIntStrict(flags.seed, '--seed'),
           batchSize: parseIntStrict(flags.batchSize, '--batch-size', 1),

@@ -1,5 +1,5 @@
 import { ModelFileError } from '../../io/errors.js';
-import type { TextTokenizer } from '../tokenizer.js';
+import { markerTexts, type TextTokenizer } from '../tokenizer.js';
 import { HfTokenizer } from './hf-tokenizer.js';
 import { ScoreBpeTokenizer, TokenType } from './score-bpe.js';
 
@@ -81,6 +81,11 @@ function checkLength(file: string, what: string, arr: readonly unknown[] | undef
   }
 }
 
+/** The BOS/EOS pieces: markers even where a file types them as normal tokens. */
+function bosEosTexts(v: GgufVocab): string[] {
+  return markerTexts([v.bosId, v.eosId].map((id) => (id === undefined ? undefined : v.tokens[id])));
+}
+
 /** SentencePiece vocabulary (tokenizer.ggml.model = 'llama'): score-ranked merges, '▁' for spaces. */
 function spmTokenizer(v: GgufVocab): TextTokenizer {
   return new ScoreBpeTokenizer({
@@ -92,6 +97,7 @@ function spmTokenizer(v: GgufVocab): TextTokenizer {
     addSpacePrefix: v.addSpacePrefix ?? true,
     parseSpecial: true,
     unkId: v.unkId,
+    specialTexts: bosEosTexts(v),
   });
 }
 
@@ -152,6 +158,8 @@ function gpt2Tokenizer(v: GgufVocab, file: string): TextTokenizer {
     decode: (ids) => inner.decode(ids),
     tokenToId: (token) => vocab.get(token),
     idToToken: (id) => (Number.isInteger(id) && id >= 0 && id < tokens.length ? tokens[id] : undefined),
+    // The control tokens are the inner tokenizer's special added tokens.
+    specialTexts: markerTexts([...inner.specialTexts, ...bosEosTexts(v)]),
   };
 }
 

@@ -1,6 +1,6 @@
 import { Tokenizer } from '@huggingface/tokenizers';
 import { InvalidInputError, ModelFileError } from '../../io/errors.js';
-import type { TextTokenizer } from '../tokenizer.js';
+import { markerTexts, type TextTokenizer } from '../tokenizer.js';
 
 /** The parts of tokenizer.json the Tokenizer constructor insists on, present even when null. */
 const REQUIRED_KEYS = ['normalizer', 'pre_tokenizer', 'post_processor', 'decoder'] as const;
@@ -8,6 +8,7 @@ const REQUIRED_KEYS = ['normalizer', 'pre_tokenizer', 'post_processor', 'decoder
 /** A TextTokenizer over @huggingface/tokenizers (tokenizer.json + tokenizer_config.json). */
 export class HfTokenizer implements TextTokenizer {
   readonly vocabSize: number;
+  readonly specialTexts: readonly string[];
   private readonly tok: Tokenizer;
   private readonly cleanUp: boolean;
 
@@ -28,6 +29,7 @@ export class HfTokenizer implements TextTokenizer {
     }
     // The model's id → token array also holds the added tokens, so its length is max id + 1.
     this.vocabSize = this.tok.model?.vocab.length ?? 0;
+    this.specialTexts = hfSpecialTexts(json.added_tokens as unknown[], config);
   }
 
   encode(text: string): number[] {
@@ -53,6 +55,25 @@ export class HfTokenizer implements TextTokenizer {
   idToToken(id: number): string | undefined {
     return Number.isInteger(id) && id >= 0 ? this.tok.id_to_token(id) : undefined;
   }
+}
+
+/** The text of a token entry: a string, or an object with a string `content` (AddedToken). */
+function contentOf(v: unknown): string | undefined {
+  if (typeof v === 'string') return v;
+  if (typeof v === 'object' && v !== null && typeof (v as Record<string, unknown>).content === 'string') return (v as Record<string, string>).content;
+  return undefined;
+}
+
+/** Added tokens marked special (tokenizer.json and tokenizer_config.json) and the config's BOS/EOS. */
+function hfSpecialTexts(addedTokens: readonly unknown[], config: Record<string, unknown>): string[] {
+  const isSpecial = (t: unknown): boolean => typeof t === 'object' && t !== null && (t as Record<string, unknown>).special === true;
+  const decoder = config.added_tokens_decoder;
+  const fromConfig = typeof decoder === 'object' && decoder !== null ? Object.values(decoder) : [];
+  return markerTexts([
+    ...[...addedTokens, ...fromConfig].filter(isSpecial).map(contentOf),
+    contentOf(config.bos_token),
+    contentOf(config.eos_token),
+  ]);
 }
 
 /** Wrap a parsed tokenizer.json (and optional tokenizer_config.json) as a TextTokenizer. */

@@ -1,5 +1,5 @@
 import { InvalidInputError } from '../../io/errors.js';
-import type { TextTokenizer } from '../tokenizer.js';
+import { markerTexts, type TextTokenizer } from '../tokenizer.js';
 
 /** SentencePiece / GGUF token types (tokenizer.ggml.token_type). */
 export const TokenType = {
@@ -28,6 +28,8 @@ interface ScoreBpeOptions {
   readonly unkId?: number;
   /** Extra names tokenToId accepts (e.g. "<s>" for llama2.c's "\n<s>\n" piece). */
   readonly aliases?: Readonly<Record<string, number>>;
+  /** Marker texts besides the control/unknown pieces (e.g. the BOS/EOS pieces whatever their type). */
+  readonly specialTexts?: readonly string[];
 }
 
 const BYTE_PIECE = /^<0x([0-9A-Fa-f]{2})>$/;
@@ -98,6 +100,7 @@ function escapeRegExp(s: string): string {
  */
 export class ScoreBpeTokenizer implements TextTokenizer {
   readonly vocabSize: number;
+  readonly specialTexts: readonly string[];
   private readonly pieces: readonly string[];
   private readonly scores: Float64Array;
   private readonly types: Uint8Array;
@@ -161,6 +164,12 @@ export class ScoreBpeTokenizer implements TextTokenizer {
     specials.sort((a, b) => b.length - a.length);
     this.specialRe = specials.length > 0 ? new RegExp(specials.map(escapeRegExp).join('|'), 'g') : undefined;
     this.aliases = new Map(Object.entries(opts.aliases ?? {}));
+    // Trimmed: llama2.c stores "<s>" as "\n<s>\n", but a model spells the marker itself.
+    const controlTexts: string[] = [];
+    for (let id = 0; id < n; id++) {
+      if (this.types[id] === TokenType.CONTROL || this.types[id] === TokenType.UNKNOWN) controlTexts.push(opts.pieces[id].replaceAll(this.space, ' ').trim());
+    }
+    this.specialTexts = markerTexts([...controlTexts, ...(opts.specialTexts ?? [])]);
   }
 
   encode(text: string): number[] {

@@ -88,7 +88,8 @@ export function completionRoutes(app: FastifyInstance, ctx: ServerContext): void
 }
 
 async function complete(ctx: ServerContext, req: FastifyRequest, reply: FastifyReply, body: Common, prompts: number[][], kind: 'chat' | 'text'): Promise<unknown> {
-  if (body.model && body.model !== ctx.modelId) {
+  // "default" (what Steerer's own --generator-name / --judge-name send unless told) means the one model served.
+  if (body.model && body.model !== ctx.modelId && body.model !== 'default') {
     throw new HttpError(404, `model "${body.model}" is not served here; this server serves "${ctx.modelId}"`, 'model_not_found', 'model');
   }
   const n = body.n ?? 1;

@@ -1,10 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod/v4';
-import { dimensionAgreement, type DimensionPair } from '../../evals/agreement.js';
-import { judgeResponses, type JudgeScores } from '../../evals/judge.js';
 import { parseSteeringSpec } from '../../steering/spec.js';
 import type { ServerContext } from '../context.js';
 import { HttpError, parseBody } from '../http-error.js';
+import { agreement, judgeRating, judgeRunSummary, ratingsToJudge, type Judgement } from '../judgement.js';
 import type { RatingRow } from '../store.js';
 
 /**
@@ -37,11 +36,6 @@ const RatingSchema = z
   .refine((r) => r.preference !== undefined || r.scores !== undefined, { message: 'give a preference (pairwise), scores (1-5), or both', path: ['preference'] });
 
 type RatingBody = z.output<typeof RatingSchema>;
-interface Judgement {
-  readonly judge: string;
-  readonly a: JudgeScores;
-  readonly b: JudgeScores;
-}
 
 const ratingJson = (r: RatingRow) => ({ id: r.id, createdAt: r.createdAt, ...r.body, ...(r.judge ? { judge: r.judge } : {}) });
 
@@ -68,51 +62,25 @@ export function ratingRoutes(app: FastifyInstance, ctx: ServerContext): void {
   });
 
   app.post('/v1/ratings/judge', async (_req, reply) => {
-    const todo = store.listRatings().filter((r) => !r.judge);
+    const todo = ratingsToJudge(store.listRatings());
     const job = ctx.jobs.submit('ratings.judge', { ratings: todo.length, judge: ctx.judge.name }, async (report) => {
-      let judged = 0;
+      const judged: Judgement[] = [];
       let skipped = 0;
       for (const [i, r] of todo.entries()) {
-        const body = r.body as unknown as RatingBody;
-        if (!body.concept) {
-          skipped++; // the judge rates "involves the concept": without one there is nothing to ask
-          continue;
+        const judgement = await judgeRating(ctx.judge, r);
+        if (judgement === null) skipped++; // no concept: nothing to ask "involves the concept" about
+        else {
+          store.setJudgement(r.id, judgement);
+          judged.push(judgement);
         }
-        const items = [body.a, body.b].map((s) => ({ instruction: body.prompt, response: s.text, concept: body.concept! }));
-        const { perItem } = await judgeResponses(ctx.judge, items, { seed: 0 });
-        const judgement: Judgement = { judge: ctx.judge.name, a: perItem[0], b: perItem[1] };
-        store.setJudgement(r.id, judgement);
-        judged++;
         report('judging', i + 1, todo.length, (i + 1) / todo.length);
       }
-      return { judged, skipped, judge: ctx.judge.name };
+      return judgeRunSummary(judged, skipped, ctx.judge.name);
     });
     return reply.code(202).send(job);
   });
 
   app.get('/v1/ratings/agreement', async () => agreement(store.listRatings()));
-}
-
-/** Human vs judge on both dimensions: concept (judge's concept rating) and coherence (its fluency rating). */
-function agreement(ratings: readonly RatingRow[]) {
-  const judged = ratings.filter((r) => r.judge);
-  const rows = judged.map((r) => {
-    const b = r.body as unknown as RatingBody;
-    const j = r.judge as Judgement;
-    return { id: r.id, human: { preference: b.preference ?? null, scores: b.scores ?? null }, judge: { a: j.a, b: j.b } };
-  });
-  const dim = (d: 'concept' | 'coherence'): DimensionPair[] =>
-    judged.map((r) => {
-      const b = r.body as unknown as RatingBody;
-      const j = r.judge as Judgement;
-      const field = d === 'concept' ? 'concept' : 'fluency';
-      return {
-        humanPreference: b.preference?.[d],
-        humanScores: b.scores ? [b.scores.a[d], b.scores.b[d]] : undefined,
-        judgeScores: [j.a[field], j.b[field]],
-      };
-    });
-  return { ratings: ratings.length, judged: judged.length, concept: dimensionAgreement(dim('concept')), coherence: dimensionAgreement(dim('coherence')), rows };
 }
 
 export function chatRoutes(app: FastifyInstance, ctx: ServerContext): void {
