@@ -277,6 +277,73 @@ describe('selection and reranking', () => {
       assert.notDeepEqual(out.tokens, plain.tokens, `${reduce}: the scorer changes the choice`);
     }
   });
+
+  test('reranking leaves the end of a story to the model: an ending is not scored as content, and a marker being spelt is not cut into', async () => {
+    // TinyStories-656K ends a story by spelling "<|" "end" "_story" "|>" in ordinary tokens.
+    const point = { layer: 1, site: 'resid_post' as const };
+    const D = tiny.spec.hiddenSize;
+    const markers = ['<unk>', '<|start_story|>', '<|end_story|>'];
+    const eos = 2;
+    const startsMarker = (id: number): boolean => {
+      const t = tiny.tokenizer.decode([id]).trimStart();
+      return t !== '' && markers.some((m) => m.startsWith(t));
+    };
+    const spelling = (text: string): boolean => markers.some((m) => Array.from({ length: m.length - 1 }, (_, k) => m.slice(0, k + 1)).some((p) => text.endsWith(p)));
+    const lastAct = async (ids: readonly number[]): Promise<Float32Array> =>
+      (await tiny.forward({ tokens: [ids], hooks: [{ kind: 'capture', at: point }], logits: 'none' })).captures.get(hookName(point))!.data.slice((ids.length - 1) * D, ids.length * D);
+    // The scorer likes (sign +1) or dislikes (−1) the state right after "<|" at a story's end.
+    // Scored as content, the first skipped the ending and the second spelt "<|endend_story|>".
+    const a = await lastAct([...tiny.encode('Tim was happy.'), 208]);
+    const cos = (v: Float32Array): number => {
+      let [ab, aa, bb] = [0, 0, 0];
+      for (let d = 0; d < D; d++) [ab, aa, bb] = [ab + v[d] * a[d], aa + a[d] * a[d], bb + v[d] * v[d]];
+      return ab / Math.sqrt(aa * bb);
+    };
+    let endingsSeen = 0;
+    let spellingSeen = 0;
+    for (const [prompt, sign, weight] of [['Tim was happy.', -1, 10], ['The dog ran away. Sue was sad.', 1, 10], ['Once upon a time', 1, 10]] as const) {
+      const scorer: CandidateScorer = { name: 'marker', point, reduce: 'last', score: (acts, rows) => Float32Array.from({ length: rows }, (_, i) => sign * cos(acts.subarray(i * D, (i + 1) * D))) };
+      const out = await generate(tiny, prompt, { temperature: 0, maxTokens: 24, decoding: plan({ rerank: { scorer, topK: 8, weight } }) });
+      // Reference from full forwards: while the text ends in a piece of a marker the model's own
+      // choice stands; otherwise end tokens score the mean of the content candidates.
+      const ids = tiny.encode(prompt);
+      const gen: number[] = [];
+      let text = '';
+      let finish = 'length';
+      for (let step = 0; step < 24; step++) {
+        const lp = logSoftmax(await lastLogits(tiny, [...ids, ...gen]));
+        let id: number;
+        if (spelling(text)) {
+          spellingSeen++;
+          id = lp.indexOf(Math.max(...lp));
+        } else {
+          const top = [...lp.keys()].sort((x, y) => lp[y] - lp[x] || x - y).slice(0, 8);
+          const scores = new Map<number, number>();
+          for (const c of top) scores.set(c, sign * cos(await lastAct([...ids, ...gen, c])));
+          const content = top.filter((c) => c !== eos && !startsMarker(c)).map((c) => scores.get(c)!);
+          const neutral = content.reduce((x, y) => x + y, 0) / content.length;
+          if (content.length < top.length) endingsSeen++;
+          const value = (c: number): number => lp[c] + weight * (c === eos || startsMarker(c) ? neutral : scores.get(c)!);
+          id = top.reduce((best, c) => (value(c) > value(best) ? c : best));
+        }
+        if (id === eos) {
+          finish = 'stop';
+          break;
+        }
+        gen.push(id);
+        text = tiny.tokenizer.decode(gen);
+        const at = Math.min(...markers.map((m) => (text.includes(m) ? text.indexOf(m) : Infinity)));
+        if (at < Infinity) {
+          [text, finish] = [text.slice(0, at), 'stop'];
+          break;
+        }
+      }
+      assert.equal(out.text, text, `${prompt} (sign ${sign})`);
+      assert.equal(out.finishReason, finish, `${prompt} (sign ${sign})`);
+      assert.doesNotMatch(out.text, /<\|end/);
+    }
+    assert.ok(endingsSeen > 0 && spellingSeen > 0, `the test reaches both rules (${endingsSeen}, ${spellingSeen})`);
+  });
 });
 
 describe('a trained probe as the scorer', () => {

@@ -9,7 +9,7 @@ import { Lockstep } from './lockstep.js';
 import { NO_DECODING, type DecodingPlan } from './plan.js';
 import { checkPlan, guideStream } from './runs.js';
 import { ActivationTrack, rerankToken, selectBest } from './select.js';
-import { specialStopTexts, tokensOfText } from './special-text.js';
+import { markerStartTokens, specialStopTexts, tokensOfText } from './special-text.js';
 
 export interface GenerateOptions extends SamplingOptions {
   /** New tokens at most (default 128). */
@@ -103,8 +103,10 @@ export async function generateBatch(
   const V = model.spec.vocabSize;
   const generated: number[][] = rowPrompts.map(() => []);
   // Compiled once for every row: a tokenizer may bring thousands of special texts.
-  const stops = new StopSet(opts.stop ?? [], opts.keepSpecialText ? [] : specialStopTexts(model));
+  const markers = opts.keepSpecialText ? [] : specialStopTexts(model);
+  const stops = new StopSet(opts.stop ?? [], markers);
   const matchers = rowPrompts.map(() => new StopMatcher(stops));
+  let endings: Set<number> | undefined; // for reranking, computed on first use (a pass over the vocabulary)
   const texts = rowPrompts.map(() => '');
   const finish: (FinishReason | undefined)[] = new Array(R).fill(undefined);
   // Activations the scorers read, captured on every forward of the main run.
@@ -139,9 +141,11 @@ export async function generateBatch(
       const logits = guided ? guidedLogits(lockstep, plan.terms, plan.cuts, r, new Float32Array(V)) : lockstep.logits(0, r).slice();
       const history = [...rowPrompts[r], ...generated[r]];
       let id: number;
-      if (plan.rerank) {
+      // While the model spells a marker, reranking stands aside and lets it finish the word.
+      if (plan.rerank && !matchers[r].spellingMarker) {
         samplers[r].process(logits, history);
-        id = await rerankToken(lockstep, plan.rerank, rerankTrack!, r, logits, samplers[r]);
+        endings ??= new Set([...stopTokens, ...markerStartTokens(model.tokenizer, V, markers)]);
+        id = await rerankToken(lockstep, plan.rerank, rerankTrack!, r, logits, samplers[r], endings);
       } else {
         id = samplers[r].sample(logits, history);
       }

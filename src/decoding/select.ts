@@ -67,9 +67,18 @@ export class ActivationTrack {
  * Probe-guided token choice: the top-k next tokens are each run one step ahead from a copy
  * of the row's cache, the scorer reads the text as it would be with each, and the token is
  * drawn (with the sampler's temperature) from log p(token) + weight · score over them.
- * `logits` must already be processed (Sampler.process).
+ * `logits` must already be processed (Sampler.process). `endings`: the end tokens and the
+ * tokens that start spelling an end marker.
  */
-export async function rerankToken(lockstep: Lockstep, rerank: TokenRerank, track: ActivationTrack, r: number, logits: Float32Array, sampler: Sampler): Promise<number> {
+export async function rerankToken(
+  lockstep: Lockstep,
+  rerank: TokenRerank,
+  track: ActivationTrack,
+  r: number,
+  logits: Float32Array,
+  sampler: Sampler,
+  endings: ReadonlySet<number>,
+): Promise<number> {
   const candidates = topFinite(logits, rerank.topK);
   if (candidates.length <= 1) return candidates.length === 1 ? candidates[0] : sampler.draw(logits);
   const fork = lockstep.fork(0, r, candidates.length);
@@ -79,7 +88,16 @@ export async function rerankToken(lockstep: Lockstep, rerank: TokenRerank, track
   const D = act.dim;
   const vectors = new Float32Array(candidates.length * D);
   candidates.forEach((_, i) => vectors.set(track.vector(r, act.data.subarray(i * D, (i + 1) * D))!, i * D));
-  const scores = rerank.scorer.score(vectors, candidates.length);
+  const scores = rerank.scorer.score(vectors, candidates.length).slice();
+  // Ending the text is not content: an end token, or one that starts spelling an end marker,
+  // scores the mean of the content candidates, so it competes on its probability alone. Scored
+  // as content, a probe could pick "<|" over the end token and push the model into
+  // half-spelt markers ("<|endend_story").
+  const content = candidates.flatMap((c, i) => (endings.has(c) ? [] : [scores[i]]));
+  const neutral = content.length > 0 ? content.reduce((a, b) => a + b, 0) / content.length : 0;
+  candidates.forEach((c, i) => {
+    if (endings.has(c)) scores[i] = neutral;
+  });
   const logp = logSoftmax(logits);
   const reranked = new Float32Array(logits.length).fill(-Infinity);
   candidates.forEach((c, i) => (reranked[c] = logp[c] + rerank.weight * scores[i]));

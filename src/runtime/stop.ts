@@ -173,6 +173,12 @@ export class StopMatcher {
     return { stopped: false, emit: fullText.slice(from, end) };
   }
 
+  /** Whether the text ends in what could be the start of a marker (the model may be spelling its end marker). */
+  get spellingMarker(): boolean {
+    if (this.done) return false;
+    return this.stops.flushEnd(this.text, Math.min(this.emitted, this.text.length)) < this.text.length;
+  }
+
   /** At the end of generation: the held-back remainder (empty after a stop), less any cut-off marker. */
   flush(): string {
     if (this.done) return '';

@@ -53,7 +53,7 @@ export function generateCommand(): Command {
     .option('--top-p <p>', 'nucleus sampling mass')
     .option('--min-p <p>', 'drop tokens below p × the top probability')
     .option('--repetition-penalty <r>', 'penalize tokens already seen (1 = off)')
-    .option('--seed <n>', 'random seed (same seed, same text)')
+    .addOption(new Option('--seed <n>', 'random seed (same seed, same text); unset: a new text each run').env('STEERER_SEED'))
     .addOption(new Option('--stop <strings...>', 'stop strings'))
     .option('--compare', 'also generate without steering (same seed) and show both')
     .addOption(threadsOption)
