@@ -6,7 +6,7 @@
 const LAYERS = [
   ['util'],
   ['io'],
-  ['model'],
+  ['model', 'code'],
   ['graph'],
   ['linalg'],
   ['runtime'],
@@ -14,6 +14,7 @@ const LAYERS = [
   ['decoding'],
   ['sae'],
   ['steering'],
+  ['explore'],
   ['generators'],
   ['concept'],
   ['evals'],

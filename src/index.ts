@@ -7,8 +7,10 @@ export { renderChat, type ChatMessage, type ChatRole } from './model/chat-templa
 export { HookedModel, type ForwardInput, type ForwardOutput, type RuntimeOptions } from './runtime/model.js';
 export { openModel } from './runtime/open-model.js';
 export { KvCache } from './runtime/kv-cache.js';
-export type { Activation, EditFn, Hook, Intervention, StepInfo } from './runtime/hooks.js';
+export type { Activation, EditFn, Hook, Intervention, PrepareContext, StepInfo } from './runtime/hooks.js';
 export { addVector, steeringIntervention, OPERATORS, type SteeringOperator, type OperatorOptions } from './steering/operators.js';
+export { replaceOperatorIntervention, REPLACE_OPERATORS, type ReplaceOperator, type ReplaceOperatorOptions } from './steering/replace-operators.js';
+export { replaceIntervention, type ReplaceValue, type ReplaceOptions } from './runtime/replace-activation.js';
 export { HOOK_SITES, hookName, parseHookName, type HookPoint, type HookSite } from './graph/hook-points.js';
 export type { PositionSelector } from './runtime/positions.js';
 export { generate, generateBatch, type GenerateOptions, type GenerateResult } from './decoding/generate.js';
@@ -119,3 +121,28 @@ export { extractVector, bestLayer, type ExtractOptions } from './steering/extrac
 export { saveVector, loadVector, exportControlVectorGguf, importControlVectorGguf } from './steering/vector-file.js';
 export { combineWeighted, addVectors, subtractVectors, scaleVector, normalizeVector, projectOut, cosineSimilarity, cosineMatrix } from './steering/vector-math.js';
 export { writeModelGguf, type GgufExportOptions } from './model/export-gguf.js';
+// Exploration: the logit lens of texts and directions, activation patching.
+export { directLogitWeights, headTopTokens, type TopTokens } from './runtime/unembed.js';
+export { directionLogits, type DirectionLogits } from './explore/direction-logits.js';
+export { logitLens, type LogitLens, type LensOptions, type LensRow, type LensToken } from './explore/logit-lens.js';
+export { activationPatching, patchedLogits, resolveToken, DEFAULT_PATCH_SITES, type Patch, type PatchingOptions, type PatchingResult, type PatchingSite } from './explore/patching.js';
+export { lensHtml } from './report/lens-report.js';
+export { patchingSvg, patchingHtml } from './report/patching-report.js';
+// Activation index: approximate-nearest-neighbour search over stored activations, shown in context.
+export { ActivationIndex, buildActivationIndex, type IndexBuildOptions, type IndexSearchOptions } from './explore/activation-index.js';
+export { searchIndex, indexContext, type IndexHit, type IndexContext, type IndexSearchResult, type SearchIndexOptions, type QueryKind } from './explore/index-search.js';
+export { exactSearch, INDEX_METRICS, type IndexMetric, type Neighbours, type ExactSearchOptions } from './explore/exact-search.js';
+export { matrixRows, storeRows, type RowSource } from './explore/row-source.js';
+export type { IndexManifest } from './explore/index-files.js';
+export { vectorQuery, featureQuery, textQuery, type IndexQuery, type TextPosition } from './explore/index-query.js';
+export { renderSearchText, renderSearchHtml } from './explore/search-render.js';
+export { explainVector, type VectorExplanation, type VectorContexts, type ExplainOptions } from './explore/explain-vector.js';
+export { passagesAlong, type Passage, type PassageOptions } from './explore/passages.js';
+export { similarVectors, type NamedVector, type SimilarVectors, type VectorLikeness } from './steering/similar-vectors.js';
+export { explanationHtml } from './report/explain-report.js';
+// Code metrics for code models: tree-sitter metrics, probe labels, simple-vs-complex pairs.
+export { CodeParser, codeParser, languageForFile, CODE_LANGUAGES, MAX_SOURCE_CHARS, type CodeLanguage } from './code/parser.js';
+export { codeMetrics, measureCode, type CodeMetrics, type FunctionMetrics, type SyntaxProblem } from './code/metrics.js';
+export { complexifyPython, type Complexified } from './code/complexify.js';
+export { readCodeTasks, codeDatasetPath, CODE_DATASETS, type CodeDataset, type CodeTask } from './code/datasets.js';
+export { probeRecords, codePairs, metricValue, METRIC_LABELS, type MetricLabel, type ProbeRecord, type CodePair } from './code/code-data.js';

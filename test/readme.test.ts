@@ -19,10 +19,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, describe, test } from 'node:test';
 import { parseSteeringSpec } from '../src/steering/spec.js';
 import { packageRoot, sharedDir } from '../src/util/shared-path.js';
 import { cliArgs } from './helpers/cli.js';
+import { startCliServer } from './helpers/cli-in-process.js';
 import { skipUnlessShared } from './helpers/shared.js';
 
 interface Block {
@@ -47,16 +49,25 @@ function readmeBlocks(text: string): Block[] {
   return blocks;
 }
 
+/** The folder of the compiled sources when this test runs compiled (npm test), else undefined. */
+function compiledSources(): string | undefined {
+  return import.meta.url.endsWith('.js') ? fileURLToPath(new URL('../src', import.meta.url)) : undefined;
+}
+
 const shQuote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 
-/** Bash run before each block: `npx steerer` is the CLI under test; `serve` goes to the background. */
-function prelude(sandbox: string): string {
+/**
+ * Bash run before each block: `npx steerer` is the CLI under test, through `run` (the CLI server
+ * of ./helpers/cli-in-process.ts: no process start per command); `serve` goes to the background
+ * as its own process.
+ */
+function prelude(sandbox: string, run: readonly string[]): string {
   const cli = [process.execPath, ...cliArgs()].map(shQuote).join(' ');
   return `
 npx() {
   if [ "$1" != steerer ]; then command npx "$@"; return; fi
   shift
-  if [ "$1" != serve ]; then ${cli} "$@"; return; fi
+  if [ "$1" != serve ]; then ${run.map(shQuote).join(' ')} "$@"; return; fi
   local port=8080 prev=
   for a in "$@"; do [ "$prev" = --port ] && port=$a; prev=$a; done
   ${cli} "$@" >>${shQuote(path.join(sandbox, 'serve.log'))} 2>&1 &
@@ -72,7 +83,12 @@ npx() {
 
 /** Files a command says it writes. */
 function outputsOf(code: string): string[] {
-  const joined = code.replace(/\\\n/g, ' ');
+  // Comments are prose ("--html writes the table"), not commands.
+  const joined = code
+    .split('\n')
+    .map((l) => l.replace(/(^|\s)#.*$/, ''))
+    .join('\n')
+    .replace(/\\\n/g, ' ');
   const outs: string[] = [];
   for (const m of joined.matchAll(/(?:^|\s)(?:-o|--out|--html|--svg)\s+([^\s;|&#]+)/g)) outs.push(m[1].replace(/^["']|["']$/g, ''));
   return outs;
@@ -122,20 +138,24 @@ describe('README', () => {
     fs.rmSync(root, { recursive: true, force: true });
   });
 
-  test('every command block runs as written, in order, each in a fresh shell', { skip: skipShared, timeout: 15 * 60_000 }, (t) => {
+  test('every command block runs as written, in order, each in a fresh shell', { skip: skipShared, timeout: 15 * 60_000 }, async (t) => {
     fs.mkdirSync(sandbox);
     fs.symlinkSync(sharedDir(), path.join(root, 'shared'));
-    for (const entry of ['examples', 'dist', 'node_modules', 'package.json']) fs.symlinkSync(path.join(packageRoot(), entry), path.join(sandbox, entry));
+    for (const entry of ['examples', 'node_modules', 'package.json']) fs.symlinkSync(path.join(packageRoot(), entry), path.join(sandbox, entry));
+    // `import … from 'steerer'` resolves to dist/index.js: under `npm test` the sources compiled
+    // beside this test (no separate build), run alone the package's own build.
+    fs.symlinkSync(compiledSources() ?? path.join(packageRoot(), 'dist'), path.join(sandbox, 'dist'));
     const env: NodeJS.ProcessEnv = {
       PATH: process.env.PATH,
       HOME: process.env.HOME,
       TMPDIR: os.tmpdir(),
       STEERER_CACHE_DIR: process.env.STEERER_CACHE_DIR ?? path.join(root, 'cache'),
-      STEERER_TEST_DIST: process.env.STEERER_TEST_DIST,
       // Sampled commands without --seed take this one, so a failure can be rerun as it was.
       STEERER_SEED: '1',
     };
-    const pre = prelude(sandbox);
+    const cliServer = await startCliServer(root);
+    t.after(() => cliServer.close());
+    const pre = prelude(sandbox, cliServer.command);
     let ran = 0;
     for (const b of blocks) {
       if (b.skip || !['sh', 'bash', 'ts'].includes(b.lang)) continue;

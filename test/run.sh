@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# `npm test`: build, type-check, check the layering, lint, then run every test file.
+# `npm test`: type-check (emitting src/ and test/), build the studio, check the layering, lint,
+# then run every test file.
 # Arguments go to the test runner: `npm test -- --test-reporter=spec`.
 #
 # The checks are independent and mostly single-threaded, so they run side by side. The type check
 # of src/, test/ and eval/ also emits them (to .tmp/test-build.*, ignored by git), and the tests run
-# as emitted: the same code, without a TypeScript loader in every test process. (One file alone,
-# from the sources: `node --import tsx --test test/NAME.test.ts`.)
+# as emitted, the CLI included: the same code, without a TypeScript loader in every test process,
+# and no second compile into dist/ (`npm run build` makes that). (One file alone, from the
+# sources: `node --import tsx --test test/NAME.test.ts`.)
 #
 # Test files run two at a time (one per core where there are more): each makes its own temporary
 # folders, servers listen on free ports, and the packed-weights cache in STEERER_CACHE_DIR is
@@ -17,15 +19,14 @@ cd "$(dirname "$0")/.."
 mkdir -p .tmp
 out=$(mktemp -d .tmp/test-build.XXXXXX)
 trap 'rm -rf "$out"' EXIT
-npx tsc -p tsconfig.json & build=$!
 npx tsc -p tsconfig.test.json --noEmit false --declaration false --outDir "$out" & typecheck=$!
 npm run --silent lint & lint=$!
 npm run --silent build:studio; studio=$?
 npm run --silent check:layers; layers=$?
 failed=0
-for job in "$build" "$typecheck" "$lint"; do wait "$job" || failed=1; done
+for job in "$typecheck" "$lint"; do wait "$job" || failed=1; done
 if [ "$failed" != 0 ] || [ "$studio" != 0 ] || [ "$layers" != 0 ]; then
-  echo "npm test: the build, type check, layer check or lint failed (see above); no tests run" >&2
+  echo "npm test: the type check, studio build, layer check or lint failed (see above); no tests run" >&2
   exit 1
 fi
 
@@ -38,4 +39,4 @@ while IFS= read -r f; do
 done < <(find test -name '*.test.ts' | sort)
 
 jobs=$(node -p 'Math.max(2, require("node:os").availableParallelism())')
-STEERER_TEST_DIST=1 STEERER_CACHE_DIR="${TMPDIR:-/tmp}/steerer-test-cache" node --enable-source-maps --test --test-concurrency="$jobs" "$@" "${files[@]}"
+STEERER_CACHE_DIR="${TMPDIR:-/tmp}/steerer-test-cache" node --enable-source-maps --test --test-concurrency="$jobs" "$@" "${files[@]}"

@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
 import { loadModel } from '../src/model/load.js';
 import { saveVector } from '../src/steering/vector-file.js';
-import { packageRoot } from '../src/util/shared-path.js';
+import { cliArgs } from './helpers/cli.js';
 import { getJson, postJson, startServer, TINY, type RunningServer } from './helpers/server.js';
 
 /** Every bad request gets a 4xx with a clear JSON error, loses nothing, and leaves the server serving. */
@@ -148,7 +148,7 @@ describe('server faults', () => {
 
 /** A real `steerer serve` process, so it can be killed with SIGKILL. */
 async function spawnServer(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [path.join(packageRoot(), 'dist/cli/main.js'), 'serve', '--model', TINY, '--port', '0', '--data-dir', dataDir, '--threads', '1'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [...cliArgs(), 'serve', '--model', TINY, '--port', '0', '--data-dir', dataDir, '--threads', '1'], { stdio: ['ignore', 'ignore', 'pipe'] });
   const url = await new Promise<string>((resolve, reject) => {
     let err = '';
     const timer = setTimeout(() => reject(new Error(`server did not start: ${err}`)), 30_000);
@@ -238,7 +238,7 @@ describe('durability', () => {
 describe('steerer serve flags', () => {
   const cwd = fs.mkdtempSync(path.join(os.tmpdir(), 'steerer-flags-'));
   after(() => fs.rmSync(cwd, { recursive: true, force: true }));
-  const serve = (...args: string[]) => spawnSync(process.execPath, [path.join(packageRoot(), 'dist/cli/main.js'), 'serve', '--model', TINY, ...args], { encoding: 'utf8', timeout: 30_000, cwd });
+  const serve = (...args: string[]) => spawnSync(process.execPath, [...cliArgs(), 'serve', '--model', TINY, ...args], { encoding: 'utf8', timeout: 30_000, cwd });
 
   test('bad flags are one clear line and exit code 1, before anything is written', () => {
     const body = serve('--body-limit', 'lots');
@@ -247,7 +247,7 @@ describe('steerer serve flags', () => {
     const port = serve('--port', '-3');
     assert.equal(port.status, 1);
     assert.match(port.stderr, /--port must be an integer/);
-    const missing = spawnSync(process.execPath, [path.join(packageRoot(), 'dist/cli/main.js'), 'serve', '--model', '/no/such/model'], { encoding: 'utf8', timeout: 30_000, cwd });
+    const missing = spawnSync(process.execPath, [...cliArgs(), 'serve', '--model', '/no/such/model'], { encoding: 'utf8', timeout: 30_000, cwd });
     assert.equal(missing.status, 1);
     assert.match(missing.stderr, /\/no\/such\/model/);
     assert.equal(serve('--port', '70000').status, 1);

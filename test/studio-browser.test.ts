@@ -12,6 +12,8 @@ import { fakeJudge } from './helpers/fake-judge.js';
 import { rng } from './helpers/prng.js';
 import { writeRandomHfModel } from './helpers/random-model.js';
 import { startServer } from './helpers/server.js';
+import { writeHandStore } from './helpers/hand-store.js';
+import { buildActivationIndex } from '../src/explore/activation-index.js';
 
 /**
  * End to end: the server (the build under `npm test`, else the sources, see cliArgs) plus the
@@ -457,6 +459,16 @@ test('studio: slider steering, new story vs continue, saved chats, side-by-side 
     await page.getByRole('link', { name: VECTOR, exact: true }).click();
     await page.getByTestId('vector-page').waitFor();
     assert.match((await page.getByTestId('vector-recommended').textContent()) ?? '', new RegExp(`Coefficient${RECOMMENDED}`));
+    // What it means: an activation index dropped into DATA_DIR/indexes is used without a restart.
+    const store = writeHandStore(path.join(dataDir, 'indexes', 'stories', 'store'), Float32Array.from({ length: 400 * HIDDEN }, rng(77)), HIDDEN, {
+      model: { name: 'tinystories-656k', hiddenSize: HIDDEN, numLayers: 2 },
+    });
+    await buildActivationIndex(store, path.join(dataDir, 'indexes', 'stories'), { decode: (ids) => ids.map((id) => ` w${id}`), threads: 1 });
+    await page.getByTestId('explain-vector').click();
+    await page.getByTestId('explain-tokens').waitFor();
+    assert.equal(await page.getByTestId('explain-tokens').locator('tbody tr').count(), 1, 'one row per layer of the vector');
+    assert.equal(await page.getByTestId('explain-passages').locator('.passage').count(), 16, '8 passages reading highest, 8 lowest');
+    assert.ok((await page.getByTestId('explain-similar').locator('li').count()) >= 1, 'the registry holds vectors like it');
     await shot(page, 'studio-vector.png');
     await page.getByTestId('nav-chat').click();
     await page.getByRole('link', { name: LONG_VECTOR, exact: true }).click();

@@ -1,9 +1,13 @@
 import { Command } from 'commander';
 import { addLlamaCppAliases } from './flag-aliases.js';
 import { activationsCommand } from './commands/activations.js';
+import { codeCommand } from './commands/code.js';
 import { evalCommand } from './commands/eval.js';
 import { generateCommand } from './commands/generate.js';
+import { indexCommand } from './commands/index.js';
 import { inspectCommand } from './commands/inspect.js';
+import { lensCommand } from './commands/lens.js';
+import { patchCommand } from './commands/patch.js';
 import { perplexityCommand } from './commands/perplexity.js';
 import { probeCommand } from './commands/probe.js';
 import { saeCommand } from './commands/sae.js';
@@ -23,7 +27,11 @@ export function buildProgram(): Command {
   program.addCommand(vectorCommand());
   program.addCommand(evalCommand());
   program.addCommand(saeCommand());
+  program.addCommand(indexCommand());
   program.addCommand(probeCommand());
+  program.addCommand(lensCommand());
+  program.addCommand(patchCommand());
+  program.addCommand(codeCommand());
   program.addCommand(serveCommand());
   addLlamaCppAliases(program);
   return program;

@@ -4,6 +4,7 @@ import type { HookedModel } from '../runtime/model.js';
 import { compileDecoding, type DecodingSpec } from '../decoding/decoding-spec.js';
 import { InvalidInputError } from '../io/errors.js';
 import { ModelMismatchError } from '../steering/model-match.js';
+import { isReplaceOperator } from '../steering/replace-operators.js';
 import { fileResolver, parseSteerShorthand, readSteeringSpecFile, steeringHooks, type CompiledSpec } from '../steering/resolve.js';
 import { decodingFromFlags, type DecodingFlags } from './decoding-flags.js';
 import { parseSteeringSpec, type ResolvedIntervention, type SteeringSpec } from '../steering/spec.js';
@@ -74,6 +75,10 @@ export function steeringFromFlags(model: HookedModel, flags: SteerFlags, report?
 /** One line per intervention saying what is applied, e.g. `steering: sad.safetensors at layer 1, coefficient 4.76 (recommended)`. */
 export function describeResolved(r: ResolvedIntervention): string {
   const layers = r.layers.length === 1 ? `layer ${r.layers[0]}` : `layers ${r.layers.join(',')}`;
+  if (r.kind === 'vector' && isReplaceOperator(r.operator)) {
+    const source = r.source === undefined ? '' : ` from ${JSON.stringify(r.source.length > 40 ? `${r.source.slice(0, 40)}…` : r.source)}`;
+    return `steering: ${r.operator} ablation at ${layers}${r.operator === 'mean' ? ` (${r.vector})` : source}`;
+  }
   const from = r.coefficientFrom === 'given' ? '' : r.coefficientFrom === 'recommended' ? ' (recommended)' : ' (default: the vector records no recommended coefficient)';
   const op = r.operator === 'add' ? '' : ` ${r.operator}`;
   const what = r.kind === 'vector' ? r.vector : `${r.sae} feature${r.features.length === 1 ? '' : 's'} ${r.features.join(',')}`;

@@ -2,6 +2,7 @@ import type { HookSite } from '../graph/hook-points.js';
 import type { AutoSelection, CurvePoint, ExamplePair } from '../steering/auto-record.js';
 import type { LayerDiagnostics } from '../steering/vector.js';
 import type { JudgeScores } from './judge.js';
+import type { VectorExplanation } from '../explore/explain-vector.js';
 
 type CoherenceBudget = AutoSelection['budget'];
 
@@ -26,6 +27,8 @@ export interface EvalReport {
   readonly capability?: readonly CapabilityRow[];
   readonly judge?: { readonly model: string; readonly base: JudgeScores; readonly steered: JudgeScores; readonly unparsed: number };
   readonly examples: readonly ExamplePair[];
+  /** What the vector means (logit lens, index passages, similar vectors). */
+  readonly explanation?: VectorExplanation;
 }
 
 export interface CapabilityRow {

@@ -1,6 +1,7 @@
 import os from 'node:os';
 import * as ort from 'onnxruntime-node';
 import { GraphBuilder } from '../graph/onnx-builder.js';
+import { computeSessionOptions } from '../graph/session-options.js';
 
 /**
  * The iterative linear algebra of vector extraction (power iteration, logistic regression),
@@ -11,12 +12,7 @@ import { GraphBuilder } from '../graph/onnx-builder.js';
 let sessions: Promise<{ gram: ort.InferenceSession; logistic: ort.InferenceSession }> | undefined;
 
 function build(): Promise<{ gram: ort.InferenceSession; logistic: ort.InferenceSession }> {
-  const opts: ort.InferenceSession.SessionOptions = {
-    intraOpNumThreads: os.availableParallelism(),
-    interOpNumThreads: 1,
-    graphOptimizationLevel: 'all',
-    logSeverityLevel: 3,
-  };
+  const opts: ort.InferenceSession.SessionOptions = computeSessionOptions(os.availableParallelism());
 
   // Xᵀ(X v): one power-iteration step on XᵀX without forming it.
   const g = new GraphBuilder('gram_vec');

@@ -1,6 +1,7 @@
 import type { EvalReport } from '../evals/report-types.js';
 import type { CurvePoint } from '../steering/auto-record.js';
 import { lineChartSvg, type Series } from '../util/plot.js';
+import { EXPLANATION_CSS, explanationSection } from './explain-report.js';
 
 export type { CapabilityRow, EvalReport } from '../evals/report-types.js';
 
@@ -74,10 +75,11 @@ export async function renderReportHtml(r: EvalReport): Promise<string> {
     ]));
     if (j.unparsed > 0) sections.push(`<p>${j.unparsed} ratings could not be parsed and count as 0.</p>`);
   }
+  if (r.explanation) sections.push('<h2>What the vector means</h2>', explanationSection(r.explanation, 3));
   if (r.examples.length > 0) {
     sections.push('<h2>Examples</h2>');
     sections.push(table(['prompt', 'unsteered', `steered (×${num(r.coefficient, 2)})`], r.examples.map((e) => [esc(e.prompt), esc(e.base), esc(e.steered)])));
   }
-  const css = 'body{font:14px/1.45 system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}table{border-collapse:collapse;margin:1em 0;width:100%}td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top;text-align:left}th{background:#f3f3f3}.meta{color:#555}svg{display:block;margin:1em 0}';
+  const css = 'body{font:14px/1.45 system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}table{border-collapse:collapse;margin:1em 0;width:100%}td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top;text-align:left}th{background:#f3f3f3}.meta{color:#555}svg{display:block;margin:1em 0}' + EXPLANATION_CSS;
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title><style>${css}</style></head><body>${sections.join('\n')}</body></html>\n`;
 }

@@ -25,6 +25,13 @@ export interface ParamValue {
   readonly dims: readonly number[];
 }
 
+/** What the model offers an intervention before a forward uses it (see Intervention.prepare). */
+export interface PrepareContext {
+  encode(text: string): number[];
+  /** The activation at `point` for one token sequence, run without hooks: [tokens, hidden]. */
+  capture(tokens: readonly number[], point: HookPoint): Promise<Float32Array>;
+}
+
 /**
  * An intervention compiled into the graph: its ops are emitted once per hook plan and its
  * parameters (vectors, masks) are fed each step. Steering operators implement this.
@@ -32,6 +39,12 @@ export interface ParamValue {
 export interface Intervention extends GraphIntervention {
   /** Hidden size the intervention was built for (checked against the model). */
   readonly dim: number;
+  /**
+   * Awaited by every forward before `params`: for values that need a run of the model itself
+   * (resample ablation captures another text's activations). The context is the same object
+   * for every forward of one model, so an intervention can compute once per model.
+   */
+  prepare?(ctx: PrepareContext): Promise<void>;
   params(step: StepInfo): Record<string, ParamValue>;
 }
 

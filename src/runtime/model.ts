@@ -8,7 +8,7 @@ import type { PackedWeights } from '../model/packed-weights.js';
 import type { LoadedModel, ModelSpec } from '../model/spec.js';
 import type { HostTensor } from '../model/tensor.js';
 import type { TextTokenizer } from '../model/tokenizer.js';
-import { resolveHooks, type Activation, type Hook, type ResolvedHook, type StepInfo } from './hooks.js';
+import { resolveHooks, type Activation, type Hook, type PrepareContext, type ResolvedHook, type StepInfo } from './hooks.js';
 import { attentionMask, headFeeds } from './forward-inputs.js';
 import { KvCache } from './kv-cache.js';
 import { planSegments } from './segment-plan.js';
@@ -100,6 +100,14 @@ export class HookedModel {
   private readonly loaded: LoadedModel;
   private readonly sessions: SessionCache;
   private rope?: { length: number; cos: ort.Tensor; sin: ort.Tensor };
+  /** One object per model, so interventions can key what they prepare on it. */
+  private readonly prepareContext: PrepareContext = {
+    encode: (text) => this.encode(text),
+    capture: async (tokens, point) => {
+      const out = await this.forward({ tokens: [tokens], hooks: [{ kind: 'capture', at: point }], logits: 'none' });
+      return out.captures.get(hookName(point))!.data;
+    },
+  };
 
   constructor(loaded: LoadedModel, opts: RuntimeOptions = {}) {
     this.loaded = loaded;
@@ -234,6 +242,7 @@ export class HookedModel {
       runFeeds.set(`past.${l}.key`, kv.past(l, 'key'));
       runFeeds.set(`past.${l}.value`, kv.past(l, 'value'));
     }
+    for (const h of hooks) if (h.hook.kind === 'intervene') await h.hook.intervention.prepare?.(this.prepareContext);
     for (const h of hooks) {
       if (h.hook.kind !== 'intervene') continue;
       const k = hooks.filter((o) => o.index === h.index && o.hook.kind === 'intervene').indexOf(h);

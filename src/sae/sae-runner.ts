@@ -4,6 +4,7 @@ import { InvalidInputError } from '../io/errors.js';
 import { GraphBuilder } from '../graph/onnx-builder.js';
 import { declareSaeInputs, emitDecode, emitEncode, type SaeParamNames } from './sae-graphs.js';
 import type { Sae } from './sae.js';
+import { computeSessionOptions } from '../graph/session-options.js';
 
 /** Sparse codes: for each row, the m largest latents (values 0 past the active ones). */
 export interface SparseCodes {
@@ -117,12 +118,7 @@ export class SaeRunner {
     const key = `${kind}:${m}`;
     let s = this.sessions.get(key);
     if (!s) {
-      s = ort.InferenceSession.create(this.build(kind, m), {
-        intraOpNumThreads: this.threads,
-        interOpNumThreads: 1,
-        graphOptimizationLevel: 'all',
-        logSeverityLevel: 3,
-      });
+      s = ort.InferenceSession.create(this.build(kind, m), computeSessionOptions(this.threads));
       this.sessions.set(key, s);
     }
     return s;

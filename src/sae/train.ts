@@ -10,6 +10,7 @@ import { HOOK_SITES, type HookPoint } from '../graph/hook-points.js';
 import { createRng } from '../runtime/rng.js';
 import { buildTrainStep, TRAIN_PARAMS, type TrainParam } from './sae-graphs.js';
 import { validateSae, type Sae } from './sae.js';
+import { computeSessionOptions } from '../graph/session-options.js';
 
 /**
  * TopK SAE training (Gao et al. 2024, as in EleutherAI's sparsify): unit-norm decoder rows,
@@ -115,12 +116,7 @@ export async function trainSae(batches: AsyncIterable<Float32Array>, opts: Train
   const deadTokens = opts.deadTokens ?? defaultDeadTokens(opts.steps, batchSize);
   const applyBDec = opts.applyBDecToInput ?? true;
 
-  const sessionOpts: ort.InferenceSession.SessionOptions = {
-    intraOpNumThreads: opts.threads ?? os.availableParallelism(),
-    interOpNumThreads: 1,
-    graphOptimizationLevel: 'all',
-    logSeverityLevel: 3,
-  };
+  const sessionOpts: ort.InferenceSession.SessionOptions = computeSessionOptions(opts.threads ?? os.availableParallelism());
   const build = (aux: boolean): Promise<ort.InferenceSession> => {
     const g = new GraphBuilder(aux ? 'sae_train_aux' : 'sae_train');
     buildTrainStep(g, { dIn, dSae, k, kAux: aux ? kAux : 0, applyBDecToInput: applyBDec }, ADAM);

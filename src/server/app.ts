@@ -20,6 +20,7 @@ import { analysisRoutes } from './routes/analysis.js';
 import { completionRoutes } from './routes/completions.js';
 import { chatRoutes, ratingRoutes } from './routes/ratings.js';
 import { vectorRoutes } from './routes/vectors.js';
+import { explainRoutes } from './routes/explain.js';
 import { Scheduler } from './scheduler.js';
 import { Store } from './store.js';
 import { VectorRegistry } from './vector-registry.js';
@@ -75,6 +76,7 @@ export async function createServer(opts: ServerOptions): Promise<SteererServer> 
   const ctx: ServerContext = {
     modelId,
     redact,
+    dataDir,
     model,
     jobModel,
     scheduler: new Scheduler(model, { maxBatch: limits.maxBatch, maxWaiting: limits.maxWaiting }),
@@ -132,6 +134,7 @@ export async function createServer(opts: ServerOptions): Promise<SteererServer> 
   });
   completionRoutes(app, ctx);
   vectorRoutes(app, ctx);
+  explainRoutes(app, ctx);
   analysisRoutes(app, ctx);
   ratingRoutes(app, ctx);
   chatRoutes(app, ctx);

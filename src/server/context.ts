@@ -70,6 +70,8 @@ export interface ServerContext {
   readonly modelId: string;
   /** Rewrites data-directory paths in a message as relative ones (errors never show where files live). */
   readonly redact: (message: string) => string;
+  /** The data directory (absolute): database, vectors/, saes/, probes/, models/, indexes/. */
+  readonly dataDir: string;
   readonly model: HookedModel;
   /** A second runtime over the same weights for background jobs, so they do not hold up requests. */
   readonly jobModel: HookedModel;

@@ -4,6 +4,7 @@ import { HOOK_SITES } from '../graph/hook-points.js';
 import type { Hook } from '../runtime/hooks.js';
 import type { PositionSelector } from '../runtime/positions.js';
 import { OPERATORS, steeringIntervention } from './operators.js';
+import { isReplaceOperator, REPLACE_OPERATORS, replaceOperatorIntervention } from './replace-operators.js';
 import type { SteeringVector } from './vector.js';
 import { checkSaeFitsModel, type Sae } from '../sae/sae.js';
 import { featureClampIntervention } from '../sae/sae-interventions.js';
@@ -23,9 +24,16 @@ import { modelMismatch, ModelMismatchError, type ModelShape } from './model-matc
  *       "operator": "add", "coefficient": 4, "positions": "all", "preserveNorm": false },
  *     (layers and coefficient left out: the vector's recommended ones; no recorded
  *      coefficient: 1, i.e. the vector as extracted)
- *     { "sae": "layer0.sae.safetensors", "features": [812], "operator": "clamp", "coefficient": 6 }
+ *     { "sae": "layer0.sae.safetensors", "features": [812], "operator": "clamp", "coefficient": 6 },
+ *     { "operator": "zero", "layers": [1], "site": "mlp_out", "positions": { "indices": [3] } },
+ *     { "operator": "resample", "source": "another text", "layers": [0, 1] }
  *   ]
  * }
+ *
+ * The ablation operators replace the activation outright (./replace-operators.ts): `zero`,
+ * `mean` (the vector's stored mean activation at each layer, or the inline values as the mean)
+ * and `resample` (the activation of the `source` text at the same position). They take no
+ * coefficient; zero and resample take no vector and need explicit layers.
  *
  * A feature intervention acts at its SAE's own hook point: `add` adds coefficient × the
  * features' decoder directions, `clamp` sets the features' activations to coefficient (the
@@ -53,6 +61,8 @@ export const SPEC_LIMITS = {
   directionNorm: 1e6,
   /** SAE feature indices are below this. */
   features: 1 << 24,
+  /** Characters of a resample source text at most. */
+  sourceChars: 1 << 16,
 } as const;
 
 const position = int.max(SPEC_LIMITS.positions - 1);
@@ -92,18 +102,30 @@ const coefficient = z.number().min(-SPEC_LIMITS.coefficient).max(SPEC_LIMITS.coe
 
 const InterventionSchema = z
   .object({
-    vector: VectorRefSchema,
+    vector: VectorRefSchema.optional().describe('required except for the zero and resample operators'),
     layers: LayersSchema.default('recommended'),
     site: z.enum(HOOK_SITES).default('resid_post'),
-    operator: z.enum(OPERATORS).default('add'),
+    operator: z.enum([...OPERATORS, ...REPLACE_OPERATORS]).default('add'),
     coefficient: z
       .union([coefficient, z.literal('recommended')])
       .optional()
       .describe("omitted: the vector's recommended coefficient when it records one, else 1"),
     positions: PositionsSchema.default('all'),
     preserveNorm: z.boolean().default(false),
+    source: z.string().min(1).max(SPEC_LIMITS.sourceChars).optional().describe('resample only: the text whose activations are put in place'),
   })
-  .strict();
+  .strict()
+  .superRefine((iv, ctx) => {
+    const problem = (message: string, path: string): void => void ctx.addIssue({ code: 'custom', message, path: [path] });
+    const replace = isReplaceOperator(iv.operator);
+    const needsVector = iv.operator !== 'zero' && iv.operator !== 'resample';
+    if (needsVector && iv.vector === undefined) problem(`operator ${iv.operator} needs a vector`, 'vector');
+    if (!needsVector && iv.vector !== undefined) problem(`operator ${iv.operator} takes no vector`, 'vector');
+    if (iv.operator === 'resample' && iv.source === undefined) problem('operator resample needs a source text', 'source');
+    if (iv.operator !== 'resample' && iv.source !== undefined) problem('only the resample operator takes a source text', 'source');
+    if (replace && iv.coefficient !== undefined) problem(`operator ${iv.operator} replaces the activation and takes no coefficient`, 'coefficient');
+    if (replace && iv.preserveNorm) problem(`operator ${iv.operator} replaces the activation: preserveNorm does not apply`, 'preserveNorm');
+  });
 
 const FEATURE_OPERATORS = ['add', 'clamp', 'ablate'] as const;
 
@@ -181,8 +203,10 @@ interface ResolvedCommon {
 
 interface ResolvedVectorIntervention extends ResolvedCommon {
   readonly kind: 'vector';
-  /** The reference as written (a path or registry name), or "inline". */
+  /** The reference as written (a path or registry name), "inline", or "none" (zero and resample ablation). */
   readonly vector: string;
+  /** Resample ablation: the text whose activations are put in place. */
+  readonly source?: string;
 }
 
 interface ResolvedFeatureIntervention extends ResolvedCommon {
@@ -210,14 +234,19 @@ export function compileSteeringSpec(spec: SteeringSpec, model: ModelShape, resol
       report?.({ kind: 'features', index: k, sae: iv.sae, features, layers: [layer], coefficient: iv.operator === 'ablate' ? 0 : iv.coefficient, coefficientFrom: 'given', operator: iv.operator });
       return;
     }
-    const ref = typeof iv.vector === 'string' ? iv.vector : 'file' in iv.vector ? iv.vector.file : 'inline';
-    const vector = typeof iv.vector === 'string' ? resolve.vector(iv.vector) : 'file' in iv.vector ? resolve.vector(iv.vector.file) : undefined;
+    const ref = iv.vector === undefined ? 'none' : typeof iv.vector === 'string' ? iv.vector : 'file' in iv.vector ? iv.vector.file : 'inline';
+    const vector = iv.vector === undefined ? undefined : typeof iv.vector === 'string' ? resolve.vector(iv.vector) : 'file' in iv.vector ? resolve.vector(iv.vector.file) : undefined;
     if (vector && vector.meta.model.hiddenSize !== model.hiddenSize) {
       throw new InvalidInputError(`${where}: vector has hidden size ${vector.meta.model.hiddenSize} but the model's is ${model.hiddenSize}`);
     }
     const mismatch = vector ? modelMismatch(ref, vector.meta.model, model) : undefined;
     if (mismatch && !spec.force) throw new ModelMismatchError(where, mismatch);
     const layers = resolveLayers(iv, vector, model.numLayers, where);
+    if (isReplaceOperator(iv.operator)) {
+      hooks.push(...replaceHooks(iv, vector, layers, model.hiddenSize, where));
+      report?.({ kind: 'vector', index: k, vector: ref, layers, coefficient: 0, coefficientFrom: 'given', operator: iv.operator, ...(iv.source === undefined ? {} : { source: iv.source }), ...(mismatch ? { warning: mismatch } : {}) });
+      return;
+    }
     const recommended = vector?.meta.recommended?.coefficient;
     let coefficient: number;
     let coefficientFrom: ResolvedIntervention['coefficientFrom'];
@@ -231,7 +260,7 @@ export function compileSteeringSpec(spec: SteeringSpec, model: ModelShape, resol
     }
     report?.({ kind: 'vector', index: k, vector: ref, layers, coefficient, coefficientFrom, operator: iv.operator, ...(mismatch ? { warning: mismatch } : {}) });
     for (const layer of layers) {
-      const direction = directionAt(iv.vector, vector, layer, model.hiddenSize, where);
+      const direction = directionAt(iv.vector!, vector, layer, model.hiddenSize, where);
       hooks.push({
         kind: 'intervene',
         at: { layer, site: iv.site },
@@ -247,6 +276,30 @@ export function compileSteeringSpec(spec: SteeringSpec, model: ModelShape, resol
     }
   });
   return hooks;
+}
+
+/** Hooks of a whole-activation ablation (zero, mean, resample) at each layer. */
+function replaceHooks(iv: InterventionSpec, vector: SteeringVector | undefined, layers: readonly number[], hidden: number, where: string): Hook[] {
+  if (iv.operator === 'mean' && vector && vector.meta.site !== iv.site) {
+    throw new InvalidInputError(`${where}: the vector's means were taken at ${vector.meta.site}, not at ${iv.site}: give "site": "${vector.meta.site}"`);
+  }
+  return layers.map((layer): Hook => {
+    let mean: Float32Array | undefined;
+    if (iv.operator === 'mean') {
+      mean = vector ? vector.means?.get(layer) : directionAt(iv.vector!, undefined, layer, hidden, where);
+      if (!mean) throw new InvalidInputError(`${where}: the vector file stores no mean activation for layer ${layer} (vector create stores them); give the mean inline instead`);
+      checkDirectionValues(mean, `${where}: mean activation for layer ${layer}`);
+    }
+    const point = { layer, site: iv.site };
+    const intervention = replaceOperatorIntervention({
+      operator: iv.operator as 'zero' | 'mean' | 'resample',
+      dim: hidden,
+      positions: iv.positions as PositionSelector,
+      mean,
+      source: iv.source === undefined ? undefined : { text: iv.source, point },
+    });
+    return { kind: 'intervene', at: point, intervention };
+  });
 }
 
 function featureHook(iv: FeatureInterventionSpec, model: ModelShape, resolve: SpecResolver, where: string): { hook: Hook; layer: number } {
@@ -266,11 +319,12 @@ function featureHook(iv: FeatureInterventionSpec, model: ModelShape, resolve: Sp
 }
 
 function resolveLayers(iv: InterventionSpec, vector: SteeringVector | undefined, numLayers: number, where: string): number[] {
-  const available = vector ? [...vector.directions.keys()] : 'inlineLayers' in (iv.vector as object) ? Object.keys((iv.vector as { inlineLayers: object }).inlineLayers).map(Number) : undefined;
+  const available = vector ? [...vector.directions.keys()] : iv.vector !== undefined && typeof iv.vector === 'object' && 'inlineLayers' in iv.vector ? Object.keys((iv.vector as { inlineLayers: object }).inlineLayers).map(Number) : undefined;
   let layers: number[];
   const L = iv.layers;
   if (L === 'all') layers = available ?? Array.from({ length: numLayers }, (_, l) => l);
   else if (L === 'recommended') {
+    if (iv.vector === undefined) throw new InvalidInputError(`${where}: operator ${iv.operator} has no vector to recommend layers: give "layers"`);
     const rec = vector?.meta.recommended?.layers;
     if (!rec || rec.length === 0) throw new InvalidInputError(`${where}: layers "recommended" but the vector records no recommended layers; give layers explicitly`);
     layers = [...rec];

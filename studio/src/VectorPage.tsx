@@ -2,6 +2,7 @@ import { useEffect, useState } from 'react';
 import { api, type VectorInfo } from './api';
 import { AuthImage } from './AuthImage';
 import { formatNumber } from './format';
+import { VectorExplanationCard } from './VectorExplanation';
 
 /** One vector's metadata, recommendation, diagnostics and plots, with a delete button. */
 export function VectorPage({ name, onDeleted }: { name: string; onDeleted: () => void }) {
@@ -109,6 +110,8 @@ export function VectorPage({ name, onDeleted }: { name: string; onDeleted: () =>
           </table>
         )}
       </div>
+
+      <VectorExplanationCard name={vector.name} />
 
       {(vector.plots.diagnostics || vector.plots.strength) && (
         <div className="cards">

@@ -42,6 +42,37 @@ export interface StrengthPoint {
   perplexity: number;
 }
 
+export interface TokenWeight {
+  id: number;
+  token: string;
+  weight: number;
+}
+
+export interface Passage {
+  doc: number;
+  from: number;
+  to: number;
+  score: number;
+  tokens: string[];
+  start: number;
+  end: number;
+}
+
+export interface VectorLikeness {
+  name: string;
+  cosine: number;
+}
+
+/** GET /v1/vectors/:name/explain */
+export interface VectorExplanation {
+  vector: string;
+  index?: string;
+  logits: { layer?: number; norm: number; promoted: TokenWeight[]; suppressed: TokenWeight[] }[];
+  contexts?: { hook: string; rows: number; span: number; highest: Passage[]; lowest: Passage[] };
+  contextsSkipped?: string;
+  similar?: { similar: VectorLikeness[]; opposite: VectorLikeness[]; skipped: { name: string; reason: string }[] };
+}
+
 export interface VectorInfo {
   name: string;
   description?: string;
@@ -299,6 +330,7 @@ export const api = {
   deleteVector: async (name: string): Promise<void> => {
     await send('DELETE', vectorPath(name));
   },
+  explainVector: async (name: string): Promise<VectorExplanation> => json<VectorExplanation>('GET', `${vectorPath(name)}/explain`),
   plotUrl: (name: string, plot: 'diagnostics' | 'strength'): string => `${vectorPath(name)}/plot/${plot}.svg`,
   createVector: async (req: CreateVectorRequest): Promise<Job> => json<Job>('POST', '/v1/vectors/create', req),
 

@@ -10,6 +10,12 @@ import net from 'node:net';
  * starts in a few tens of milliseconds.
  */
 
+// As the CLI's entry point does: a closed pipe (`... | head`) ends the program quietly.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(0);
+  throw e;
+});
+
 const [socket, ...args] = process.argv.slice(2);
 const env = Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined));
 const conn = net.createConnection(socket, () => conn.end(JSON.stringify({ cwd: process.cwd(), env, args })));

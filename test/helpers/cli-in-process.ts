@@ -3,12 +3,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_threads';
 import type { Command } from 'commander';
-import { packageRoot } from '../../src/util/shared-path.js';
-import type { CliResult } from './cli.js';
+import { cliFile, type CliResult } from './cli.js';
 
 /**
- * The CLI without a process start: the commander program `steerer` builds (the build `npm test`
- * has just made under STEERER_TEST_DIST=1, else the sources), parsed with the given arguments,
+ * The CLI without a process start: the commander program `steerer` builds (compiled beside the
+ * tests under `npm test`, else the sources), parsed with the given arguments,
  * its stdout and stderr captured and its exit status read from `process.exitCode` /
  * `process.exit`, as a spawned `steerer` reports them. A process start costs a second or more
  * of module loading, and a CLI test file runs ten or more commands.
@@ -19,7 +18,8 @@ import type { CliResult } from './cli.js';
  * - steererSyncIn: synchronous, like spawnSync, from a worker thread that loads the program once
  *   per test file (its own module instances, environment and standard streams);
  * - steererInProcess: asynchronous, on this thread, for tests whose process must keep serving
- *   (a fake endpoint the command calls) while the command runs.
+ *   (a fake endpoint the command calls) while the command runs;
+ * - startCliServer: a separate process serving shell scripts (./cli-daemon.ts, ./cli-client.ts).
  */
 
 type Write = typeof process.stdout.write;
@@ -33,8 +33,9 @@ class ExitCalled extends Error {
   }
 }
 
+/** The module that builds the CLI's commander program (compiled or source, as ./cli.ts chooses). */
 export function programFile(): string {
-  return process.env.STEERER_TEST_DIST === '1' ? path.join(packageRoot(), 'dist/cli/program.js') : path.join(packageRoot(), 'src/cli/program.ts');
+  return cliFile('program');
 }
 
 /** Replaces `stream.write` with one that collects text; bytes (the test runner's own reports) pass through. */

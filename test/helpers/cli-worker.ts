@@ -1,5 +1,6 @@
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import type { Command } from 'commander';
+import type { CliResult } from './cli.js';
 import { runCli } from './cli-in-process.js';
 
 /**
@@ -12,7 +13,10 @@ const { program, flag, replies } = workerData as { program: string; flag: Int32A
 const loaded = import(program) as Promise<{ buildProgram(): Command }>;
 
 parentPort!.on('message', (req: { args: string[]; env: Record<string, string> }) => {
-  void runCli(loaded, req.args, req.env).then((reply) => {
+  // A program that fails to load (a syntax error mid-edit) answers every command with the error:
+  // the requesting thread is blocked waiting and cannot see the worker's 'error' event.
+  const failed = (e: unknown): CliResult => ({ stdout: '', stderr: `CLI worker: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`, status: 1 });
+  void runCli(loaded, req.args, req.env).then((reply) => reply, failed).then((reply) => {
     replies.postMessage(reply);
     Atomics.store(flag, 0, 1);
     Atomics.notify(flag, 0);

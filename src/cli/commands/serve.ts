@@ -1,7 +1,6 @@
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import { oldSpelling } from '../flag-aliases.js';
-import { createServer } from '../../server/app.js';
 import { DEFAULT_LIMITS } from '../../server/context.js';
 import { InvalidInputError } from '../../io/errors.js';
 import { deviceOption, modelOption, parseIntStrict, runAction, runtimeFromOptions, threadsOption } from '../common.js';
@@ -32,7 +31,7 @@ export function serveCommand(): Command {
     .addOption(modelOption)
     .option('--port <n>', 'port (0 = any free port)', '8080')
     .option('--host <addr>', 'address to bind; anything but loopback exposes the model to the network', '127.0.0.1')
-    .option('--data-dir <dir>', 'database, vectors/, saes/, probes/ and models/ live here', '.steerer')
+    .option('--data-dir <dir>', 'database, vectors/, saes/, probes/, models/ and indexes/ (for GET /v1/vectors/NAME/explain) live here', '.steerer')
     .option('--token <token>', 'require "Authorization: Bearer <token>" on /v1 (default: $STEERER_API_TOKEN)')
     .option('--allowed-host <name...>', 'without --token, Host names served besides loopback ones (DNS-rebinding guard)', [])
     .option('--max-tokens <n>', 'new tokens per completion at most', String(DEFAULT_LIMITS.maxTokens))
@@ -64,6 +63,8 @@ export function serveCommand(): Command {
         for (const h of flags.allowedHost) {
           if (!/^[A-Za-z0-9.-]+$|^\[?[0-9A-Fa-f:]+\]?$/.test(h)) throw new InvalidInputError(`--allowed-host takes host names without port or scheme, got "${h}"`);
         }
+        // Loaded here, not at the top: fastify costs every other command ~0.3 s of start-up.
+        const { createServer } = await import('../../server/app.js');
         const server = await createServer({
           modelPath: flags.model,
           dataDir: path.resolve(flags.dataDir),

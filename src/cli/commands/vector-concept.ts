@@ -1,5 +1,8 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
+import { ActivationIndex } from '../../explore/activation-index.js';
+import { explainVector } from '../../explore/explain-vector.js';
+import { checkIndexModel } from '../../explore/index-query.js';
 import type { HookSite } from '../../graph/hook-points.js';
 import { InvalidInputError } from '../../io/errors.js';
 import { readText } from '../../io/json-records.js';
@@ -45,6 +48,7 @@ export interface ConceptFlags {
   probePrompts?: string;
   probeTokens: string;
   report: boolean;
+  index?: string;
 }
 
 export function addConceptOptions(cmd: Command): Command {
@@ -65,7 +69,8 @@ export function addConceptOptions(cmd: Command): Command {
     .option('--away', 'recommend a negative strength that removes the concept ("never mention X")')
     .option('--probe-prompts <file>', 'prompts the steered texts are measured on (JSON array or one per line)')
     .option('--probe-tokens <n>', "tokens per measured text (default: generate's default)", '128')
-    .option('--no-report', 'with --concept: skip the HTML/JSON report');
+    .option('--no-report', 'with --concept: skip the HTML/JSON report')
+    .option('--index <dir>', "with --concept: an activation index (steerer index build) whose passages reading highest and lowest along the vector go in the report");
 }
 
 /** Paths beside the vector: NAME.safetensors → NAME.data.json, NAME.lexicon.json, NAME.report.{json,html}. */
@@ -111,7 +116,9 @@ export async function createFromConcept(flags: ConceptFlags): Promise<void> {
   const probePrompts = flags.probePrompts ? withFileFlags(files, () => readOpenings(flags.probePrompts!)) : undefined;
   const count = parseIntStrict(flags.count, '--count', 4);
   const probeTokens = parseIntStrict(flags.probeTokens, '--probe-tokens', 1);
+  const index = flags.index === undefined ? undefined : ActivationIndex.open(flags.index);
   const model = openFromOptions(flags);
+  if (index) checkIndexModel(index, model);
 
   const bars = new Map<string, ReturnType<typeof progressBar>>();
   const labels: Record<PipelineStage, string> = { data: 'data       ', activations: 'activations', layers: 'layers     ', strength: 'strength   ' };
@@ -151,6 +158,9 @@ export async function createFromConcept(flags: ConceptFlags): Promise<void> {
   const s = result.selection;
   let report: { json: string; html: string } | undefined;
   if (flags.report) {
+    // What the vector means, beside how strong it should be: the logit lens of each layer, and
+    // the index's passages at its layer when an index is given.
+    const explanation = await explainVector(model, vector, index ? { index } : {});
     report = await writeReport(besideVector(flags.out, '.report'), {
       format: 'steerer.eval-report/v1',
       createdAt: new Date().toISOString(),
@@ -167,6 +177,7 @@ export async function createFromConcept(flags: ConceptFlags): Promise<void> {
       ...(vector.meta.diagnostics ? { diagnostics: vector.meta.diagnostics } : {}),
       selection: s,
       examples: result.examples,
+      explanation,
     });
   }
   if (flags.json) {

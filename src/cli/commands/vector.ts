@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import { Command, Option } from 'commander';
 import { HOOK_SITES, type HookSite } from '../../graph/hook-points.js';
 import { InvalidInputError } from '../../io/errors.js';
@@ -6,7 +7,7 @@ import { diagnosticsSeries, diagnosticsSvg } from '../../report/vector-plots.js'
 import { readContrastFile, readSetFiles } from '../../steering/contrast-files.js';
 import { extractVector } from '../../steering/extract.js';
 import { steeringSpecJsonSchema } from '../../steering/spec.js';
-import type { ExtractionMethod, ReadPosition } from '../../steering/vector.js';
+import type { ExtractionMethod, ReadPosition, SteeringVector } from '../../steering/vector.js';
 import { exportControlVectorGguf, loadVector, saveVector } from '../../steering/vector-file.js';
 import { combineWeighted, cosineMatrix, normalizeVector } from '../../steering/vector-math.js';
 import { addConceptOptions, createFromConcept, type ConceptFlags } from './vector-concept.js';
@@ -14,6 +15,14 @@ import { diagnosticsTable } from '../vector-table.js';
 import { jsonOption, modelOption, openFromOptions, parseIntStrict, parseLayers, parseNumber, progressBar, runAction, deviceOption, threadsOption, withFileFlags } from '../common.js';
 import { oldSpelling } from '../flag-aliases.js';
 import { splitFileNumber } from '../../steering/shorthand.js';
+import { modelMismatch } from '../../steering/model-match.js';
+import { modelShape } from '../../steering/resolve.js';
+import { ActivationIndex } from '../../explore/activation-index.js';
+import { explainVector, type VectorExplanation } from '../../explore/explain-vector.js';
+import { checkIndexModel } from '../../explore/index-query.js';
+import { explanationHtml } from '../../report/explain-report.js';
+import { writeTextFile } from '../explore-flags.js';
+import { explanationText, readLibrary } from '../explain-text.js';
 
 interface CreateFlags {
   model: string;
@@ -99,25 +108,48 @@ function createCommand(): Command {
 }
 
 
+interface InfoFlags {
+  svg?: string;
+  json?: boolean;
+  explain?: boolean;
+  model?: string;
+  threads?: string;
+  device?: string;
+  index?: string;
+  library?: string[];
+  top: string;
+  html?: string;
+}
+
 function infoCommand(): Command {
   return new Command('info')
-    .description('metadata and per-layer diagnostics of a vector (table, optional SVG plot)')
+    .description('metadata and per-layer diagnostics of a vector (table, optional SVG plot); --explain: what it means')
     .argument('<file>', 'vector file (.safetensors or control-vector .gguf)')
     .option('--svg <file>', 'write a plot of the per-layer diagnostics')
     .addOption(jsonOption)
+    .option('--explain', 'what the vector means: tokens it promotes and suppresses per layer (logit lens; needs -m), contexts nearest and farthest (--index), similar vectors (--library)')
+    .addOption(new Option('-m, --model <path>', 'with --explain: the model the vector was made on'))
+    .option('--index <dir>', 'with --explain: an activation index (steerer index build) to search for the nearest and farthest contexts')
+    .option('--library <paths...>', 'with --explain: vector files or folders of them to compare with')
+    .option('--top <n>', 'with --explain: tokens and contexts per side', '8')
+    .option('--html <file>', 'with --explain: write the explanation as an HTML page')
+    .addOption(threadsOption)
+    .addOption(deviceOption)
     .action(
-      runAction(async (file: string, flags: { svg?: string; json?: boolean }) => {
+      runAction(async (file: string, flags: InfoFlags) => {
         const v = loadVector(file);
         const layers = [...v.directions.keys()].sort((a, b) => a - b);
         const norms = layers.map((l) => Math.hypot(...v.directions.get(l)!));
+        const explanation = await explainFromFlags(file, v, flags);
         if (flags.svg) {
           const series = diagnosticsSeries(v.meta.diagnostics ?? []);
           if (series.length === 0) series.push({ name: '|v|', points: layers.map((l, i) => [l, norms[i]] as const) });
           const svg = await diagnosticsSvg(`${file}: separation by layer`, series);
           fs.writeFileSync(flags.svg, svg);
         }
+        if (explanation && flags.html) writeTextFile(flags.html, explanationHtml(`What ${path.basename(file)} means`, explanation));
         if (flags.json) {
-          process.stdout.write(`${JSON.stringify({ meta: v.meta, layers, norms, hasMeans: (v.means?.size ?? 0) > 0 }, null, 2)}\n`);
+          process.stdout.write(`${JSON.stringify({ meta: v.meta, layers, norms, hasMeans: (v.means?.size ?? 0) > 0, ...(explanation ? { explanation } : {}) }, null, 2)}\n`);
           return;
         }
         const m = v.meta;
@@ -134,10 +166,39 @@ function infoCommand(): Command {
           ].join('\n'),
         );
         process.stdout.write(diagnosticsTable(v));
+        if (explanation) process.stdout.write(explanationText(explanation));
         if (flags.svg) process.stdout.write(`plot written to ${flags.svg}\n`);
+        if (explanation && flags.html) process.stdout.write(`explanation written to ${flags.html}\n`);
       }),
     );
 }
+
+/** The --explain reading, or undefined without --explain (whose companion flags then are errors). */
+async function explainFromFlags(file: string, v: SteeringVector, flags: InfoFlags): Promise<VectorExplanation | undefined> {
+  if (!flags.explain) {
+    const stray = (['model', 'index', 'library', 'html'] as const).find((k) => flags[k] !== undefined);
+    if (stray) throw new InvalidInputError(`--${stray} goes with --explain`);
+    return undefined;
+  }
+  if (flags.model === undefined) throw new InvalidInputError('--explain needs the model the vector was made on (-m, --model)');
+  const top = parseIntStrict(flags.top, '--top', 1);
+  if (top > MAX_EXPLAIN_TOP) throw new InvalidInputError(`--top must be at most ${MAX_EXPLAIN_TOP}, got ${top}`);
+  const library = flags.library ? readLibrary(flags.library) : undefined;
+  const index = flags.index === undefined ? undefined : ActivationIndex.open(flags.index);
+  const model = openFromOptions({ model: flags.model, threads: flags.threads, device: flags.device });
+  try {
+    // Read through another model's unembedding, a direction means nothing.
+    const mismatch = modelMismatch(file, v.meta.model, modelShape(model));
+    if (mismatch) throw new InvalidInputError(mismatch);
+    if (index) checkIndexModel(index, model);
+    return await explainVector(model, v, { tokens: top, contexts: top, similar: top, name: file, ...(index ? { index } : {}), ...(library ? { library } : {}) });
+  } finally {
+    await model.dispose();
+  }
+}
+
+/** Tokens, contexts and library vectors per side at most: a page, not a dump. */
+const MAX_EXPLAIN_TOP = 100;
 
 function exportCommand(): Command {
   return new Command('export')
