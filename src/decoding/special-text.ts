@@ -23,16 +23,25 @@ export function tokensOfText(tokenizer: TextTokenizer, ids: readonly number[], l
   return ids.slice(0, n);
 }
 
+const startTokenCache = new WeakMap<TextTokenizer, Map<string, readonly number[]>>();
+
 /**
  * Ids of ordinary tokens that begin spelling a marker (their text, leading spaces aside, is a
  * prefix of one): what to ban where a story must not end, since a model whose end token is
  * banned spells its end marker instead. Special ids are left to the caller (they decode to "").
  */
 export function markerStartTokens(tokenizer: TextTokenizer, vocabSize: number, markers: readonly string[]): number[] {
+  // A pass over the whole vocabulary: once per tokenizer and marker set, not per request.
+  const key = `${vocabSize}\u0000${markers.join('\u0000')}`;
+  let known = startTokenCache.get(tokenizer);
+  if (!known) startTokenCache.set(tokenizer, (known = new Map()));
+  const hit = known.get(key);
+  if (hit) return [...hit];
   const ids: number[] = [];
   for (let id = 0; id < vocabSize; id++) {
     const text = tokenizer.decode([id]).trimStart();
     if (text !== '' && markers.some((m) => m.startsWith(text))) ids.push(id);
   }
-  return ids;
+  known.set(key, ids);
+  return [...ids];
 }
