@@ -10,6 +10,8 @@ export { KvCache } from './runtime/kv-cache.js';
 export type { Activation, EditFn, Hook, Intervention, PrepareContext, StepInfo } from './runtime/hooks.js';
 export { addVector, steeringIntervention, OPERATORS, type SteeringOperator, type OperatorOptions } from './steering/operators.js';
 export { replaceOperatorIntervention, REPLACE_OPERATORS, type ReplaceOperator, type ReplaceOperatorOptions } from './steering/replace-operators.js';
+export { targetIntervention, type TargetOptions } from './steering/target-operator.js';
+export type { ResolvedTarget } from './steering/target-spec.js';
 export { replaceIntervention, type ReplaceValue, type ReplaceOptions } from './runtime/replace-activation.js';
 export { HOOK_SITES, hookName, parseHookName, type HookPoint, type HookSite } from './graph/hook-points.js';
 export type { PositionSelector } from './runtime/positions.js';
@@ -92,8 +94,18 @@ export { featureLogitEffects, featureLogitBias, type TokenWeight, type FeatureLo
 export { contrastFeatures, featuresNearVector, type FeatureMatch, type VectorMatch, type ContrastOptions, type ContrastPooling, type ContrastRanking } from './sae/feature-search.js';
 export { featureCard, featureCards, renderFeatureCardText, renderFeatureCardsHtml, type FeatureCard } from './sae/feature-card.js';
 export { parseSteeringSpec, compileSteeringSpec, steeringSpecJsonSchema, type SteeringSpec, type SpecResolver, type FeatureInterventionSpec, type SteeringSpecInput, type ResolvedIntervention } from './steering/spec.js';
+export { fitCondition, bestF1Threshold, type ConditionFit, type ConditionFitOptions, type LayerFit } from './steering/condition-fit.js';
+export type { WhenSpec, ResolvedCondition } from './steering/condition.js';
+export type { ConditionMeta } from './steering/vector.js';
 export { fileResolver, compileSpecForGeneration, modelShape, type CompiledSpec } from './steering/resolve.js';
 export { ModelMismatchError, modelMismatch, type ModelShape } from './steering/model-match.js';
+export { compileChooser, type Chooser } from './steering/choose.js';
+export { ChooseSchema, type ChooseSpec, type ToolsChoice, type ProbeChoice } from './steering/choose-spec.js';
+export { ToolChooser, type ToolGenerateOptions, type ToolReply } from './steering/choose-tools.js';
+export { ProbePolicy, type ProbeDecision, type ProbeReading } from './steering/choose-probe.js';
+export type { ChoiceEvent } from './steering/tool-turn.js';
+export { generateSwitching, type Switch, type SwitchController, type SwitchingOptions, type SwitchingResult } from './decoding/switching.js';
+export { toolCallFormat, renderToolChat, type ChatTool, type ToolCall, type ToolCallFormat } from './model/chat-tools.js';
 export type { LogitsProcessor } from './runtime/logits-processor.js';
 export { PhraseBias, BanSequences, RepetitionPenalty, FrequencyPresencePenalty, type BiasedSequence } from './decoding/processors.js';
 export { phraseTokenSequences } from './decoding/phrases.js';
@@ -111,14 +123,32 @@ export { auroc, macroAuroc, r2 } from './probes/metrics.js';
 export { readProbeData, readClassFiles } from './probes/probe-data.js';
 export { createServer, type ServerOptions, type SteererServer } from './server/app.js';
 export { DEFAULT_LIMITS, type ServerLimits } from './server/context.js';
+export { readUsersFile, parseUsers, type ServerUser } from './server/users.js';
 export { rawAgreement, cohenKappa, spearman, midRanks, dimensionAgreement, preferenceOf, type Preference, type DimensionPair, type DimensionAgreement } from './evals/agreement.js';
+export { fitComparisons, bradleyTerryRow, type ComparisonRow, type LogisticFit } from './evals/bradley-terry.js';
+export { preferredStrength, type PreferredStrength, type PreferredStrengthOptions, type StrengthComparison } from './evals/preferred-strength.js';
+export {
+  strengthPreference,
+  fitRatings,
+  ratedComparisons,
+  parseRatingsText,
+  adoptedCoefficient,
+  recommendationSources,
+  PREFERENCE_DIMENSIONS,
+  type PreferenceDimension,
+  type StrengthPreference,
+  type RatingsFit,
+} from './evals/rating-preference.js';
 // Steering vectors: contrastive data → extraction → files, and arithmetic on them.
 export type { SteeringVector, VectorMeta, ModelIdentity, LayerDiagnostics, ExtractionMethod, ReadPosition } from './steering/vector.js';
+export type { RecommendationAdoption } from './steering/vector.js';
 export type { ContrastDataset, ContrastPair, DatasetOptions } from './steering/contrast-dataset.js';
 export { readContrastFile, readSetFiles } from './steering/contrast-files.js';
 export { pairsFromTexts, pairsFromCompletions, pairsFromCaa, pairsFromSets } from './steering/contrast-pairs.js';
 export { extractVector, bestLayer, type ExtractOptions } from './steering/extract.js';
 export { saveVector, loadVector, exportControlVectorGguf, importControlVectorGguf } from './steering/vector-file.js';
+export { packVectorFile, readVectorBundle, readVectorBundleFile, unpackVectorBundle, BUNDLE_EXTENSION, VECTOR_BUNDLE_FORMAT, type VectorBundle, type BundledFile } from './steering/vector-bundle.js';
+export { packBundle, readBundle, BUNDLE_LIMITS, type Bundle, type BundleManifest, type BundleMember } from './io/bundle.js';
 export { combineWeighted, addVectors, subtractVectors, scaleVector, normalizeVector, projectOut, cosineSimilarity, cosineMatrix } from './steering/vector-math.js';
 export { writeModelGguf, type GgufExportOptions } from './model/export-gguf.js';
 // Exploration: the logit lens of texts and directions, activation patching.

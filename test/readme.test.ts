@@ -91,7 +91,8 @@ function outputsOf(code: string): string[] {
     .replace(/\\\n/g, ' ');
   const outs: string[] = [];
   for (const m of joined.matchAll(/(?:^|\s)(?:-o|--out|--html|--svg)\s+([^\s;|&#]+)/g)) outs.push(m[1].replace(/^["']|["']$/g, ''));
-  return outs;
+  // `curl -o /dev/null` throws a reply away: nothing to check.
+  return outs.filter((f) => f !== '/dev/null');
 }
 
 /** Whether `file` was written (not empty), or files named from it as a stem (`-o cat-eval` → cat-eval.html, cat-eval.json). */
@@ -111,7 +112,8 @@ describe('README', () => {
     assert.ok(runnable.length >= 10, `only ${runnable.length} runnable blocks found`);
     const skipped = runnable.filter((b) => b.skip);
     for (const b of skipped) assert.ok(b.skip!.trim().length > 10, `README line ${b.line}: a skipped block needs a reason`);
-    assert.ok(skipped.length <= 4, `${skipped.length} blocks are skipped: ${skipped.map((b) => `line ${b.line} (${b.skip})`).join('; ')}`);
+    // Few blocks may need what ../shared does not have (an instruct model, a tool-calling one, …).
+    assert.ok(skipped.length <= Math.ceil(runnable.length * 0.15), `${skipped.length} of ${runnable.length} blocks are skipped: ${skipped.map((b) => `line ${b.line} (${b.skip})`).join('; ')}`);
   });
 
   test('json blocks parse, and steering specs validate', () => {

@@ -13,7 +13,9 @@ import { rng } from './helpers/prng.js';
 import { writeRandomHfModel } from './helpers/random-model.js';
 import { startServer } from './helpers/server.js';
 import { writeHandStore } from './helpers/hand-store.js';
+import { peaked, simulatedRatings } from './helpers/simulated-rater.js';
 import { buildActivationIndex } from '../src/explore/activation-index.js';
+import { saveVector } from '../src/steering/vector-file.js';
 
 /**
  * End to end: the server (the build under `npm test`, else the sources, see cliArgs) plus the
@@ -34,6 +36,9 @@ const MODEL = path.join(SHARED, 'models', 'tinystories-656k');
 const SCREENSHOTS = path.resolve(ROOT, process.env.STEERER_SCREENSHOTS ?? '.tmp/screenshots');
 
 const VECTOR = 'random-dir';
+// Condition vectors for "only when" (conditional steering).
+const ALWAYS = 'cond-always';
+const NEVER = 'cond-never';
 const LAYER = 1;
 const HIDDEN = 128;
 const RECOMMENDED = 8;
@@ -235,6 +240,16 @@ test('studio: slider steering, new story vs continue, saved chats, side-by-side 
       const recommended = name === LONG_VECTOR ? { layers: [LAYER], coefficient: LONG_COEFFICIENT } : undefined;
       await server.api('POST', '/v1/vectors', { name, directions: { [LAYER]: unitDirection(2000 + i) }, ...(recommended ? { recommended } : {}) });
     }
+    // Conditional steering: condition vectors (as `vector condition fit` writes them) whose cosine
+    // threshold always (above −2) or never (above 2) holds.
+    for (const [name, threshold] of [[ALWAYS, -2], [NEVER, 2]] as const) {
+      const file = path.join(dataDir, `${name}.upload.safetensors`);
+      saveVector(file, {
+        directions: new Map([[LAYER, Float32Array.from(unitDirection(3000))]]),
+        meta: { format: 'steerer.vector/v1', model: { name: 'tinystories-656k', architecture: 'llama', hiddenSize: HIDDEN, numLayers: 2 }, method: 'diffmean', site: 'resid_post', createdAt: new Date(0).toISOString(), condition: { layer: LAYER, read: 'prompt', reduce: 'mean', measure: 'cosine', threshold, compare: 'above' } },
+      });
+      await server.api('POST', '/v1/vectors', { name, safetensors: fs.readFileSync(file).toString('base64') });
+    }
 
     browser = await launchBrowser();
     // en-US, so dates hold no decimal points for the number check below.
@@ -358,6 +373,22 @@ test('studio: slider steering, new story vs continue, saved chats, side-by-side 
     assert.ok(chatReply.length > 20, `chat reply: ${JSON.stringify(chatReply)}`);
     assert.match((await chatTurn.locator('.turn-meta').textContent()) ?? '', new RegExp(`${VECTOR} ×${RECOMMENDED} @ L${LAYER}`));
     await shot(page, 'studio-chat.png');
+
+    // ---- Conditional steering: the same vector "only when" a condition vector holds. One that
+    // never holds gives the plain model's reply, one that always holds the steered reply, and
+    // each reply says which. (Condition vectors are the only ones the select offers.)
+    const whenSelect = page.getByTestId(`when-select-${VECTOR}`);
+    assert.deepEqual(await whenSelect.locator('option').allTextContents(), ['always', ALWAYS, NEVER]);
+    for (const [condition, expected, held] of [[NEVER, offReply, 'false'], [ALWAYS, chatReply, 'true']] as const) {
+      await whenSelect.selectOption(condition);
+      const gated = await sendPrompt(page, 11);
+      const [reply] = await waitReplies(gated, ['reply-single']);
+      assert.equal(reply, expected, `only when ${condition}`);
+      assert.match((await gated.locator('.turn-meta').textContent()) ?? '', new RegExp(`when ${condition}`));
+      assert.equal(await gated.getByTestId('reply-condition').getAttribute('data-held'), held);
+    }
+    await whenSelect.selectOption('');
+    // ---- end of conditional steering
 
     // Side by side: same seed, base and steered replies differ, and match the API exactly.
     await page.getByTestId('new-chat').click();
@@ -516,6 +547,76 @@ test('studio: slider steering, new story vs continue, saved chats, side-by-side 
     await page.screenshot({ path: path.join(SCREENSHOTS, 'studio-vector-auto.png'), fullPage: true });
     await page.getByTestId('nav-chat').click();
     await page.getByTestId('vector-row-happy').waitFor();
+
+    // ---- Vector library (issue 20, part 4): search by name, concept and likeness; download a file. ----
+    {
+      await page.getByTestId('nav-library').click();
+      const rows = page.getByTestId('library-row');
+      const shown = async (): Promise<string[]> => rows.evaluateAll((rs) => rs.map((r) => r.getAttribute('data-name') ?? ''));
+      await rows.first().waitFor();
+      await page.getByTestId('library-search-name').fill('filler-0');
+      assert.deepEqual(await shown(), FILLERS.filter((f) => f.startsWith('filler-0')));
+      await page.getByTestId('library-search-name').fill('');
+      await page.getByTestId('library-search-concept').fill('JOY');
+      assert.deepEqual(await shown(), ['happy'], 'the one-click vector is found by its concept');
+      await page.getByTestId('library-search-concept').fill('');
+      // Likeness to VECTOR: each hand-made direction's cosine, computed here, shown to 3 digits, most alike first.
+      await page.getByTestId('library-like').selectOption(`/${VECTOR}`);
+      await page.getByTestId('library-cosine').first().waitFor();
+      const target = unitDirection(1234);
+      const expected = new Map([LONG_VECTOR, ...FILLERS].map((name, i) => [name, unitDirection(2000 + i).reduce((s, x, k) => s + x * target[k], 0)]));
+      const cells = await rows.evaluateAll((rs) => rs.map((r) => [r.getAttribute('data-name') ?? '', r.querySelector('[data-testid="library-cosine"]')?.textContent ?? ''] as const));
+      for (const [name, text] of cells) if (expected.has(name)) assert.equal(text, String(Number(expected.get(name)!.toPrecision(3))), name);
+      const values = cells.map(([, text]) => (text === '—' ? -Infinity : Number(text)));
+      assert.deepEqual(values, [...values].sort((x, y) => y - x), 'sorted by cosine');
+      assert.equal(cells.at(-1)?.[0], VECTOR, 'the chosen vector itself comes last');
+      // The file link downloads the stored bytes under the vector's name; the bundle link is beside it.
+      const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId(`download-file-${VECTOR}`).click()]);
+      assert.equal(download.suggestedFilename(), `${VECTOR}.safetensors`);
+      const got = fs.readFileSync((await download.path())!);
+      assert.ok(got.equals(fs.readFileSync(path.join(dataDir, 'vectors', `${VECTOR}.safetensors`))), 'the download is the stored file');
+      assert.equal(await page.getByTestId(`download-bundle-${VECTOR}`).getAttribute('href'), `/v1/vectors/${VECTOR}/bundle?library=shared`);
+      await shot(page, 'studio-library.png');
+    }
+
+    // ---- Ratings tune strength (issue 20, part 5): people's preferred strength beside the automatic one, adopted, kept, undone. ----
+    {
+      // 40 blind ratings of a vector at five strengths by a simulated person who likes ×3 (test/helpers/simulated-rater.ts).
+      const RATED = 'rated-dir';
+      await server.api('POST', '/v1/vectors', { name: RATED, directions: { [LAYER]: unitDirection(99) }, recommended: { layers: [LAYER], coefficient: 6 } });
+      const likes3 = peaked(3, 0.3);
+      for (const r of simulatedRatings({ vector: RATED, grid: [0, 1.5, 3, 4.5, 6], ratings: 40, seed: 21, concept: likes3, coherence: likes3, layer: LAYER })) {
+        await server.api('POST', '/v1/ratings', r);
+      }
+      const pref = await server.api<{ preferred: number; adoptable: number; interval: [number, number] }>('GET', `/v1/vectors/${RATED}/preference`);
+      const short = (x: number, digits = 4): string => String(Number(x.toPrecision(digits)));
+      const interval = `95% interval ${short(pref.interval[0], 3)} to ${short(pref.interval[1], 3)}`;
+      await page.goto(`${server.base}/studio/#/vectors/${RATED}`);
+      const preferred = page.getByTestId('preference-preferred');
+      await preferred.waitFor();
+      assert.equal(await preferred.textContent(), `×${short(pref.preferred)} (${interval}; n = 40 ratings)`);
+      assert.equal(await page.getByTestId('preference-automatic').textContent(), '×6 (vector file)');
+      // Adopting records the preferred strength to a tenth of its interval (the button says which).
+      const recommended = page.getByTestId('vector-recommended');
+      const adopt = page.getByTestId('adopt-preference');
+      assert.equal(await adopt.textContent(), `Adopt ×${short(pref.adoptable)} as the recommended strength`);
+      await adopt.click();
+      const provenance = page.getByTestId('recommendation-provenance');
+      await provenance.waitFor();
+      assert.match((await recommended.textContent()) ?? '', new RegExp(`Coefficient${short(pref.adoptable).replace('.', '\\.')}(?!\\d)`));
+      assert.ok(((await provenance.textContent()) ?? '').startsWith(`Recommended ×${short(pref.adoptable)} from human ratings (40 ratings, overall, ${interval}), adopted `));
+      assert.match((await provenance.textContent()) ?? '', /it replaced ×6\./);
+      await shot(page, 'studio-preference.png');
+      // Kept by the vector itself: after a reload it is still there; undo restores ×6.
+      await page.reload();
+      await provenance.waitFor();
+      assert.equal(await page.getByTestId('preference-recommended').textContent(), `×${short(pref.adoptable)} (human ratings)`);
+      await page.getByTestId('undo-adoption').click();
+      await provenance.waitFor({ state: 'detached' });
+      assert.match((await recommended.textContent()) ?? '', /Coefficient6(?!\d)/);
+      const stored = await server.api<{ recommended?: { coefficient?: number }; adoptions?: unknown[] }>('GET', `/v1/vectors/${RATED}`);
+      assert.deepEqual([stored.recommended?.coefficient, stored.adoptions], [6, undefined]);
+    }
 
     assert.deepEqual(pageErrors, [], 'no uncaught errors in the page');
   } catch (e) {

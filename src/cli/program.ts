@@ -10,6 +10,7 @@ import { lensCommand } from './commands/lens.js';
 import { patchCommand } from './commands/patch.js';
 import { perplexityCommand } from './commands/perplexity.js';
 import { probeCommand } from './commands/probe.js';
+import { ratingsCommand } from './commands/ratings.js';
 import { saeCommand } from './commands/sae.js';
 import { serveCommand } from './commands/serve.js';
 import { vectorCommand } from './commands/vector.js';
@@ -32,6 +33,7 @@ export function buildProgram(): Command {
   program.addCommand(lensCommand());
   program.addCommand(patchCommand());
   program.addCommand(codeCommand());
+  program.addCommand(ratingsCommand());
   program.addCommand(serveCommand());
   addLlamaCppAliases(program);
   return program;

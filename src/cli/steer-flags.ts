@@ -18,7 +18,7 @@ export interface SteerFlags {
 /** --steer, --steer-spec and --force, shared by every command that runs the model. */
 export function addSteerOptions(cmd: Command): Command {
   return cmd
-    .addOption(new Option('--steer <vector...>', 'steer with FILE[:coefficient][@layers] (add operator; coefficient and layers default to the recommended ones, 1 without a recommendation)'))
+    .addOption(new Option('--steer <vector...>', 'steer with FILE[:coefficient][@layers] (add operator; coefficient and layers default to the recommended ones, 1 without a recommendation), or FILE:=level / FILE:<=level to hold the projection at least / at most at a level ("recommended" for the recommended one)'))
     .option('--steer-spec <file>', 'steer with a steering spec (JSON; `steerer vector schema` prints its schema)')
     .option('--force', 'apply vectors made on another model (same hidden size) instead of refusing them, with a warning');
 }
@@ -74,10 +74,26 @@ export function steeringFromFlags(model: HookedModel, flags: SteerFlags, report?
 
 /** One line per intervention saying what is applied, e.g. `steering: sad.safetensors at layer 1, coefficient 4.76 (recommended)`. */
 export function describeResolved(r: ResolvedIntervention): string {
+  return r.when ? `${describeUnconditional(r)}, ${describeCondition(r.when)}` : describeUnconditional(r);
+}
+
+/** "when …": what a conditional intervention waits for. */
+function describeCondition(c: NonNullable<ResolvedIntervention['when']>): string {
+  const score = c.measure === 'probe logit' ? `the logit of probe ${c.source}` : `the ${c.measure} with ${c.source}`;
+  const at = c.read === 'prompt' ? `the prompt's ${c.reduce === 'last' ? 'last token' : 'mean'}` : 'each token';
+  return `only when ${score} at layer ${c.layer} (${at}) is ${c.compare} ${Number(c.threshold.toPrecision(4))}`;
+}
+
+function describeUnconditional(r: ResolvedIntervention): string {
   const layers = r.layers.length === 1 ? `layer ${r.layers[0]}` : `layers ${r.layers.join(',')}`;
   if (r.kind === 'vector' && isReplaceOperator(r.operator)) {
     const source = r.source === undefined ? '' : ` from ${JSON.stringify(r.source.length > 40 ? `${r.source.slice(0, 40)}…` : r.source)}`;
     return `steering: ${r.operator} ablation at ${layers}${r.operator === 'mean' ? ` (${r.vector})` : source}`;
+  }
+  if (r.kind === 'vector' && r.target) {
+    const t = r.target;
+    const levels = t.values.map((v) => Number(v.toPrecision(4))).join('/');
+    return `steering: ${t.probe ?? r.vector} at ${layers}, held at ${t.atMost ? 'most' : 'least'} at ${levels} (${t.units === 'logit' ? "the probe's logit" : `${t.units} projection`}${t.from === 'recommended' ? ', recommended' : ''})`;
   }
   const from = r.coefficientFrom === 'given' ? '' : r.coefficientFrom === 'recommended' ? ' (recommended)' : ' (default: the vector records no recommended coefficient)';
   const op = r.operator === 'add' ? '' : ` ${r.operator}`;

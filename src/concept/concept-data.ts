@@ -129,8 +129,13 @@ export function buildConceptDataset(
   return { format: 'steerer.concept-data/v1', ...base, train, validation, dropped: [...(opts.dropped ?? []), ...dropped], createdAt: new Date().toISOString() };
 }
 
+/** A concept data file's text (NAME.data.json), as saveConceptDataset writes it. */
+export function conceptDatasetText(data: ConceptDataset): string {
+  return `${JSON.stringify(data, null, 2)}\n`;
+}
+
 export function saveConceptDataset(path: string, data: ConceptDataset): void {
-  const bytes = new TextEncoder().encode(`${JSON.stringify(data, null, 2)}\n`);
+  const bytes = new TextEncoder().encode(conceptDatasetText(data));
   writeFileAtomic(path, (write) => write(bytes));
 }
 

@@ -140,8 +140,13 @@ const LexiconSchema = z.object({
   why: z.string(),
 });
 
+/** A lexicon file's text (NAME.lexicon.json), as writeLexicon writes it. */
+export function lexiconFileText(lex: Lexicon): string {
+  return JSON.stringify({ format: LEXICON_FORMAT, ...lex }, null, 2) + '\n';
+}
+
 export function writeLexicon(file: string, lex: Lexicon): void {
-  const body = JSON.stringify({ format: LEXICON_FORMAT, ...lex }, null, 2) + '\n';
+  const body = lexiconFileText(lex);
   writeFileAtomic(file, (write) => write(new TextEncoder().encode(body)));
 }
 

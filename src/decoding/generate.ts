@@ -54,6 +54,8 @@ export interface GenerateResult {
   readonly finishReason: FinishReason;
   /** With candidate selection: each candidate's final score and the index of the one returned. */
   readonly selection?: { readonly scores: readonly number[]; readonly chosen: number };
+  /** Conditional steering: whether each condition read on the prompt holds (by condition id, `c{k}` for interventions.k). */
+  readonly conditions?: Readonly<Record<string, boolean>>;
 }
 
 export const DEFAULT_MAX_TOKENS = 128;
@@ -195,11 +197,13 @@ export async function generateBatch(
     // The tokens spell the text: those of a stop string or a cut-off marker are dropped.
     generated[r] = tokensOfText(model.tokenizer, generated[r], texts[r].length);
   }
+  const gates = lockstep.conditions();
   const chosen = k > 1 ? await selectBest(model, plan.select!, selectTrack, rowPrompts, generated, finish, k, true, rankings) : undefined;
   return promptIds.map((p, b) => {
     const r = chosen ? chosen[b * k] : b;
     emit(b, texts[r]);
     const selection = chosen ? { scores: rankings.get(b) ?? [], chosen: r - b * k } : undefined;
-    return { text: texts[r], tokens: generated[r], promptTokens: p, finishReason: finish[r] ?? 'length', ...(selection ? { selection } : {}) };
+    const held = [...gates].map(([id, gate]) => [id, gate[r] === 1] as const);
+    return { text: texts[r], tokens: generated[r], promptTokens: p, finishReason: finish[r] ?? 'length', ...(selection ? { selection } : {}), ...(held.length ? { conditions: Object.fromEntries(held) } : {}) };
   });
 }

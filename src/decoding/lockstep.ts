@@ -65,6 +65,13 @@ export class Lockstep {
     return Math.min(...this.streams.map((s) => s.model.spec.maxPositions - Math.max(...s.prompts.map((p) => p.length))));
   }
 
+  /** Conditional steering: per condition read on the prompt, the main run's gate per row (1 = holds). */
+  conditions(): Map<string, Float32Array> {
+    const g = this.groupOf[0];
+    const at = g.offsets.get(0)!;
+    return new Map([...g.cache.gates].map(([id, gate]) => [id, gate.slice(at, at + this.rows)]));
+  }
+
   /** Runs every prompt; afterwards logits() holds each run's next-token logits. */
   async prefill(capture?: readonly Hook[]): Promise<void> {
     await this.run((s) => this.streams[s].prompts, capture);

@@ -16,10 +16,11 @@ import { GraphBuilder, int, type Dim } from './onnx-builder.js';
  *   inputs   resid.in [+ branch.in], attn_mask, position_ids, rope.cos, rope.sin,
  *            key_split, scores_groups_shape, scores_rows_shape,
  *            past.{l}.key/value [batch, kvHeads, slots, headDim] (the cache's buffers, in place),
- *            canonical weight names, iv.{point}.{k}.{param}
+ *            canonical weight names, iv.{point}.{k}.{param}, gate.{id}.in and gate_read
+ *            (conditional steering: src/runtime/condition-gate.ts)
  *   outputs  new.{l}.key/value [batch, seq, kvHeads*headDim], blocks.{l}.hook_{site} (captures),
- *            resid.out [+ branch.out] (break), logits or target_logprobs (head 'targets', with
- *            an int64 input `targets` [batch, seq, 1]), final_hidden (head 'hidden'), or
+ *            resid.out [+ branch.out] (break), gate.{id}.out (a condition's gate), logits or
+ *            target_logprobs (head 'targets', with an int64 input `targets` [batch, seq, 1]), final_hidden (head 'hidden'), or
  *            target_logprobs, reference_target_logprobs and kl (head 'kl', with `targets` and
  *            `reference_hidden` [batch, seq, hidden])
  */
@@ -28,8 +29,26 @@ import { GraphBuilder, int, type Dim } from './onnx-builder.js';
 export interface GraphIntervention {
   /** Structural identity: equal keys compile to identical ops (values are fed per run). */
   readonly key: string;
-  /** Emits ops mapping x [batch, seq, D] to its replacement; `param` declares an input of this intervention. */
-  emit(g: GraphBuilder, x: string, param: (name: string, dims: readonly Dim[]) => string): string;
+  /**
+   * Emits ops mapping x [batch, seq, D] to its replacement; `param` declares an input of this
+   * intervention, `ctx` lets interventions of one graph share values (conditional steering).
+   */
+  emit(g: GraphBuilder, x: string, param: (name: string, dims: readonly Dim[]) => string, ctx: EmitContext): string;
+}
+
+/**
+ * What interventions of one graph share: a condition read at one point publishes its gate, and
+ * interventions at later points of the same graph use it; where the gate was computed elsewhere
+ * (an earlier segment, step or pass) they declare it as an input the runtime feeds by name.
+ */
+interface EmitContext {
+  /** A value an earlier intervention of this graph shared under `name`. */
+  shared(name: string): string | undefined;
+  share(name: string, value: string): void;
+  /** A graph input fed by the runtime under this exact name (not per intervention). */
+  input(name: string, dims: readonly Dim[]): string;
+  /** Returns `value` from the graph as output `name`. */
+  output(name: string, value: string, dims: readonly Dim[]): void;
 }
 
 /**
@@ -136,6 +155,14 @@ export function compileSegment(
     },
   });
 
+  const sharedValues = new Map<string, string>();
+  const emitContext: EmitContext = {
+    shared: (name) => sharedValues.get(name),
+    share: (name, value) => void sharedValues.set(name, value),
+    input: (name, dims) => g.input(name, 'float32', dims),
+    output: (name, value, dims) => void g.output(value, 'float32', dims, name),
+  };
+
   let resid = '';
   let base = '';
   let branch = '';
@@ -168,7 +195,7 @@ export function compileSegment(
         break;
     }
     (plan.interventions.get(idx) ?? []).forEach((iv, k) => {
-      value = iv.emit(g, value, (name, dims) => g.input(interventionParamName(idx, k, name), 'float32', dims));
+      value = iv.emit(g, value, (name, dims) => g.input(interventionParamName(idx, k, name), 'float32', dims), emitContext);
     });
     if (isResidualSite(site)) resid = value;
     else branch = value;

@@ -46,7 +46,22 @@ export interface Intervention extends GraphIntervention {
    */
   prepare?(ctx: PrepareContext): Promise<void>;
   params(step: StepInfo): Record<string, ParamValue>;
+  /** Conditional steering (./condition-gate.ts): this reads a condition, or applies only where one holds. */
+  readonly condition?: ConditionRole;
 }
+
+/** An intervention's part in conditional steering. */
+export type ConditionRole =
+  /** Reads condition `id` at its point and publishes the gate (the activation passes unchanged). */
+  | { readonly role: 'reader'; readonly id: string; readonly read: ConditionRead }
+  /** Applies only to rows where condition `id` holds. */
+  | { readonly role: 'gated'; readonly id: string; readonly read: ConditionRead };
+
+/**
+ * When a condition is read: once per sequence on the prompt (the first forward on a cache; the
+ * gate is then held for every later token), or at every token on its own activation.
+ */
+export type ConditionRead = 'prompt' | 'token';
 
 type HookRef = string | HookPoint;
 

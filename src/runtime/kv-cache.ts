@@ -18,6 +18,8 @@ export class KvCache {
   readonly nextPosition: number[];
   /** Per row: length of the prompt (the first forward on this cache). */
   promptLengths: number[] = [];
+  /** Conditional steering: per condition read on the prompt, its gate per row (1 = holds). */
+  readonly gates = new Map<string, Float32Array>();
   private capacity = 0;
   private keys: Float32Array[];
   private values: Float32Array[];
@@ -109,6 +111,7 @@ export class KvCache {
     });
     rows.forEach((r, i) => (out.nextPosition[i] = this.nextPosition[r]));
     out.promptLengths = rows.map((r) => this.promptLengths[r]);
+    for (const [id, gate] of this.gates) out.gates.set(id, Float32Array.from(rows, (r) => gate[r]));
     out.capacity = capacity;
     out.length = this.length;
     return out;

@@ -11,6 +11,7 @@ import type { TextTokenizer } from '../model/tokenizer.js';
 import { resolveHooks, type Activation, type Hook, type PrepareContext, type ResolvedHook, type StepInfo } from './hooks.js';
 import { attentionMask, headFeeds } from './forward-inputs.js';
 import { KvCache } from './kv-cache.js';
+import { ConditionGates } from './condition-state.js';
 import { planSegments } from './segment-plan.js';
 import { checkDevice, type Device } from './device.js';
 import { SessionCache } from './session-cache.js';
@@ -69,6 +70,11 @@ export interface ForwardOutput {
   readonly captures: ReadonlyMap<string, Activation>;
   /** Absolute position of each [batch*seq] row, -1 for padding. */
   readonly positions: Int32Array;
+  /**
+   * Conditional steering: each condition's gate after this forward (1 = holds), [batch] for
+   * one read on the prompt, [batch*seq] for one read per token.
+   */
+  readonly gates?: ReadonlyMap<string, Float32Array>;
 }
 
 /** Graph outputs of the LM head other than logits, and the ForwardOutput fields they fill. */
@@ -242,6 +248,11 @@ export class HookedModel {
       runFeeds.set(`past.${l}.key`, kv.past(l, 'key'));
       runFeeds.set(`past.${l}.value`, kv.past(l, 'value'));
     }
+    const conditions = ConditionGates.of(hooks, batch, seq);
+    if (conditions) {
+      const prepass = conditions.needsPrepass(fresh) ? await this.forward({ tokens: input.tokens, hooks: conditions.prepassHooks(), logits: 'none' }) : undefined;
+      conditions.begin(kv, fresh, prepass?.gates);
+    }
     for (const h of hooks) if (h.hook.kind === 'intervene') await h.hook.intervention.prepare?.(this.prepareContext);
     for (const h of hooks) {
       if (h.hook.kind !== 'intervene') continue;
@@ -271,7 +282,7 @@ export class HookedModel {
         if (name === 'resid.in') feeds[name] = new ort.Tensor('float32', carry.resid, dims);
         else if (name === 'branch.in') feeds[name] = new ort.Tensor('float32', carry.branch!, dims);
         else {
-          const t = runFeeds.get(name) ?? this.weightTensors.get(name);
+          const t = runFeeds.get(name) ?? this.weightTensors.get(name) ?? conditions?.feed(name);
           if (!t) throw new Error(`no value for graph input ${name}`);
           feeds[name] = t;
         }
@@ -288,6 +299,8 @@ export class HookedModel {
           newKv.set(Number(layer), entry);
         } else if (name.startsWith('blocks.')) {
           captures.set(name, activation(value.data as Float32Array));
+        } else {
+          conditions?.take(name, value.data as Float32Array);
         }
       }
       if (out.logits) logits = out.logits.data as Float32Array;
@@ -302,8 +315,9 @@ export class HookedModel {
     if (head !== 'none' && cache) {
       kv.append(seq, pad, newKv);
       if (fresh) kv.promptLengths = promptLengths.slice();
+      conditions?.keep(kv);
     }
-    return { batch, seq, pad, logits, ...headOut, captures, positions };
+    return { batch, seq, pad, logits, ...headOut, captures, positions, ...(conditions ? { gates: conditions.gates() } : {}) };
   }
 
   /** JS edits at a break point, then captures of the edited value. */

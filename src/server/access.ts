@@ -1,6 +1,7 @@
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { HttpError } from './http-error.js';
+import type { ServerUser } from './users.js';
 
 /**
  * Who may talk to the server. Three checks run on every request, before routing matters:
@@ -14,11 +15,18 @@ import { HttpError } from './http-error.js';
  *    static files, the redirect at /). The decision uses the route Fastify actually matched,
  *    never the raw URL, so percent-encoding (`/%761/...`) cannot route around it; requests
  *    that match no route need the token too.
+ *
+ * With users (`--users`), each user's token counts as a token too, and the request is marked as
+ * theirs (callerOf). A presented token is compared with every known one in constant time, as
+ * SHA-256 digests of equal length, without stopping at a match: neither the time nor the
+ * outcome says which token, or how long a token, came close.
  */
 
 interface AccessOptions {
   /** When set, every non-public route needs `Authorization: Bearer <token>`. */
   readonly token?: string;
+  /** Users, each with a token of their own; with any, every non-public route needs a token. */
+  readonly users?: readonly ServerUser[];
   /** Extra Host names accepted (without port); only consulted when no token is set. */
   readonly allowedHosts?: readonly string[];
 }
@@ -45,8 +53,23 @@ function isLoopbackHost(name: string): boolean {
   return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name);
 }
 
+const digest = (s: string | Buffer): Buffer => createHash('sha256').update(s).digest();
+
+/** Who sent each request: a user's name, or absent for the operator's --token (or no tokens at all). */
+const callers = new WeakMap<FastifyRequest, string>();
+
+/** The user who sent `req` (`--users`); undefined for the operator or a server without users. */
+export function callerOf(req: FastifyRequest): string | undefined {
+  return callers.get(req);
+}
+
 export function installAccessChecks(app: FastifyInstance, opts: AccessOptions): void {
-  const expected = opts.token ? Buffer.from(`Bearer ${opts.token}`) : undefined;
+  // Digests of "Bearer <token>", with the user each belongs to (undefined: the operator).
+  const credentials: { digest: Buffer; user?: string }[] = [
+    ...(opts.token ? [{ digest: digest(`Bearer ${opts.token}`) }] : []),
+    ...(opts.users ?? []).map((u) => ({ digest: digest(`Bearer ${u.token}`), user: u.name })),
+  ];
+  const expected = credentials.length > 0;
   const allowed = new Set((opts.allowedHosts ?? []).map((h) => h.trim().toLowerCase()));
   app.addHook('onRequest', async (req: FastifyRequest) => {
     const target = req.raw.url ?? '';
@@ -63,9 +86,12 @@ export function installAccessChecks(app: FastifyInstance, opts: AccessOptions): 
     }
     const route = req.routeOptions.url;
     if (route !== undefined && PUBLIC_ROUTES.has(route)) return;
-    const given = Buffer.from(req.headers.authorization ?? '');
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+    const given = digest(req.headers.authorization ?? '');
+    let match: { user?: string } | undefined;
+    for (const c of credentials) if (timingSafeEqual(given, c.digest) && match === undefined) match = c;
+    if (match === undefined) {
       throw new HttpError(401, 'missing or wrong bearer token (send "Authorization: Bearer <token>")', 'invalid_token');
     }
+    if (match.user !== undefined) callers.set(req, match.user);
   });
 }

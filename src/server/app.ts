@@ -11,7 +11,7 @@ import { loadModel } from '../model/load.js';
 import { checkDevice, type Device } from '../runtime/device.js';
 import { HookedModel } from '../runtime/model.js';
 import { packageRoot } from '../util/shared-path.js';
-import { installAccessChecks } from './access.js';
+import { callerOf, installAccessChecks } from './access.js';
 import { DEFAULT_LIMITS, promptCharLimit, type ServerContext, type ServerLimits } from './context.js';
 import { errorBody, HttpError, redactPaths, toHttpError } from './http-error.js';
 import { JobRunner } from './jobs.js';
@@ -21,9 +21,12 @@ import { completionRoutes } from './routes/completions.js';
 import { chatRoutes, ratingRoutes } from './routes/ratings.js';
 import { vectorRoutes } from './routes/vectors.js';
 import { explainRoutes } from './routes/explain.js';
+import { libraryRoutes } from './routes/library.js';
+import { preferenceRoutes } from './routes/preference.js';
 import { Scheduler } from './scheduler.js';
 import { Store } from './store.js';
-import { VectorRegistry } from './vector-registry.js';
+import type { ServerUser } from './users.js';
+import { VectorLibrary } from './vector-library.js';
 
 export interface ServerOptions {
   /** Model file or directory to serve. */
@@ -32,6 +35,8 @@ export interface ServerOptions {
   readonly dataDir: string;
   /** When set, every route but /health and the studio's files needs `Authorization: Bearer <token>`. */
   readonly token?: string;
+  /** Users, each with a token and a vector library of their own (see users.ts); the token stays the operator's. */
+  readonly users?: readonly ServerUser[];
   /** Host names served besides loopback ones when no token is set (DNS-rebinding guard). */
   readonly allowedHosts?: readonly string[];
   /** ORT threads per runtime (default: all cores). */
@@ -69,7 +74,8 @@ export async function createServer(opts: ServerOptions): Promise<SteererServer> 
   const store = new Store(path.join(opts.dataDir, 'steerer.db'));
   const modelId = model.source.name;
   const identity = { name: modelId, architecture: model.spec.architecture, hiddenSize: model.spec.hiddenSize, numLayers: model.spec.numLayers };
-  const registry = new VectorRegistry(path.join(opts.dataDir, 'vectors'), store, identity);
+  const library = new VectorLibrary(opts.dataDir, store, identity, (opts.users ?? []).map((u) => u.name));
+  const registry = library.shared;
   const judge: TextGenerator = opts.judge ? openAiGenerator({ baseUrl: opts.judge.url, model: opts.judge.model, apiKey: opts.judge.apiKey }) : localGenerator(jobModel);
   const dataDir = path.resolve(opts.dataDir);
   const redact = (message: string): string => redactPaths(message, dataDir);
@@ -80,8 +86,9 @@ export async function createServer(opts: ServerOptions): Promise<SteererServer> 
     model,
     jobModel,
     scheduler: new Scheduler(model, { maxBatch: limits.maxBatch, maxWaiting: limits.maxWaiting }),
-    steering: new RequestSteering(model, registry, opts.dataDir),
+    steering: new RequestSteering(model, library, opts.dataDir),
     registry,
+    library,
     store,
     jobs: new JobRunner(store, redact),
     judge,
@@ -102,7 +109,7 @@ export async function createServer(opts: ServerOptions): Promise<SteererServer> 
   });
   app.setNotFoundHandler((req, reply) => reply.code(404).send(errorBody(404, `no route ${req.method} ${req.url.split('?')[0]}`, 'route_not_found')));
 
-  installAccessChecks(app, { token: opts.token, allowedHosts: opts.allowedHosts });
+  installAccessChecks(app, { token: opts.token, users: opts.users, allowedHosts: opts.allowedHosts });
 
   app.get('/health', async () => ({ status: 'ok', model: modelId, uptimeS: Math.round((Date.now() - ctx.startedAt) / 1000), queue: ctx.scheduler.stats, jobs: ctx.jobs.active }));
   app.get('/v1/models', async () => ({
@@ -126,17 +133,20 @@ export async function createServer(opts: ServerOptions): Promise<SteererServer> 
       },
     ],
   }));
-  app.get('/v1/jobs', async () => ({ object: 'list', data: store.listJobs() }));
+  // A user sees their own jobs and everyone's (judging), never another user's.
+  app.get('/v1/jobs', async (req) => ({ object: 'list', data: store.listJobs(100, callerOf(req)) }));
   app.get<{ Params: { id: string } }>('/v1/jobs/:id', async (req) => {
-    const job = store.getJob(req.params.id);
+    const job = store.getJob(req.params.id, callerOf(req));
     if (!job) throw new HttpError(404, `no job with id "${req.params.id}"`, 'job_not_found');
     return job;
   });
   completionRoutes(app, ctx);
   vectorRoutes(app, ctx);
+  libraryRoutes(app, ctx);
   explainRoutes(app, ctx);
   analysisRoutes(app, ctx);
   ratingRoutes(app, ctx);
+  preferenceRoutes(app, ctx);
   chatRoutes(app, ctx);
 
   const studioDir = opts.studioDir ?? path.join(packageRoot(), 'dist', 'studio');

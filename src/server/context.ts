@@ -4,6 +4,7 @@ import type { JobRunner } from './jobs.js';
 import type { RequestSteering } from './request-steering.js';
 import type { Scheduler } from './scheduler.js';
 import type { Store } from './store.js';
+import type { VectorLibrary } from './vector-library.js';
 import type { VectorRegistry } from './vector-registry.js';
 
 /** Bounds on what one request may ask for. */
@@ -77,7 +78,10 @@ export interface ServerContext {
   readonly jobModel: HookedModel;
   readonly scheduler: Scheduler;
   readonly steering: RequestSteering;
+  /** The shared vector registry (what every caller sees; the whole library without --users). */
   readonly registry: VectorRegistry;
+  /** The shared registry and each user's: `library.view(callerOf(req))` is what a request sees. */
+  readonly library: VectorLibrary;
   readonly store: Store;
   readonly jobs: JobRunner;
   /** The automatic judge of ratings: an OpenAI-compatible endpoint, or the served model itself. */

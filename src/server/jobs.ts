@@ -26,8 +26,9 @@ export class JobRunner {
     return this.pending;
   }
 
-  submit(kind: string, request: unknown, body: JobBody): JobRow {
-    const job = this.store.createJob(kind, request);
+  /** `owner`: the user the job belongs to (only they see it); '' for everyone's. */
+  submit(kind: string, request: unknown, body: JobBody, owner = ''): JobRow {
+    const job = this.store.createJob(kind, request, owner);
     this.pending++;
     // A job that cannot even record its end (the store closed under it) must not take the chain down.
     this.chain = this.chain

@@ -9,14 +9,17 @@ import { loadSae } from '../sae/load-sae.js';
 import type { Sae } from '../sae/sae.js';
 import { ModelMismatchError } from '../steering/model-match.js';
 import { compileSpecForGeneration, type CompiledSpec } from '../steering/resolve.js';
+import { compileChooser, type Chooser } from '../steering/choose.js';
 import { parseSteeringSpec, type ResolvedIntervention, type SpecResolver } from '../steering/spec.js';
 import { HttpError, toHttpError } from './http-error.js';
-import { checkVectorName, type VectorRegistry } from './vector-registry.js';
+import type { VectorLibrary } from './vector-library.js';
+import { checkVectorName } from './vector-registry.js';
 
 /**
  * The `steering` field of a request: the one steering spec, validated and compiled against
  * the served model. Over HTTP a spec names things, it never gives paths: vectors by registry
  * name, SAEs, probes and guide models by their name under DATA_DIR/saes, /probes, /models.
+ * A vector name means the caller's own vector first (`--users`), then the shared one.
  */
 
 interface RequestSpec {
@@ -25,16 +28,18 @@ interface RequestSpec {
   readonly resolved: readonly ResolvedIntervention[];
   /** Canonical JSON of the parsed spec: equal keys, equal hooks (batching compares these). */
   readonly key: string;
+  /** The spec's `choose` section, compiled (./chosen-generation.ts runs it). */
+  readonly chooser?: Chooser;
 }
 
 const NO_STEERING: RequestSpec = { compiled: { hooks: [] }, resolved: [], key: '' };
 
 export class RequestSteering {
-  private readonly resolver: SpecResolver;
+  private readonly resolver: Omit<SpecResolver, 'vector'>;
 
   constructor(
     private readonly model: HookedModel,
-    registry: VectorRegistry,
+    private readonly library: VectorLibrary,
     dataDir: string,
   ) {
     const named = <T>(folder: string, what: string, load: (file: string) => T) => {
@@ -58,27 +63,33 @@ export class RequestSteering {
       };
     };
     this.resolver = {
-      vector: (ref) => {
-        if (!registry.has(ref)) {
-          checkVectorName(ref, 'vector');
-          throw new HttpError(400, `steering: no vector named "${ref}" in the registry (GET /v1/vectors lists them)`, 'vector_not_found');
-        }
-        return registry.get(ref);
-      },
       sae: named<Sae>('saes', 'sae', (f) => loadSae(f)),
       probe: named<LinearProbe>('probes', 'probe', loadProbe),
       model: named<HookedModel>('models', 'model', (f) => openModel(f, { threads: this.model.threads, device: this.model.device })),
     };
   }
 
-  /** Validates and compiles a request's `steering` value (undefined or null: no steering). */
-  compile(value: unknown): RequestSpec {
+  /**
+   * Validates and compiles a request's `steering` value (undefined or null: no steering);
+   * `caller` is the user who sent it (callerOf), whose own vectors its names reach first.
+   */
+  compile(value: unknown, caller?: string): RequestSpec {
     if (value === undefined || value === null) return NO_STEERING;
+    const view = this.library.view(caller);
+    // Which library each name was found in: one spec may mean different vectors for two users.
+    const owners: string[] = [];
+    const vector = (ref: string) => {
+      const holder = view.find(checkVectorName(ref, 'vector'));
+      if (!holder) throw new HttpError(400, `steering: no vector named "${ref}" in the registry (GET /v1/vectors lists them)`, 'vector_not_found');
+      owners.push(holder.owner);
+      return holder.get(ref);
+    };
     try {
       const spec = parseSteeringSpec(value, 'steering');
       const resolved: ResolvedIntervention[] = [];
-      const compiled = compileSpecForGeneration(this.model, spec, this.resolver, (r) => resolved.push(r));
-      return { compiled, resolved, key: JSON.stringify(spec) };
+      const compiled = compileSpecForGeneration(this.model, spec, { ...this.resolver, vector }, (r) => resolved.push(r));
+      const chooser = compileChooser(this.model, spec, { ...this.resolver, vector });
+      return { compiled, resolved, ...(chooser ? { chooser } : {}), key: owners.some((o) => o !== '') ? `${JSON.stringify(spec)}\u0000${JSON.stringify(owners)}` : JSON.stringify(spec) };
     } catch (e) {
       if (e instanceof ModelMismatchError) {
         throw new HttpError(400, `steering: ${e.where}: ${e.detail}; add "force": true to "steering" to apply it anyway`, 'vector_model_mismatch', 'steering');

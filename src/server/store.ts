@@ -49,6 +49,8 @@ export interface RatingRow {
 }
 
 interface VectorRow {
+  /** '' for the shared library, else the user (`steerer serve --users`) whose vector it is. */
+  readonly owner: string;
   readonly name: string;
   readonly file: string;
   readonly info: Record<string, unknown>;
@@ -56,9 +58,10 @@ interface VectorRow {
 }
 
 const SCHEMA = `
-CREATE TABLE IF NOT EXISTS vectors (name TEXT PRIMARY KEY, file TEXT NOT NULL, info TEXT NOT NULL, created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS vectors (owner TEXT NOT NULL DEFAULT '', name TEXT NOT NULL, file TEXT NOT NULL, info TEXT NOT NULL,
+  created_at TEXT NOT NULL, PRIMARY KEY (owner, name));
 CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, kind TEXT NOT NULL, status TEXT NOT NULL, progress TEXT NOT NULL,
-  request TEXT NOT NULL, result TEXT, error TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+  request TEXT NOT NULL, result TEXT, error TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, owner TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS chats (id TEXT PRIMARY KEY, title TEXT NOT NULL, messages TEXT NOT NULL, settings TEXT NOT NULL,
   created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS ratings (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL, created_at TEXT NOT NULL,
@@ -79,6 +82,7 @@ export class Store {
     this.db.pragma('synchronous = FULL');
     this.db.pragma('busy_timeout = 5000');
     this.db.exec(SCHEMA);
+    addOwnerColumns(this.db);
     // A job that was queued or running when the process died will never finish.
     this.db
       .prepare(`UPDATE jobs SET status = 'failed', error = 'interrupted: the server stopped before the job finished', updated_at = ? WHERE status IN ('queued', 'running')`)
@@ -91,34 +95,37 @@ export class Store {
 
   // --- vectors -------------------------------------------------------------------------------
 
-  listVectors(): VectorRow[] {
-    return (this.db.prepare('SELECT * FROM vectors ORDER BY name').all() as Row[]).map(vectorRow);
+  // `owner` '' is the shared library; a user's vectors have the user's name.
+
+  listVectors(owner = ''): VectorRow[] {
+    return (this.db.prepare('SELECT * FROM vectors WHERE owner = ? ORDER BY name').all(owner) as Row[]).map(vectorRow);
   }
 
-  getVector(name: string): VectorRow | undefined {
-    const r = this.db.prepare('SELECT * FROM vectors WHERE name = ?').get(name) as Row | undefined;
+  getVector(name: string, owner = ''): VectorRow | undefined {
+    const r = this.db.prepare('SELECT * FROM vectors WHERE owner = ? AND name = ?').get(owner, name) as Row | undefined;
     return r && vectorRow(r);
   }
 
-  putVector(name: string, file: string, info: Record<string, unknown>): void {
+  putVector(name: string, file: string, info: Record<string, unknown>, owner = ''): void {
     this.db
-      .prepare('INSERT INTO vectors (name, file, info, created_at) VALUES (?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET file = excluded.file, info = excluded.info, created_at = excluded.created_at')
-      .run(name, file, JSON.stringify(info), now());
+      .prepare('INSERT INTO vectors (owner, name, file, info, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT(owner, name) DO UPDATE SET file = excluded.file, info = excluded.info, created_at = excluded.created_at')
+      .run(owner, name, file, JSON.stringify(info), now());
   }
 
-  deleteVector(name: string): boolean {
-    return this.db.prepare('DELETE FROM vectors WHERE name = ?').run(name).changes > 0;
+  deleteVector(name: string, owner = ''): boolean {
+    return this.db.prepare('DELETE FROM vectors WHERE owner = ? AND name = ?').run(owner, name).changes > 0;
   }
 
   // --- jobs ----------------------------------------------------------------------------------
 
-  createJob(kind: string, request: unknown): JobRow {
+  /** `owner`: the user whose job it is ('' for everyone's, e.g. judging). */
+  createJob(kind: string, request: unknown, owner = ''): JobRow {
     const id = `job_${randomUUID()}`;
     const t = now();
     const progress: JobProgress = { stage: 'queued', done: 0, total: 0, fraction: 0 };
     this.db
-      .prepare('INSERT INTO jobs (id, kind, status, progress, request, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
-      .run(id, kind, 'queued', JSON.stringify(progress), JSON.stringify(request), t, t);
+      .prepare('INSERT INTO jobs (id, kind, status, progress, request, created_at, updated_at, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(id, kind, 'queued', JSON.stringify(progress), JSON.stringify(request), t, t, owner);
     return this.getJob(id)!;
   }
 
@@ -132,13 +139,19 @@ export class Store {
     this.db.prepare(`UPDATE jobs SET ${sets.join(', ')} WHERE id = @id`).run(params);
   }
 
-  getJob(id: string): JobRow | undefined {
-    const r = this.db.prepare('SELECT * FROM jobs WHERE id = ?').get(id) as Row | undefined;
+  /** With `visibleTo` (a user), only that user's jobs and everyone's. */
+  getJob(id: string, visibleTo?: string): JobRow | undefined {
+    const r = (visibleTo === undefined
+      ? this.db.prepare('SELECT * FROM jobs WHERE id = ?').get(id)
+      : this.db.prepare("SELECT * FROM jobs WHERE id = ? AND owner IN ('', ?)").get(id, visibleTo)) as Row | undefined;
     return r && jobRow(r);
   }
 
-  listJobs(limit = 100): JobRow[] {
-    return (this.db.prepare('SELECT * FROM jobs ORDER BY created_at DESC LIMIT ?').all(limit) as Row[]).map(jobRow);
+  listJobs(limit = 100, visibleTo?: string): JobRow[] {
+    const rows = visibleTo === undefined
+      ? this.db.prepare('SELECT * FROM jobs ORDER BY created_at DESC LIMIT ?').all(limit)
+      : this.db.prepare("SELECT * FROM jobs WHERE owner IN ('', ?) ORDER BY created_at DESC LIMIT ?").all(visibleTo, limit);
+    return (rows as Row[]).map(jobRow);
   }
 
   // --- chats ---------------------------------------------------------------------------------
@@ -183,8 +196,22 @@ export class Store {
   }
 }
 
+/** Databases from before `--users`: vectors keyed by (owner, name), jobs with an owner; every old row is shared. */
+function addOwnerColumns(db: Database.Database): void {
+  const columns = (table: string): string[] => (db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[]).map((c) => c.name);
+  if (!columns('jobs').includes('owner')) db.exec("ALTER TABLE jobs ADD COLUMN owner TEXT NOT NULL DEFAULT ''");
+  if (columns('vectors').includes('owner')) return;
+  db.transaction(() => {
+    db.exec(`CREATE TABLE vectors_owned (owner TEXT NOT NULL DEFAULT '', name TEXT NOT NULL, file TEXT NOT NULL, info TEXT NOT NULL,
+      created_at TEXT NOT NULL, PRIMARY KEY (owner, name));
+      INSERT INTO vectors_owned (owner, name, file, info, created_at) SELECT '', name, file, info, created_at FROM vectors;
+      DROP TABLE vectors;
+      ALTER TABLE vectors_owned RENAME TO vectors;`);
+  })();
+}
+
 function vectorRow(r: Row): VectorRow {
-  return { name: r.name!, file: r.file!, info: parse(r.info) as Record<string, unknown>, createdAt: r.created_at! };
+  return { owner: r.owner ?? '', name: r.name!, file: r.file!, info: parse(r.info) as Record<string, unknown>, createdAt: r.created_at! };
 }
 
 function jobRow(r: Row): JobRow {

@@ -54,10 +54,16 @@ export function readSteeringSpecFile(file: string): { spec: SteeringSpec; baseDi
 /**
  * The CLI shorthand FILE[:coefficient][@layers] (layers: N, N-M, comma lists, "all" or
  * "recommended"; default recommended) as one spec intervention with the add operator.
+ * FILE:=T (or :>=T) holds the projection at least at T, FILE:<=T at most (T a number or
+ * "recommended"): a `target` in place of the coefficient (./target-spec.ts).
  */
 export function parseSteerShorthand(arg: string): InterventionSpec {
   const at = /^(.*?)(?:@([\d,\s-]+|all|recommended))?$/i.exec(arg)!;
-  const { file, number } = splitFileNumber(at[1]);
+  const held = /^(.+?):(>=|<=|=)(recommended|-?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?)$/i.exec(at[1]);
+  const { file, number } = held ? { file: held[1], number: undefined } : splitFileNumber(at[1]);
+  const level = held ? (held[3].toLowerCase() === 'recommended' ? 'recommended' : Number(held[3])) : undefined;
+  if (level === 'recommended' && held![2] === '<=') throw new InvalidInputError(`--steer ${arg}: a recommended target holds at least or at most by the sign of the recommended coefficient: write ${held![1]}:=recommended`);
+  const target = level === undefined ? {} : { target: held![2] === '<=' ? { value: level, atMost: true } : level };
   let layers: InterventionSpec['layers'] = 'recommended';
   const layerText = at[2]?.trim().toLowerCase();
   if (layerText === 'all' || layerText === 'recommended') layers = layerText;
@@ -71,7 +77,7 @@ export function parseSteerShorthand(arg: string): InterventionSpec {
     });
   }
   // No coefficient: the vector's recommended one (compileSteeringSpec falls back to 1 without one).
-  const spec = parseSteeringSpec({ interventions: [{ vector: file, ...(number === undefined ? {} : { coefficient: Number(number) }), layers }] }, `--steer ${arg}`);
+  const spec = parseSteeringSpec({ interventions: [{ vector: file, ...(number === undefined ? {} : { coefficient: Number(number) }), ...target, layers }] }, `--steer ${arg}`);
   return spec.interventions[0] as InterventionSpec;
 }
 

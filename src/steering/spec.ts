@@ -12,6 +12,9 @@ import { featureAddIntervention } from './sae-feature-add.js';
 import { DecodingSchema, type DecodingResolver } from '../decoding/decoding-spec.js';
 import { nonNegativeInt as int } from '../util/schemas.js';
 import { modelMismatch, ModelMismatchError, type ModelShape } from './model-match.js';
+import { compileTarget, TargetSchema, targetProbe, targetProblems, type ResolvedTarget } from './target-spec.js';
+import { compileCondition, WhenSchema, type ResolvedCondition } from './condition.js';
+import { ChooseSchema } from './choose-spec.js';
 
 /**
  * The steering spec: one validated JSON shape for "which vectors, where, how strongly",
@@ -26,7 +29,10 @@ import { modelMismatch, ModelMismatchError, type ModelShape } from './model-matc
  *      coefficient: 1, i.e. the vector as extracted)
  *     { "sae": "layer0.sae.safetensors", "features": [812], "operator": "clamp", "coefficient": 6 },
  *     { "operator": "zero", "layers": [1], "site": "mlp_out", "positions": { "indices": [3] } },
- *     { "operator": "resample", "source": "another text", "layers": [0, 1] }
+ *     { "operator": "resample", "source": "another text", "layers": [0, 1] },
+ *     { "vector": "happy.safetensors", "coefficient": 4, "when": { "vector": "sad-prompt.safetensors" } }
+ *     (conditional steering: applies only to sequences whose prompt the condition reads as
+ *      holding; ./condition.ts)
  *   ]
  * }
  *
@@ -42,6 +48,8 @@ import { modelMismatch, ModelMismatchError, type ModelShape } from './model-matc
  * Interventions apply in the forward pass's order; several at the same hook point apply
  * in the order listed. The optional `decoding` section (src/decoding/decoding-spec.ts)
  * adds decode-time steering on top.
+ * The optional `choose` section (./choose-spec.ts) lets the model,
+ * or a probe policy, pick which vector to apply.
  */
 
 /**
@@ -110,21 +118,24 @@ const InterventionSchema = z
       .union([coefficient, z.literal('recommended')])
       .optional()
       .describe("omitted: the vector's recommended coefficient when it records one, else 1"),
+    target: TargetSchema.optional().describe('in place of coefficient: hold the projection (or a probe\'s logit) at this level, adding only what is missing (src/steering/target-spec.ts)'),
     positions: PositionsSchema.default('all'),
     preserveNorm: z.boolean().default(false),
     source: z.string().min(1).max(SPEC_LIMITS.sourceChars).optional().describe('resample only: the text whose activations are put in place'),
+    when: WhenSchema.optional().describe('conditional steering: apply only to sequences where this condition holds (./condition.ts)'),
   })
   .strict()
   .superRefine((iv, ctx) => {
     const problem = (message: string, path: string): void => void ctx.addIssue({ code: 'custom', message, path: [path] });
     const replace = isReplaceOperator(iv.operator);
-    const needsVector = iv.operator !== 'zero' && iv.operator !== 'resample';
+    const needsVector = iv.operator !== 'zero' && iv.operator !== 'resample' && targetProbe(iv.target) === undefined;
     if (needsVector && iv.vector === undefined) problem(`operator ${iv.operator} needs a vector`, 'vector');
-    if (!needsVector && iv.vector !== undefined) problem(`operator ${iv.operator} takes no vector`, 'vector');
+    if (!needsVector && iv.target === undefined && iv.vector !== undefined) problem(`operator ${iv.operator} takes no vector`, 'vector');
     if (iv.operator === 'resample' && iv.source === undefined) problem('operator resample needs a source text', 'source');
     if (iv.operator !== 'resample' && iv.source !== undefined) problem('only the resample operator takes a source text', 'source');
     if (replace && iv.coefficient !== undefined) problem(`operator ${iv.operator} replaces the activation and takes no coefficient`, 'coefficient');
     if (replace && iv.preserveNorm) problem(`operator ${iv.operator} replaces the activation: preserveNorm does not apply`, 'preserveNorm');
+    for (const [message, path] of targetProblems(iv)) problem(message, path);
   });
 
 const FEATURE_OPERATORS = ['add', 'clamp', 'ablate'] as const;
@@ -136,6 +147,7 @@ const FeatureInterventionSchema = z
     operator: z.enum(FEATURE_OPERATORS).default('add'),
     coefficient: coefficient.default(1).describe('add: multiple of the decoder directions; clamp: the activation value; ablate: unused'),
     positions: PositionsSchema.default('all'),
+    when: WhenSchema.optional().describe('conditional steering: apply only to sequences where this condition holds (./condition.ts)'),
   })
   .strict();
 
@@ -145,6 +157,7 @@ const SteeringSpecSchema = z
     interventions: z.array(z.union([InterventionSchema, FeatureInterventionSchema])).max(256).default([]),
     decoding: DecodingSchema.optional().describe('decode-time steering: logits processors, contrastive decoding, CFG, proxy-tuning, probe reranking, best-of-N'),
     force: z.boolean().optional().describe('apply vectors recorded as made on another model (same hidden size) instead of refusing them; each is reported with a warning'),
+    choose: ChooseSchema.optional().describe('the model picks its vectors: offered as a tool (chat models) or picked per turn by probes (./choose-spec.ts)'),
   })
   .strict();
 
@@ -199,6 +212,8 @@ interface ResolvedCommon {
   readonly operator: string;
   /** Why this may not do what it should: a vector made on another model, applied because the spec forced it. */
   readonly warning?: string;
+  /** Conditional steering: the condition it applies under. */
+  readonly when?: ResolvedCondition;
 }
 
 interface ResolvedVectorIntervention extends ResolvedCommon {
@@ -207,6 +222,8 @@ interface ResolvedVectorIntervention extends ResolvedCommon {
   readonly vector: string;
   /** Resample ablation: the text whose activations are put in place. */
   readonly source?: string;
+  /** Target-level steering: the levels held (coefficient is then 0). */
+  readonly target?: ResolvedTarget;
 }
 
 interface ResolvedFeatureIntervention extends ResolvedCommon {
@@ -225,7 +242,7 @@ export type ResolvedIntervention = ResolvedVectorIntervention | ResolvedFeatureI
  */
 export function compileSteeringSpec(spec: SteeringSpec, model: ModelShape, resolve: SpecResolver, report?: (r: ResolvedIntervention) => void): Hook[] {
   const hooks: Hook[] = [];
-  spec.interventions.forEach((iv, k) => {
+  const add = (iv: InterventionSpec | FeatureInterventionSpec, k: number, report?: (r: ResolvedIntervention) => void): void => {
     const where = `interventions.${k}`;
     if ('sae' in iv) {
       const { hook, layer } = featureHook(iv, model, resolve, where);
@@ -241,6 +258,11 @@ export function compileSteeringSpec(spec: SteeringSpec, model: ModelShape, resol
     }
     const mismatch = vector ? modelMismatch(ref, vector.meta.model, model) : undefined;
     if (mismatch && !spec.force) throw new ModelMismatchError(where, mismatch);
+    if (iv.target !== undefined) {
+      const t = compileTarget(iv.target, { vector, site: iv.site, positions: iv.positions as PositionSelector, layersSpec: iv.layers, layers: () => resolveLayers(iv, vector, model.numLayers, where), direction: (l) => directionAt(iv.vector!, vector, l, model.hiddenSize, where), loadProbe: resolve.probe?.bind(resolve) }, model, where);
+      hooks.push(...t.hooks);
+      return report?.({ kind: 'vector', index: k, vector: ref, layers: t.layers, coefficient: 0, coefficientFrom: 'given', operator: iv.operator, target: t.resolved, ...(mismatch ? { warning: mismatch } : {}) });
+    }
     const layers = resolveLayers(iv, vector, model.numLayers, where);
     if (isReplaceOperator(iv.operator)) {
       hooks.push(...replaceHooks(iv, vector, layers, model.hiddenSize, where));
@@ -274,6 +296,14 @@ export function compileSteeringSpec(spec: SteeringSpec, model: ModelShape, resol
         }),
       });
     }
+  };
+  spec.interventions.forEach((iv, k) => {
+    if (!iv.when) return add(iv, k, report);
+    // The intervention's hooks apply only where its condition holds; the reader goes first.
+    const condition = compileCondition(iv.when, `c${k}`, model, resolve, `interventions.${k}.when`);
+    const start = hooks.length;
+    add(iv, k, report && ((r) => report({ ...r, when: condition.resolved })));
+    hooks.splice(start, hooks.length - start, condition.reader, ...condition.gate(hooks.slice(start)));
   });
   return hooks;
 }

@@ -44,6 +44,35 @@ const MetaSchema = z
     description: z.string().optional(),
     // Written by the pipeline and only read back for reports: checked as an object, kept as is.
     auto: z.custom<AutoSelection>((v) => typeof v === 'object' && v !== null && !Array.isArray(v), 'expected an object').optional(),
+    adoptions: z
+      .array(z.object({
+        source: z.literal('human ratings'),
+        coefficient: z.number(),
+        previous: z.number().nullable(),
+        ratings: nonNegInt,
+        interval: z.tuple([z.number(), z.number()]),
+        dimension: z.string(),
+        adoptedAt: z.string(),
+      }))
+      .optional(),
+    condition: z
+      .object({
+        layer: nonNegInt,
+        read: z.enum(['prompt', 'token']),
+        reduce: z.enum(['last', 'mean']),
+        measure: z.enum(['cosine', 'projection']),
+        threshold: z.number(),
+        compare: z.enum(['above', 'below']),
+        fit: z
+          .object({
+            folds: nonNegInt,
+            positives: nonNegInt,
+            negatives: nonNegInt,
+            layers: z.array(z.object({ layer: nonNegInt, f1: z.number(), precision: z.number(), recall: z.number(), accuracy: z.number() })),
+          })
+          .optional(),
+      })
+      .optional(),
   })
   // Unknown keys from a newer writer are kept rather than silently dropped on load → save.
   .loose();
@@ -112,6 +141,8 @@ export function validateVector(v: SteeringVector): void {
     if (!v.directions.has(layer)) fail(`there is a mean for layer ${layer} but no direction (directions: ${layersText(v.directions.keys())})`);
     checkValues(m, `mean for layer ${layer}`);
   }
+  const conditionLayer = v.meta.condition?.layer;
+  if (conditionLayer !== undefined && !v.directions.has(conditionLayer)) fail(`the condition is read at layer ${conditionLayer}, which has no direction (directions: ${layersText(v.directions.keys())})`);
   for (const layer of v.meta.recommended?.layers ?? []) {
     if (!v.directions.has(layer)) fail(`recommended layer ${layer} has no direction (directions: ${layersText(v.directions.keys())})`);
   }

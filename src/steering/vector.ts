@@ -55,4 +55,43 @@ export interface VectorMeta {
   readonly description?: string;
   /** How the one-click pipeline chose the data, layer and strength (vectors it made). */
   readonly auto?: AutoSelection;
+  /** Recommended coefficients adopted from people's ratings, oldest first; undone newest first. */
+  readonly adoptions?: readonly RecommendationAdoption[];
+  /** A condition direction (`vector condition fit`): how to read it and its fitted threshold. */
+  readonly condition?: ConditionMeta;
+}
+
+/**
+ * How a condition vector is read (see src/steering/condition.ts): its direction at `layer`,
+ * scored as a cosine or a projection on the prompt's last token or mean, holding when the
+ * score is above or below `threshold`.
+ */
+export interface ConditionMeta {
+  readonly layer: number;
+  readonly read: 'prompt' | 'token';
+  readonly reduce: 'last' | 'mean';
+  readonly measure: 'cosine' | 'projection';
+  readonly threshold: number;
+  readonly compare: 'above' | 'below';
+  /** How it was fitted: cross-validated F1 of the whole procedure, per layer tried. */
+  readonly fit?: {
+    readonly folds: number;
+    readonly positives: number;
+    readonly negatives: number;
+    readonly layers: readonly { readonly layer: number; readonly f1: number; readonly precision: number; readonly recall: number; readonly accuracy: number }[];
+  };
+}
+
+/** A recommended coefficient adopted from human ratings (src/evals/rating-preference.ts), with what it replaced. */
+export interface RecommendationAdoption {
+  readonly source: 'human ratings';
+  readonly coefficient: number;
+  /** The recommended coefficient it replaced; null when there was none. */
+  readonly previous: number | null;
+  /** Ratings the fit used, and the 95% interval of the preferred strength. */
+  readonly ratings: number;
+  readonly interval: readonly [number, number];
+  /** Which answers were the outcome: overall, concept or coherence. */
+  readonly dimension: string;
+  readonly adoptedAt: string;
 }

@@ -3,6 +3,7 @@ import { api, onUnauthorized, type VectorInfo } from './api';
 import { ChatPage, type OpenChatRequest } from './ChatPage';
 import { ChatsPage } from './ChatsPage';
 import { CreateVectorPage } from './CreateVectorPage';
+import { LibraryPage } from './LibraryPage';
 import { RatingsPage } from './RatingsPage';
 import { resetSettings, type SteeringSettings, type VectorSetting } from './steering';
 import { TokenPrompt } from './TokenPrompt';
@@ -13,6 +14,7 @@ const NAV: [Route['page'], string, string][] = [
   ['chat', '#/chat', 'Chat'],
   ['chats', '#/chats', 'Saved chats'],
   ['create', '#/create', 'Create vector'],
+  ['library', '#/library', 'Library'],
   ['ratings', '#/ratings', 'Ratings'],
 ];
 
@@ -33,7 +35,8 @@ export function App() {
 
   const refreshVectors = useCallback(async (): Promise<void> => {
     try {
-      const list = await api.vectors();
+      // A shared vector hidden by the user's own of its name is not one a name can reach (the library page lists it).
+      const list = (await api.vectors()).filter((v) => v.shadowed !== true);
       setVectors(list);
       setLoadError(null);
       // Forget the settings of vectors that are gone, so a re-created name starts afresh
@@ -99,6 +102,7 @@ export function App() {
         )}
         {route.page === 'create' && <CreateVectorPage onCreated={() => void refreshVectors()} />}
         {route.page === 'ratings' && <RatingsPage />}
+        {route.page === 'library' && <LibraryPage />}
         {route.page === 'vector' && <VectorPage name={route.name} onDeleted={() => void refreshVectors()} />}
       </main>
     </div>

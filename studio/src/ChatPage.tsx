@@ -98,8 +98,8 @@ export function ChatPage({ vectors, settings, onSetting, onResetSteering, chatTe
 
   const streamReply = async (turnId: number, index: number, req: ChatRequest, signal: AbortSignal): Promise<void> => {
     try {
-      await streamChat(req, (delta) => updateReply(turnId, index, (r) => ({ ...r, text: r.text + delta })), signal);
-      updateReply(turnId, index, (r) => ({ ...r, state: 'done' }));
+      const { conditions } = await streamChat(req, (delta) => updateReply(turnId, index, (r) => ({ ...r, text: r.text + delta })), signal);
+      updateReply(turnId, index, (r) => ({ ...r, state: 'done', ...(conditions ? { conditions } : {}) }));
     } catch (e) {
       if (signal.aborted) updateReply(turnId, index, (r) => ({ ...r, state: 'stopped' }));
       else updateReply(turnId, index, (r) => ({ ...r, state: 'error', error: e instanceof Error ? e.message : String(e) }));

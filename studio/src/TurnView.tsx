@@ -22,11 +22,11 @@ export function TurnView({ turn, index, onRated }: { turn: Turn; index: number; 
         {turn.mode === 'side' && <> · same seed for both</>}
         {turn.mode === 'blind' && <> · blind: which side is steered is hidden until you rate</>}
       </div>
-      {turn.mode === 'chat' && single !== undefined && <ReplyView reply={single} testId="reply-single" />}
+      {turn.mode === 'chat' && single !== undefined && <ReplyView reply={single} testId="reply-single" showConditions />}
       {turn.mode === 'side' && base !== undefined && steered !== undefined && (
         <div className="columns">
           <ReplyView reply={base} title="Base (no steering)" testId="reply-base" />
-          <ReplyView reply={steered} title={`Steered: ${describeSteering(steered.steering)}`} testId="reply-steered" />
+          <ReplyView reply={steered} title={`Steered: ${describeSteering(steered.steering)}`} testId="reply-steered" showConditions />
         </div>
       )}
       {turn.mode === 'blind' && base !== undefined && steered !== undefined && (
@@ -42,7 +42,8 @@ export function TurnView({ turn, index, onRated }: { turn: Turn; index: number; 
   );
 }
 
-function ReplyView({ reply, title, testId }: { reply: Reply; title?: string; testId: string }) {
+/** showConditions: say whether each "when" held (never in blind mode, where it would tell which side is steered). */
+function ReplyView({ reply, title, testId, showConditions = false }: { reply: Reply; title?: string; testId: string; showConditions?: boolean }) {
   return (
     <div className="bubble assistant" data-testid={testId} data-state={reply.state}>
       {title !== undefined && <div className="reply-title">{title}</div>}
@@ -50,8 +51,20 @@ function ReplyView({ reply, title, testId }: { reply: Reply; title?: string; tes
         {reply.text}
         {reply.state === 'streaming' && <span className="cursor" />}
       </div>
+      {showConditions &&
+        Object.entries(reply.conditions ?? {}).map(([id, held]) => (
+          <div key={id} className="muted small" data-testid="reply-condition" data-held={String(held)}>
+            only when {conditionName(reply, id)}: {held ? 'held, so this reply is steered' : 'did not hold, so this reply is not steered'}
+          </div>
+        ))}
       {reply.state === 'stopped' && <div className="muted small">stopped</div>}
       {reply.state === 'error' && <div className="notice error">{reply.error}</div>}
     </div>
   );
+}
+
+/** The condition vector of intervention k (id `c{k}`) of the reply's steering. */
+function conditionName(reply: Reply, id: string): string {
+  const when = reply.steering?.interventions[Number(id.slice(1))]?.when;
+  return when?.vector ?? id;
 }

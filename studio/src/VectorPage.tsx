@@ -2,6 +2,7 @@ import { useEffect, useState } from 'react';
 import { api, type VectorInfo } from './api';
 import { AuthImage } from './AuthImage';
 import { formatNumber } from './format';
+import { PreferenceCard } from './PreferenceCard';
 import { VectorExplanationCard } from './VectorExplanation';
 
 /** One vector's metadata, recommendation, diagnostics and plots, with a delete button. */
@@ -63,7 +64,10 @@ export function VectorPage({ name, onDeleted }: { name: string; onDeleted: () =>
           <dl className="meta" data-testid="vector-recommended">
             <dt>Layer</dt><dd>{rec?.layers !== undefined && rec.layers.length > 0 ? rec.layers.join(', ') : '—'}</dd>
             <dt>Coefficient</dt><dd>{rec?.coefficient !== undefined ? formatNumber(rec.coefficient) : '—'}</dd>
-            {vector.auto !== undefined && (
+            {(vector.adoptions?.length ?? 0) > 0 && (
+              <><dt>Chosen by</dt><dd data-testid="recommended-source">human ratings (below)</dd></>
+            )}
+            {vector.auto !== undefined && (vector.adoptions?.length ?? 0) === 0 && (
               <>
                 <dt>Chosen by</dt>
                 <dd>
@@ -90,6 +94,8 @@ export function VectorPage({ name, onDeleted }: { name: string; onDeleted: () =>
           )}
         </div>
       </div>
+
+      <PreferenceCard vector={vector} onChanged={setVector} />
 
       <div className="card">
         <h2>Diagnostics</h2>

@@ -44,14 +44,22 @@ export function VectorPanel({ vectors, settings, onChange, onResetAll }: Props) 
           </p>
         )}
         {vectors.map((v) => (
-          <VectorRow key={v.name} vector={v} setting={settingOf(v, settings)} onChange={(s) => onChange(v.name, s)} />
+          <VectorRow key={v.name} vector={v} conditions={vectors.filter((c) => c.condition !== undefined)} setting={settingOf(v, settings)} onChange={(s) => onChange(v.name, s)} />
         ))}
       </div>
     </aside>
   );
 }
 
-function VectorRow({ vector, setting, onChange }: { vector: VectorInfo; setting: VectorSetting; onChange: (s: VectorSetting) => void }) {
+interface RowProps {
+  vector: VectorInfo;
+  /** Condition vectors (`vector condition fit`) the row can wait for. */
+  conditions: VectorInfo[];
+  setting: VectorSetting;
+  onChange: (s: VectorSetting) => void;
+}
+
+function VectorRow({ vector, conditions, setting, onChange }: RowProps) {
   const { min, max, step } = sliderRange(vector);
   // Moving the slider or typing a strength means the person wants this vector: turn it on.
   const setStrength = (x: number): void => {
@@ -113,6 +121,21 @@ function VectorRow({ vector, setting, onChange }: { vector: VectorInfo; setting:
           <button type="button" className="link" onClick={() => onChange({ ...setting, strength: recStrength })} data-testid={`reset-recommended-${vector.name}`}>
             {rec !== undefined && rec !== 0 ? 'reset to recommended' : `reset to ×${formatNumber(recStrength)}`}
           </button>
+        )}
+        {conditions.length > 0 && (
+          <label title="Conditional steering: steer only prompts where this condition holds (read from the prompt)">
+            only when{' '}
+            <select
+              value={setting.when ?? ''}
+              onChange={(e) => onChange({ ...setting, when: e.target.value === '' ? undefined : e.target.value })}
+              data-testid={`when-select-${vector.name}`}
+            >
+              <option value="">always</option>
+              {conditions.map((c) => (
+                <option key={c.name} value={c.name}>{c.name}</option>
+              ))}
+            </select>
+          </label>
         )}
         {enabled && (
           <button type="button" className="link" onClick={() => onChange({ ...setting, enabled: false })} data-testid={`vector-off-${vector.name}`}>

@@ -18,6 +18,8 @@ export interface Intervention {
   vector: string | { inline: number[] };
   layers: number[];
   coefficient: number;
+  /** Conditional steering: applies only when the prompt reads as this condition vector says. */
+  when?: { vector: string };
 }
 
 export interface SteeringSpec {
@@ -94,7 +96,58 @@ export interface VectorInfo {
     budget?: { kind: string; epsilon: number };
     strength?: { curve?: StrengthPoint[] };
   };
+  /** A condition vector (`vector condition fit`): offered as "only when" in the vector panel. */
+  condition?: { layer: number; threshold: number; measure: string; reduce: string; fit?: { layers: { layer: number; f1: number }[] } };
   plots: { diagnostics: boolean; strength: boolean };
+  /** Recommended coefficients adopted from human ratings, oldest first (the newest is the current one). */
+  adoptions?: Adoption[];
+  /** The user whose vector it is (`steerer serve --users`); null (or absent) for a shared vector. */
+  owner?: string | null;
+  /** A shared vector hidden by one of the caller's own of the same name. */
+  shadowed?: boolean;
+}
+
+/** GET /v1/vectors/:name/similar: the caller's vectors by mean cosine to one vector. */
+export interface VectorLikenesses {
+  vector: string;
+  similar: VectorLikeness[];
+  opposite: VectorLikeness[];
+  skipped: { name: string; reason: string }[];
+}
+
+/** Which of the caller's libraries a name is looked up in (a shared vector their own one hides). */
+export type LibraryChoice = 'own' | 'shared';
+
+/** A recommended coefficient adopted from people's ratings, with what it replaced. */
+export interface Adoption {
+  source: 'human ratings';
+  coefficient: number;
+  previous: number | null;
+  ratings: number;
+  interval: [number, number];
+  dimension: string;
+  adoptedAt: string;
+}
+
+/** GET /v1/vectors/:name/preference: the strength people prefer, beside the automatic one. */
+export interface StrengthPreference {
+  vector: string;
+  dimension: string;
+  n: number;
+  comparisons: number;
+  skipped: Record<string, number>;
+  reference: number | null;
+  perCoefficient: { coefficient: number; comparisons: number; wins: number; strength: number; interval: [number, number]; curve: number | null }[];
+  preferred: number | null;
+  /** What adopting records: the preferred strength rounded to a tenth of its interval. */
+  adoptable: number | null;
+  interval: [number, number] | null;
+  atEdge: boolean;
+  reason?: string;
+  method: string;
+  automatic: { coefficient: number | null; source: string };
+  recommended: { coefficient: number | null; source: string };
+  adoptions: Adoption[];
 }
 
 export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed';
@@ -219,7 +272,8 @@ export interface ChatCompletion {
 
 interface ChatChunk {
   choices: { index: number; delta: { role?: Role; content?: string }; finish_reason: string | null }[];
-  steerer?: { seed: number };
+  /** conditions: with the choice's last chunk, whether each "when" held (`c{k}` for interventions[k]). */
+  steerer?: { seed: number; conditions?: Record<string, boolean>[] };
 }
 
 export interface CreateVectorRequest {
@@ -318,6 +372,7 @@ async function json<T>(method: string, path: string, body?: unknown): Promise<T>
 }
 
 const vectorPath = (name: string): string => `/v1/vectors/${encodeURIComponent(name)}`;
+const inLibrary = (library?: LibraryChoice): string => (library === undefined ? '' : `?library=${library}`);
 
 // ---------- routes ----------
 
@@ -333,6 +388,11 @@ export const api = {
   explainVector: async (name: string): Promise<VectorExplanation> => json<VectorExplanation>('GET', `${vectorPath(name)}/explain`),
   plotUrl: (name: string, plot: 'diagnostics' | 'strength'): string => `${vectorPath(name)}/plot/${plot}.svg`,
   createVector: async (req: CreateVectorRequest): Promise<Job> => json<Job>('POST', '/v1/vectors/create', req),
+  similarVectors: async (name: string, library?: LibraryChoice): Promise<VectorLikenesses> =>
+    json<VectorLikenesses>('GET', `${vectorPath(name)}/similar?top=1000${library === undefined ? '' : `&library=${library}`}`),
+  /** The vector's .safetensors, and its bundle (vector, data, lexicon, report), as downloads. */
+  vectorFileUrl: (name: string, library?: LibraryChoice): string => `${vectorPath(name)}/file${inLibrary(library)}`,
+  vectorBundleUrl: (name: string, library?: LibraryChoice): string => `${vectorPath(name)}/bundle${inLibrary(library)}`,
 
   job: async (id: string): Promise<Job> => json<Job>('GET', `/v1/jobs/${encodeURIComponent(id)}`),
 
@@ -348,6 +408,10 @@ export const api = {
   runJudge: async (): Promise<Job> => json<Job>('POST', '/v1/ratings/judge', {}),
   agreement: async (): Promise<Agreement> => json<Agreement>('GET', '/v1/ratings/agreement'),
   exportRatings: async (): Promise<Blob> => (await send('GET', '/v1/ratings/export')).blob(),
+  preference: async (name: string): Promise<StrengthPreference> => json<StrengthPreference>('GET', `${vectorPath(name)}/preference`),
+  /** Adopts the preferred strength the person saw (`expected`): refused if the ratings have changed since. */
+  adoptPreference: async (name: string, expected: number): Promise<{ vector: VectorInfo; adoption: Adoption }> => json('POST', `${vectorPath(name)}/preference/adopt`, { expected }),
+  undoAdoption: async (name: string): Promise<{ vector: VectorInfo; undone: Adoption }> => json('POST', `${vectorPath(name)}/preference/undo`, {}),
 
   /** Any GET as a blob, with the token: for images an `<img src>` could not authenticate. */
   blob: async (path: string): Promise<Blob> => (await send('GET', path)).blob(),
@@ -357,16 +421,22 @@ export const api = {
  * Streams a chat reply: calls `onText` with each content delta and resolves with the finish
  * reason once `data: [DONE]` arrives. Aborting `signal` rejects with an AbortError.
  */
-export async function streamChat(req: ChatRequest, onText: (delta: string) => void, signal: AbortSignal): Promise<{ finishReason: string | null; seed: number | null }> {
+export async function streamChat(
+  req: ChatRequest,
+  onText: (delta: string) => void,
+  signal: AbortSignal,
+): Promise<{ finishReason: string | null; seed: number | null; conditions?: Record<string, boolean> }> {
   const res = await send('POST', '/v1/chat/completions', { ...req, stream: true }, signal);
   if (res.body === null) throw new ApiError(0, 'the server sent no body');
   let finishReason: string | null = null;
   let seed: number | null = null;
+  let conditions: Record<string, boolean> | undefined;
   for await (const data of readSseData(res.body)) {
-    if (data === '[DONE]') return { finishReason, seed };
+    if (data === '[DONE]') return { finishReason, seed, ...(conditions ? { conditions } : {}) };
     const parsed = JSON.parse(data) as ChatChunk | { error: { message: string } };
     if ('error' in parsed) throw new ApiError(500, parsed.error.message);
     if (parsed.steerer !== undefined) seed = parsed.steerer.seed;
+    if (parsed.steerer?.conditions !== undefined) conditions = parsed.steerer.conditions[0];
     for (const choice of parsed.choices) {
       if (choice.delta.content !== undefined && choice.delta.content !== '') onText(choice.delta.content);
       if (choice.finish_reason !== null) finishReason = choice.finish_reason;

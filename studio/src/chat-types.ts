@@ -23,6 +23,8 @@ export interface Reply {
   steering: SteeringSpec | null;
   state: 'streaming' | 'done' | 'stopped' | 'error';
   error?: string;
+  /** Conditional steering: whether each intervention's "when" held (`c{k}` for interventions[k]). */
+  conditions?: Record<string, boolean>;
 }
 
 export interface Turn {

@@ -10,6 +10,8 @@ export interface VectorSetting {
   layer: number;
   /** Whether the vector steers the next reply; anything but true (a setting without it) is off. */
   enabled: boolean;
+  /** Conditional steering: a condition vector's name; the vector then steers only prompts where it holds. */
+  when?: string;
 }
 
 export type SteeringSettings = Record<string, VectorSetting>;
@@ -90,7 +92,8 @@ export function buildSteering(vectors: VectorInfo[], settings: SteeringSettings)
   const interventions = vectors.flatMap((v) => {
     const s = settings[v.name];
     if (s === undefined || !isActive(s)) return [];
-    return [{ vector: v.name, layers: [s.layer], coefficient: s.strength }];
+    const when = s.when !== undefined && vectors.some((c) => c.name === s.when && c.condition !== undefined) ? { when: { vector: s.when } } : {};
+    return [{ vector: v.name, layers: [s.layer], coefficient: s.strength, ...when }];
   });
   return interventions.length === 0 ? null : { version: 1, interventions };
 }
@@ -99,7 +102,7 @@ export function buildSteering(vectors: VectorInfo[], settings: SteeringSettings)
 export function describeSteering(spec: SteeringSpec | null): string {
   if (spec === null) return 'no steering';
   return spec.interventions
-    .map((i) => `${typeof i.vector === 'string' ? i.vector : 'inline'} ×${formatNumber(i.coefficient)} @ L${i.layers.join(',')}`)
+    .map((i) => `${typeof i.vector === 'string' ? i.vector : 'inline'} ×${formatNumber(i.coefficient)} @ L${i.layers.join(',')}${i.when ? ` when ${i.when.vector}` : ''}`)
     .join(', ');
 }
 

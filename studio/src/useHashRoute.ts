@@ -5,6 +5,7 @@ export type Route =
   | { page: 'chats' }
   | { page: 'create' }
   | { page: 'ratings' }
+  | { page: 'library' }
   | { page: 'vector'; name: string };
 
 export function parseRoute(hash: string): Route {
@@ -16,6 +17,8 @@ export function parseRoute(hash: string): Route {
       return { page: 'create' };
     case 'ratings':
       return { page: 'ratings' };
+    case 'library':
+      return { page: 'library' };
     case 'vectors':
       if (parts[1] !== undefined && parts[1] !== '') return { page: 'vector', name: decodeURIComponent(parts[1]) };
       return { page: 'chat' };

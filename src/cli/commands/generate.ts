@@ -4,6 +4,7 @@ import { encodeChat } from '../../runtime/chat.js';
 import { generate, type GenerateOptions, type GenerateResult } from '../../decoding/generate.js';
 import { selectionLines, selectionScorer } from '../selection-report.js';
 import { addDecodingOptions, type DecodingFlags } from '../decoding-flags.js';
+import { addChooseOptions, chooserFromFlags, generateChoosing, type ChooseFlags } from '../choose-run.js';
 import { addSteerOptions, describeResolved, generationSteeringFromFlags, type SteerFlags } from '../steer-flags.js';
 import type { ResolvedIntervention } from '../../steering/spec.js';
 import { validateSamplingOptions, type SamplingOptions } from '../../runtime/sampling-options.js';
@@ -19,7 +20,7 @@ const SAMPLING_FLAGS: Partial<Record<keyof SamplingOptions, string>> = {
   repetitionPenalty: '--repetition-penalty',
 };
 
-interface GenerateFlags extends SteerFlags, DecodingFlags {
+interface GenerateFlags extends SteerFlags, DecodingFlags, ChooseFlags {
   model: string;
   threads?: string;
   device?: string;
@@ -40,7 +41,7 @@ interface GenerateFlags extends SteerFlags, DecodingFlags {
 }
 
 export function generateCommand(): Command {
-  return addDecodingOptions(addSteerOptions(new Command('generate')))
+  return addChooseOptions(addDecodingOptions(addSteerOptions(new Command('generate'))))
     .description('generate text from a prompt (streams to stdout)')
     .addOption(modelOption)
     .option('-p, --prompt <text>', 'prompt text (default: empty, i.e. start from BOS)')
@@ -64,9 +65,8 @@ export function generateCommand(): Command {
         if (flags.prompt !== undefined && flags.promptFile !== undefined) throw new InvalidInputError('give --prompt or --prompt-file, not both');
         const model = openFromOptions(flags);
         const promptText = flags.promptFile ? readTextFile(flags.promptFile, '--prompt-file') : (flags.prompt ?? '');
-        const prompt = flags.chat
-          ? encodeChat(model, [...(flags.system ? [{ role: 'system' as const, content: flags.system }] : []), { role: 'user' as const, content: promptText }])
-          : model.encode(promptText);
+        const messages = flags.chat ? [...(flags.system ? [{ role: 'system' as const, content: flags.system }] : []), { role: 'user' as const, content: promptText }] : undefined;
+        const prompt = messages ? encodeChat(model, messages) : model.encode(promptText);
         const opt = (v: string | undefined, name: string): number | undefined => (v === undefined ? undefined : parseNumber(v, name));
         // Say what is applied (stderr, so stdout stays the text): the coefficient may be the vector's recommended one.
         const resolved: ResolvedIntervention[] = [];
@@ -93,6 +93,14 @@ export function generateCommand(): Command {
         };
         // Checked before anything prints, with the flags' own names.
         validateSamplingOptions(base, SAMPLING_FLAGS);
+        // A choose section (or --offer): the model, or a probe policy, picks the vector (../choose-run.ts).
+        const chooser = chooserFromFlags(model, flags);
+        if (chooser) {
+          if (flags.compare) throw new InvalidInputError('--compare does not combine with a choose section or --offer');
+          await generateChoosing(model, chooser, { prompt, messages, echo: flags.chat ? undefined : promptText, base, hooks, decoding, resolved, json: flags.json === true });
+          await model.dispose();
+          return;
+        }
         if (flags.compare) {
           const unsteered = await generate(model, prompt, base);
           const steered = await generate(model, prompt, { ...base, hooks, decoding });
@@ -111,9 +119,10 @@ export function generateCommand(): Command {
         if (!flags.json && !flags.chat) process.stdout.write(promptText);
         const result = await generate(model, prompt, { ...base, hooks, decoding, onText: flags.json ? undefined : (delta) => process.stdout.write(delta) });
         reportSelection(result.selection);
+        if (!flags.json) for (const [id, holds] of Object.entries(result.conditions ?? {})) process.stderr.write(`\ncondition of interventions.${id.slice(1)}: ${holds ? 'holds: steered' : 'does not hold: not steered'}\n`);
         if (flags.json) {
-          const { text, tokens, finishReason, selection } = result;
-          process.stdout.write(`${JSON.stringify({ text, tokens, promptTokens: result.promptTokens.length, finishReason, steering: resolved, ...(selection ? { selection: { ...selection, by: scorer } } : {}) })}\n`);
+          const { text, tokens, finishReason, selection, conditions } = result;
+          process.stdout.write(`${JSON.stringify({ text, tokens, promptTokens: result.promptTokens.length, finishReason, steering: resolved, ...(selection ? { selection: { ...selection, by: scorer } } : {}), ...(conditions ? { conditions } : {}) })}\n`);
         } else if (process.stdout.isTTY) {
           process.stdout.write('\n');
         }

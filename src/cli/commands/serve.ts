@@ -3,6 +3,7 @@ import { Command, Option } from 'commander';
 import { oldSpelling } from '../flag-aliases.js';
 import { DEFAULT_LIMITS } from '../../server/context.js';
 import { InvalidInputError } from '../../io/errors.js';
+import { readUsersFile } from '../../server/users.js';
 import { deviceOption, modelOption, parseIntStrict, runAction, runtimeFromOptions, threadsOption } from '../common.js';
 
 interface ServeFlags {
@@ -13,6 +14,7 @@ interface ServeFlags {
   host: string;
   dataDir: string;
   token?: string;
+  users?: string;
   allowedHost: string[];
   maxTokens: string;
   maxPromptChars?: string;
@@ -33,6 +35,7 @@ export function serveCommand(): Command {
     .option('--host <addr>', 'address to bind; anything but loopback exposes the model to the network', '127.0.0.1')
     .option('--data-dir <dir>', 'database, vectors/, saes/, probes/, models/ and indexes/ (for GET /v1/vectors/NAME/explain) live here', '.steerer')
     .option('--token <token>', 'require "Authorization: Bearer <token>" on /v1 (default: $STEERER_API_TOKEN)')
+    .option('--users <file>', 'JSON list of {"name", "token"}: each user has a token and a vector library of their own beside the shared one')
     .option('--allowed-host <name...>', 'without --token, Host names served besides loopback ones (DNS-rebinding guard)', [])
     .option('--max-tokens <n>', 'new tokens per completion at most', String(DEFAULT_LIMITS.maxTokens))
     .option('--max-prompt-chars <n>', 'characters of prompt text per request at most (default: context length × 16, at most 262144)')
@@ -63,12 +66,15 @@ export function serveCommand(): Command {
         for (const h of flags.allowedHost) {
           if (!/^[A-Za-z0-9.-]+$|^\[?[0-9A-Fa-f:]+\]?$/.test(h)) throw new InvalidInputError(`--allowed-host takes host names without port or scheme, got "${h}"`);
         }
+        // Only names are ever printed: tokens are secrets (users.ts).
+        const users = flags.users === undefined ? undefined : readUsersFile(flags.users, { operatorToken: token });
         // Loaded here, not at the top: fastify costs every other command ~0.3 s of start-up.
         const { createServer } = await import('../../server/app.js');
         const server = await createServer({
           modelPath: flags.model,
           dataDir: path.resolve(flags.dataDir),
           token,
+          users,
           allowedHosts: flags.allowedHost.map((h) => h.replace(/^\[|\]$/g, '')),
           threads,
           device,
@@ -77,10 +83,10 @@ export function serveCommand(): Command {
           logger: flags.log,
         });
         const address = await server.listen(port, flags.host);
-        if (!['127.0.0.1', 'localhost', '::1'].includes(flags.host) && !token) {
+        if (!['127.0.0.1', 'localhost', '::1'].includes(flags.host) && !token && !users) {
           process.stderr.write(`steerer: warning: listening on ${flags.host} without --token: anyone who can reach this address can use the model\n`);
         }
-        process.stderr.write(`steerer: serving ${server.ctx.modelId} at ${address} (studio: ${address}/studio/, data: ${path.resolve(flags.dataDir)}${token ? ', token required' : ''})\n`);
+        process.stderr.write(`steerer: serving ${server.ctx.modelId} at ${address} (studio: ${address}/studio/, data: ${path.resolve(flags.dataDir)}${token ? ', token required' : ''}${users ? `, ${users.length} user${users.length === 1 ? '' : 's'}: ${users.map((u) => u.name).join(', ')}` : ''})\n`);
         const stop = (): void => {
           process.stderr.write('steerer: shutting down\n');
           server.close().then(

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Command, Option } from 'commander';
+import { conditionCommand } from './vector-condition.js';
 import { HOOK_SITES, type HookSite } from '../../graph/hook-points.js';
 import { InvalidInputError } from '../../io/errors.js';
 import { diagnosticsSeries, diagnosticsSvg } from '../../report/vector-plots.js';
@@ -23,6 +24,7 @@ import { checkIndexModel } from '../../explore/index-query.js';
 import { explanationHtml } from '../../report/explain-report.js';
 import { writeTextFile } from '../explore-flags.js';
 import { explanationText, readLibrary } from '../explain-text.js';
+import { packCommand, unpackCommand } from './vector-bundle.js';
 
 interface CreateFlags {
   model: string;
@@ -158,10 +160,11 @@ function infoCommand(): Command {
             `${file}`,
             `model        ${m.model.name} (${m.model.architecture}, hidden ${m.model.hiddenSize}, ${m.model.numLayers} layers)`,
             `method       ${m.method}${m.readPosition ? `, read ${m.readPosition}` : ''}, site ${m.site}`,
-            ...(m.dataset ? [`data         ${m.dataset.source} (${m.dataset.size} pairs, sha256 ${m.dataset.hash.slice(0, 12)})`] : []),
+            ...(m.dataset ? [`data         ${m.dataset.source} (${m.dataset.size} ${m.condition ? 'prompts' : 'pairs'}, sha256 ${m.dataset.hash.slice(0, 12)})`] : []),
             ...(m.description ? [`description  ${m.description}`] : []),
             `layers       ${layers.join(', ')}`,
             `norms        ${norms.map((n) => n.toFixed(3)).join(', ')}`,
+            ...(m.condition ? [conditionLine(m.condition)] : []),
             '',
           ].join('\n'),
         );
@@ -262,12 +265,15 @@ function compareCommand(): Command {
 
 export function vectorCommand(): Command {
   return new Command('vector')
-    .description('steering vectors: create, inspect, export, combine, compare')
+    .description('steering vectors: create, inspect, export, combine, compare, pack and unpack')
     .addCommand(createCommand())
     .addCommand(infoCommand())
     .addCommand(exportCommand())
     .addCommand(combineCommand())
     .addCommand(compareCommand())
+    .addCommand(conditionCommand())
+    .addCommand(packCommand())
+    .addCommand(unpackCommand())
     .addCommand(
       new Command('schema').description('print the JSON Schema of steering specs (--steer-spec files)').action(
         runAction(async () => {
@@ -275,4 +281,11 @@ export function vectorCommand(): Command {
         }),
       ),
     );
+}
+
+/** A condition vector's read-out, for `vector info`. */
+function conditionLine(c: NonNullable<SteeringVector['meta']['condition']>): string {
+  const f1 = c.fit?.layers.find((l) => l.layer === c.layer)?.f1;
+  const at = c.read === 'prompt' ? `the prompt's ${c.reduce === 'last' ? 'last token' : 'mean'}` : 'each token';
+  return `condition    holds when the ${c.measure} at layer ${c.layer} (${at}) is ${c.compare} ${Number(c.threshold.toPrecision(4))}${f1 === undefined ? '' : `; held-out F1 ${f1.toFixed(3)} (${c.fit!.folds}-fold)`}`;
 }

@@ -3,6 +3,7 @@ import { z } from 'zod/v4';
 import { HOOK_SITES, hookName } from '../../graph/hook-points.js';
 import { collectActivations } from '../../runtime/activations.js';
 import { scoreTokens } from '../../runtime/score.js';
+import { callerOf } from '../access.js';
 import type { ServerContext } from '../context.js';
 import { clientSignal } from '../client-signal.js';
 import { HttpError, parseBody } from '../http-error.js';
@@ -45,7 +46,7 @@ export function analysisRoutes(app: FastifyInstance, ctx: ServerContext): void {
   app.post('/v1/score', { bodyLimit }, async (req, reply) => {
     const body = parseBody(ScoreBody, req.body, 'score');
     const ids = encode(texts(body.input));
-    const steering = ctx.steering.compile(body.steering);
+    const steering = ctx.steering.compile(body.steering, callerOf(req));
     ids.forEach((t, i) => {
       if (t.length < 2) throw new HttpError(400, `input ${i} has ${t.length} token; scoring needs at least two`, 'input_too_short', 'input');
     });
@@ -75,7 +76,7 @@ export function analysisRoutes(app: FastifyInstance, ctx: ServerContext): void {
     if (floats > ctx.limits.maxActivationFloats) {
       throw new HttpError(413, `the response would hold ${floats} floats (limit ${ctx.limits.maxActivationFloats}): ask for fewer layers, texts or positions`, 'response_too_large');
     }
-    const steering = ctx.steering.compile(body.steering);
+    const steering = ctx.steering.compile(body.steering, callerOf(req));
     const points = layers.map((layer) => ({ layer, site: body.site }));
     const signal = clientSignal(req, reply);
     const got = await ctx.scheduler.exclusive(() => collectActivations(model, ids, { points, positions: body.positions, hooks: steering.compiled.hooks }), signal);

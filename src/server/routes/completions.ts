@@ -4,12 +4,14 @@ import { z } from 'zod/v4';
 import type { GenerateResult } from '../../decoding/generate.js';
 import { localPrompt } from '../../generators/local-generator.js';
 import type { ChatMessage } from '../../model/chat-template.js';
+import { callerOf } from '../access.js';
 import type { ServerContext } from '../context.js';
 import { HttpError, parseBody, toHttpError, errorBody } from '../http-error.js';
 import type { SharedOptions } from '../scheduler.js';
 import { clientSignal } from '../client-signal.js';
 import { promptBodyLimit } from '../context.js';
 import { checkPromptChars } from '../prompt-size.js';
+import { generateChosen } from '../chosen-generation.js';
 
 /**
  * OpenAI-compatible /v1/chat/completions and /v1/completions, streaming (SSE) or not, with
@@ -76,7 +78,7 @@ export function completionRoutes(app: FastifyInstance, ctx: ServerContext): void
     }));
     const rendered = localPrompt(ctx.model, messages);
     const prompt = typeof rendered === 'string' ? ctx.model.encode(rendered) : rendered;
-    return complete(ctx, req, reply, body, [prompt], 'chat');
+    return complete(ctx, req, reply, body, [prompt], 'chat', messages);
   });
 
   app.post('/v1/completions', { bodyLimit }, async (req, reply) => {
@@ -87,7 +89,7 @@ export function completionRoutes(app: FastifyInstance, ctx: ServerContext): void
   });
 }
 
-async function complete(ctx: ServerContext, req: FastifyRequest, reply: FastifyReply, body: Common, prompts: number[][], kind: 'chat' | 'text'): Promise<unknown> {
+async function complete(ctx: ServerContext, req: FastifyRequest, reply: FastifyReply, body: Common, prompts: number[][], kind: 'chat' | 'text', messages?: ChatMessage[]): Promise<unknown> {
   // "default" (what Steerer's own --generator-name / --judge-name send unless told) means the one model served.
   if (body.model && body.model !== ctx.modelId && body.model !== 'default') {
     throw new HttpError(404, `model "${body.model}" is not served here; this server serves "${ctx.modelId}"`, 'model_not_found', 'model');
@@ -106,7 +108,7 @@ async function complete(ctx: ServerContext, req: FastifyRequest, reply: FastifyR
       throw new HttpError(400, `the prompt has ${p.length} tokens; the model's context is ${ctx.model.spec.maxPositions}`, 'context_length_exceeded');
     }
   }
-  const steering = ctx.steering.compile(body.steering);
+  const steering = ctx.steering.compile(body.steering, callerOf(req));
   const logitBias = body.logit_bias ? new Map(Object.entries(body.logit_bias).map(([id, b]) => [Number(id), b] as [number, number])) : undefined;
   if (logitBias) {
     for (const id of logitBias.keys()) {
@@ -135,8 +137,12 @@ async function complete(ctx: ServerContext, req: FastifyRequest, reply: FastifyR
   const client = clientSignal(req, reply);
   client.addEventListener('abort', () => abort.abort(), { once: true });
   const signal = abort.signal;
-  const run = (c: Choice, onText?: (delta: string) => void): Promise<GenerateResult> =>
-    ctx.scheduler.generate({ prompt: c.prompt, seed: c.seed, options, steering: steering.compiled, steeringKey: steering.key, onText, signal });
+  const chooser = steering.chooser;
+  // A `choose` section: the model (tools) or the probes pick the vector (../chosen-generation.ts).
+  const run = (c: Choice, onText?: (delta: string) => void): Promise<GenerateResult & { chosen?: Record<string, unknown> }> =>
+    chooser
+      ? generateChosen(ctx, { chooser, compiled: steering.compiled, key: steering.key, messages, prompt: c.prompt, seed: c.seed, options, onText, signal })
+      : ctx.scheduler.generate({ prompt: c.prompt, seed: c.seed, options, steering: steering.compiled, steeringKey: steering.key, onText, signal });
   const usage = (results: readonly GenerateResult[]) => {
     const promptTokens = prompts.reduce((s, p) => s + p.length, 0);
     const completionTokens = results.reduce((s, r) => s + r.tokens.length, 0);
@@ -161,7 +167,7 @@ async function complete(ctx: ServerContext, req: FastifyRequest, reply: FastifyR
           : { index: i, text: r.text, logprobs: null, finish_reason: finish(r) },
       ),
       usage: usage(results),
-      steerer: { seed, ...(steering.resolved.length ? { steering: steering.resolved } : {}) },
+      steerer: { seed, ...(steering.resolved.length ? { steering: steering.resolved } : {}), ...conditionsOf(results), ...(chooser ? { chosen: results.map((r) => r.chosen) } : {}) },
     };
   }
 
@@ -182,7 +188,8 @@ async function complete(ctx: ServerContext, req: FastifyRequest, reply: FastifyR
     const results = await all(
       choices.map(async (c) => {
         const r = await run(c, (delta) => send(chunk(c.index, delta, null)));
-        send(chunk(c.index, null, finish(r)));
+        const last = chunk(c.index, null, finish(r));
+        send(r.conditions || r.chosen ? { ...last, steerer: { ...last.steerer, ...(r.conditions ? { conditions: [r.conditions] } : {}), ...(r.chosen ? { chosen: [r.chosen] } : {}) } } : last);
         return r;
       }),
     );
@@ -198,4 +205,9 @@ async function complete(ctx: ServerContext, req: FastifyRequest, reply: FastifyR
     res.end();
   }
   return reply;
+}
+
+/** Conditional steering: per choice, whether each condition read on its prompt held (`c{k}` for interventions.k). */
+function conditionsOf(results: readonly GenerateResult[]): { conditions?: Readonly<Record<string, boolean>>[] } {
+  return results.some((r) => r.conditions) ? { conditions: results.map((r) => r.conditions ?? {}) } : {};
 }

@@ -6,6 +6,7 @@ import { ActivationIndex } from '../../explore/activation-index.js';
 import { explainVector } from '../../explore/explain-vector.js';
 import { checkIndexModel } from '../../explore/index-query.js';
 import { ModelFileError, SteererError } from '../../io/errors.js';
+import { callerOf } from '../access.js';
 import type { ServerContext } from '../context.js';
 import { HttpError, parseBody } from '../http-error.js';
 import { checkVectorName } from '../vector-registry.js';
@@ -69,7 +70,9 @@ export function explainRoutes(app: FastifyInstance, ctx: ServerContext): void {
 
   app.get<{ Params: { name: string } }>('/v1/vectors/:name/explain', async (req) => {
     const q = parseBody(Query, req.query, 'explain query');
-    const vector = ctx.registry.get(req.params.name);
+    // The caller's view: their own vectors first, then the shared ones (--users).
+    const view = ctx.library.view(callerOf(req));
+    const vector = view.get(req.params.name);
     let index: ActivationIndex | undefined;
     if (q.index !== undefined) {
       index = open(q.index);
@@ -89,7 +92,7 @@ export function explainRoutes(app: FastifyInstance, ctx: ServerContext): void {
         }
       }
     }
-    const library = ctx.registry.list().map((v) => ({ name: v.name, vector: ctx.registry.get(v.name) }));
+    const library = view.usable();
     const e = await explainVector(ctx.model, vector, { name: req.params.name, tokens: q.top, contexts: q.top, similar: q.top, library, ...(index ? { index } : {}) });
     return { vector: req.params.name, ...(index ? { index: path.basename(index.dir) } : {}), ...e };
   });

@@ -1,17 +1,25 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod/v4';
 import { createConceptVector, type PipelineStage } from '../../auto/concept-vector.js';
 import { DEFAULT_RULE, STRENGTH_RULES } from '../../auto/strength-choice.js';
+import { conceptDatasetText } from '../../concept/concept-data.js';
+import { lexiconFileText } from '../../concept/lexicon.js';
 import { HOOK_SITES } from '../../graph/hook-points.js';
 import { diagnosticsSeries, diagnosticsSvg, strengthSvg } from '../../report/vector-plots.js';
 import { SPEC_LIMITS } from '../../steering/spec.js';
 import type { SteeringVector } from '../../steering/vector.js';
+import { callerOf } from '../access.js';
 import type { ServerContext } from '../context.js';
 import { HttpError, parseBody } from '../http-error.js';
+import type { LibraryChoice } from '../vector-library.js';
 import { checkVectorName, type VectorInfo } from '../vector-registry.js';
 import { nonNegativeInt as int } from '../../util/schemas.js';
 
-/** The vector registry over HTTP, the one-click pipeline as a background job, and per-vector plots. */
+/**
+ * The vector registry over HTTP, the one-click pipeline as a background job, and per-vector
+ * plots. Each request works on its caller's view (own vectors first, then shared; see
+ * vector-library.ts): new vectors go to the caller's own library when users are configured.
+ */
 
 const Name = z.string().min(1).max(64);
 
@@ -61,20 +69,28 @@ const CreateBody = z
 
 const STAGES: readonly PipelineStage[] = ['data', 'activations', 'layers', 'strength'];
 
+/** `?library=own|shared`: which of the caller's libraries a name is looked up in (default: own, then shared). */
+const LibraryQuery = z.object({ library: z.enum(['own', 'shared']).optional() }).strict();
+
+export function libraryChoice(query: unknown): LibraryChoice | undefined {
+  return parseBody(LibraryQuery, query ?? {}, 'query').library;
+}
+
 export function vectorRoutes(app: FastifyInstance, ctx: ServerContext): void {
-  const { registry } = ctx;
+  const view = (req: FastifyRequest) => ctx.library.view(callerOf(req));
 
-  app.get('/v1/vectors', async () => ({ object: 'list', data: registry.list() }));
+  app.get('/v1/vectors', async (req) => ({ object: 'list', data: view(req).list() }));
 
-  app.get<{ Params: { name: string } }>('/v1/vectors/:name', async (req) => registry.info(req.params.name));
+  app.get<{ Params: { name: string } }>('/v1/vectors/:name', async (req) => view(req).info(req.params.name, libraryChoice(req.query)));
 
   app.get<{ Params: { name: string; kind: string } }>('/v1/vectors/:name/plot/:kind', async (req, reply) => {
-    const info = registry.info(req.params.name);
+    const info = view(req).info(req.params.name, libraryChoice(req.query));
     const svg = await plotSvg(info, req.params.kind);
     return reply.type('image/svg+xml').send(svg);
   });
 
   app.post('/v1/vectors', async (req, reply) => {
+    const registry = view(req).target;
     const body = req.body as Record<string, unknown> | undefined;
     const isFile = body !== null && typeof body === 'object' && 'safetensors' in body;
     let info: VectorInfo;
@@ -99,15 +115,17 @@ export function vectorRoutes(app: FastifyInstance, ctx: ServerContext): void {
       };
       info = registry.add(up.name, vector, up.overwrite);
     }
-    return reply.code(201).send(info);
+    return reply.code(201).send({ ...info, owner: registry.owner === '' ? null : registry.owner });
   });
 
   app.delete<{ Params: { name: string } }>('/v1/vectors/:name', async (req) => {
-    registry.remove(req.params.name);
+    view(req).remove(req.params.name);
     return { deleted: req.params.name };
   });
 
   app.post('/v1/vectors/create', async (req, reply) => {
+    const caller = callerOf(req);
+    const registry = ctx.library.view(caller).target;
     const body = parseBody(CreateBody, req.body, 'vector creation');
     checkVectorName(body.name);
     if (!body.overwrite && registry.has(body.name)) throw new HttpError(409, `a vector named "${body.name}" exists; pick another name or pass "overwrite": true`, 'name_taken', 'name');
@@ -132,11 +150,16 @@ export function vectorRoutes(app: FastifyInstance, ctx: ServerContext): void {
         },
       });
       const vector = body.description ? { ...result.vector, meta: { ...result.vector.meta, description: body.description } } : result.vector;
+      // The data and lexicon go beside the vector, as `vector create --concept` writes them, so its bundle carries them.
+      const beside = [
+        { suffix: '.data.json', bytes: Buffer.from(conceptDatasetText(result.dataset)) },
+        { suffix: '.lexicon.json', bytes: Buffer.from(lexiconFileText(result.lexicon)) },
+      ];
       // Someone may have taken the name while the job ran: the request's own overwrite rule decides.
-      const info = registry.add(body.name, vector, body.overwrite);
+      const info = registry.add(body.name, vector, body.overwrite, beside);
       const s = result.selection;
       return { vector: info.name, kind: s.kind, layer: s.layer, layers: s.layers, coefficient: s.coefficient, reached: s.strength?.reached ?? null, explanation: s.strength?.explanation ?? [], examples: result.examples.slice(0, 3) };
-    });
+    }, caller ?? '');
     return reply.code(202).send(job);
   });
 }
