@@ -16,6 +16,7 @@ import { writeHandStore } from './helpers/hand-store.js';
 import { peaked, simulatedRatings } from './helpers/simulated-rater.js';
 import { buildActivationIndex } from '../src/explore/activation-index.js';
 import { saveVector } from '../src/steering/vector-file.js';
+import { readBundle } from '../src/io/bundle.js';
 
 /**
  * End to end: the server (the build under `npm test`, else the sources, see cliArgs) plus the
@@ -576,6 +577,11 @@ test('studio: slider steering, new story vs continue, saved chats, side-by-side 
       const got = fs.readFileSync((await download.path())!);
       assert.ok(got.equals(fs.readFileSync(path.join(dataDir, 'vectors', `${VECTOR}.safetensors`))), 'the download is the stored file');
       assert.equal(await page.getByTestId(`download-bundle-${VECTOR}`).getAttribute('href'), `/v1/vectors/${VECTOR}/bundle?library=shared`);
+      // The bundle link downloads a bundle whose vector is the stored file, byte for byte.
+      const [bundleDownload] = await Promise.all([page.waitForEvent('download'), page.getByTestId(`download-bundle-${VECTOR}`).click()]);
+      const bundle = readBundle(fs.readFileSync((await bundleDownload.path())!), 'the downloaded bundle');
+      const member = bundle.members.find((m) => m.path.endsWith('.safetensors'));
+      assert.ok(member && Buffer.from(member.bytes).equals(got), 'the bundle holds the stored vector');
       await shot(page, 'studio-library.png');
     }
 
