@@ -190,7 +190,7 @@ export async function createFromConcept(flags: ConceptFlags): Promise<void> {
     process.stdout.write(`wrote ${flags.out}: ${d.train.length + d.validation.length} pairs (${d.dropped.length} dropped) → ${dataPath}\n`);
     process.stdout.write(diagnosticsTable(vector));
     if (s.layerRanking.length > 1) {
-      process.stdout.write(`layers tried at relative strength ${s.layerRanking[0].relative}: ${s.layerRanking.map((l) => `${l.layer} (concept ${l.concept.toFixed(2)}, cost ${l.cost.toFixed(2)}${l.feasible ? '' : ', over budget'})`).join(', ')}\n`);
+      process.stdout.write(`layers tried at relative strength ${Number(s.layerRanking[0].relative.toPrecision(3))}: ${s.layerRanking.map((l) => `${l.layer} (concept ${l.concept.toFixed(2)}, cost ${l.cost.toFixed(2)}${l.feasible ? '' : ', over budget'})`).join(', ')}\n`);
     }
     if (s.strength) for (const line of s.strength.explanation) process.stdout.write(`  ${line}\n`);
     process.stdout.write(`recommended: layer${(s.layers ?? [s.layer]).length > 1 ? 's' : ''} ${(s.layers ?? [s.layer]).join(',')}, coefficient ${Number(s.coefficient.toPrecision(4))} (used by \`generate --steer ${flags.out}\`)\n`);
