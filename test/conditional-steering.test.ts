@@ -89,6 +89,7 @@ describe('conditional steering (TinyStories-656K)', { skip: skipUnlessShared(sha
     ['read at layer 0, steering layer 1 (in the same graph)', [1], 0, 'prompt'],
     ['read at layer 1, steering layers 0 and 1 (a pre-pass reads the prompt)', [0, 1], 1, 'prompt'],
     ['read at every token at layer 0, steering layer 1', [1], 0, 'token'],
+    ['read as a running mean at layer 0, steering layer 1', [1], 0, 'running'],
   ] as const) {
     test(`${label}: never = unsteered, always = steered, bit for bit`, async () => {
       const plain = await decode([]);
@@ -138,6 +139,38 @@ describe('conditional steering (TinyStories-656K)', { skip: skipUnlessShared(sha
       assert.deepEqual([...out.gates!.get('c0')!], [0, 1].map((b) => (b === fires ? 1 : 0)));
     });
   }
+
+  test("a running condition's gate at every token is the JS running mean of the score against the threshold, across steps", async () => {
+    // Teacher-forced tokens, so the gated steering (at layer 1) cannot change what layer 0 reads.
+    const ids = model.encode(`${PROMPTS[0]} She went to the park and played with her ball all day.`);
+    const promptLength = 6;
+    const point = { layer: 0, site: 'resid_post' as const };
+    const act = (await model.forward({ tokens: [ids], hooks: [{ kind: 'capture', at: point }], logits: 'none' })).captures.get(hookName(point))!.data;
+    const norm = Math.hypot(...cond);
+    const running: number[] = [];
+    let sum = 0;
+    ids.forEach((_, t) => {
+      let dot = 0;
+      for (let d = 0; d < D; d++) dot += (cond[d] / norm) * act[t * D + d];
+      sum += dot;
+      running.push(sum / (t + 1));
+    });
+    // A threshold the running mean crosses, in the widest gap between its middle values (far
+    // from any of them, so float32 against float64 rounding cannot flip a gate).
+    const sorted = [...running].sort((a, b) => a - b);
+    let k = Math.floor(sorted.length / 4);
+    for (let i = k; i < Math.floor((3 * sorted.length) / 4); i++) if (sorted[i + 1] - sorted[i] > sorted[k + 1] - sorted[k]) k = i;
+    const threshold = (sorted[k] + sorted[k + 1]) / 2;
+    const expected = running.map((m) => (m > threshold ? 1 : 0));
+    assert.ok(expected.includes(0) && expected.includes(1), 'the gate changes along the text');
+    const hooks = hooksOf([steered([1], { when: when(0, threshold, { read: 'running' }) })]);
+    const whole = await model.forward({ tokens: [ids], hooks, logits: 'last' });
+    assert.deepEqual([...whole.gates!.get('c0')!], expected, 'one forward over the whole text');
+    const cache = model.createCache(1);
+    const stepwise = [...(await model.forward({ tokens: [ids.slice(0, promptLength)], cache, hooks, logits: 'last' })).gates!.get('c0')!];
+    for (let t = promptLength; t < ids.length; t++) stepwise.push(...(await model.forward({ tokens: [[ids[t]]], cache, hooks, logits: 'last' })).gates!.get('c0')!);
+    assert.deepEqual(stepwise, expected, 'a prompt, then one token per step on a cache');
+  });
 
   test('thresholds just above and below the JS score flip the gate (cosine and projection, compare above and below)', async () => {
     for (const measure of ['cosine', 'projection'] as const) {

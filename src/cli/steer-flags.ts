@@ -80,7 +80,7 @@ export function describeResolved(r: ResolvedIntervention): string {
 /** "when …": what a conditional intervention waits for. */
 function describeCondition(c: NonNullable<ResolvedIntervention['when']>): string {
   const score = c.measure === 'probe logit' ? `the logit of probe ${c.source}` : `the ${c.measure} with ${c.source}`;
-  const at = c.read === 'prompt' ? `the prompt's ${c.reduce === 'last' ? 'last token' : 'mean'}` : 'each token';
+  const at = c.read === 'prompt' ? `the prompt's ${c.reduce === 'last' ? 'last token' : 'mean'}` : c.read === 'token' ? 'each token' : 'the running mean over the tokens so far';
   return `only when ${score} at layer ${c.layer} (${at}) is ${c.compare} ${Number(c.threshold.toPrecision(4))}`;
 }
 

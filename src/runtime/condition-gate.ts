@@ -1,5 +1,6 @@
 import { InvalidInputError } from '../io/errors.js';
-import { int } from '../graph/onnx-builder.js';
+import { int, type GraphBuilder } from '../graph/onnx-builder.js';
+import type { GraphIntervention } from '../graph/segment.js';
 import type { ConditionRead, Intervention, ParamValue } from './hooks.js';
 
 /**
@@ -18,8 +19,11 @@ import type { ConditionRead, Intervention, ParamValue } from './hooks.js';
  * point the reader has not reached in its graph uses the `gate.{id}.in` value (the runtime makes
  * that the prompt's gate with a pre-pass, see HookedModel.forward).
  *
- * Reading per token, every row gets its own gate from its own activation, so gated
- * interventions must come after the reader in the forward pass.
+ * Reading per token, every row gets its own gate from its own activation; reading the running
+ * mean, every row's gate compares the mean score of its sequence's tokens up to and including
+ * it (a cumulative sum in the graph, continued across steps from the sum and count the KV cache
+ * holds: `gate.{id}.sum/count.in` in, `.out` out). Either way gated interventions must come
+ * after the reader in the forward pass.
  */
 
 /** ONNX's element type code for bool. */
@@ -42,6 +46,12 @@ interface ConditionReadout {
 
 /** Dims of a gate: one per sequence (prompt) or one per token. */
 const gateDims = (read: ConditionRead): readonly (string | number)[] => (read === 'prompt' ? ['batch', 1, 1] : ['batch', 'seq', 1]);
+
+/** The running mean's state, held per sequence between steps: the sum of scores and the token count. */
+export const RUNNING_STATE = ['sum', 'count'] as const;
+
+/** What interventions of one graph share (see GraphIntervention.emit). */
+type EmitContext = Parameters<GraphIntervention['emit']>[3];
 
 /** The reader: passes x through unchanged, publishing and returning the condition's gate. */
 export function conditionReader(c: ConditionReadout): Intervention {
@@ -71,6 +81,7 @@ export function conditionReader(c: ConditionReadout): Intervention {
         const norm = g.node('ReduceL2', [src, g.constInt64([-1])], { keepdims: int(1) }, 'when.norm');
         score = g.node('Div', [score, g.node('Max', [norm, g.constFloat([1e-12], [1])], {}, 'when.norm_safe')], {}, 'when.cosine');
       }
+      if (c.read === 'running') score = runningMean(g, score, param('valid', ['batch', 'seq', 1]), c.id, ctx);
       const holds = g.node(c.compare === 'above' ? 'Greater' : 'Less', [score, param('threshold', [1])], {}, 'when.holds');
       let gate = g.node('Cast', [holds], { to: int(1) }, 'when.fresh');
       if (c.read === 'prompt') {
@@ -88,7 +99,7 @@ export function conditionReader(c: ConditionReadout): Intervention {
         bias: { data: Float32Array.of(c.bias), dims: [1] },
         threshold: { data: Float32Array.of(c.threshold), dims: [1] },
       };
-      if (c.read === 'prompt' && c.reduce === 'mean') {
+      if ((c.read === 'prompt' && c.reduce === 'mean') || c.read === 'running') {
         const valid = new Float32Array(step.positions.length);
         for (let r = 0; r < valid.length; r++) valid[r] = step.positions[r] >= 0 ? 1 : 0;
         p.valid = { data: valid, dims: [step.batch, step.seq, 1] };
@@ -96,6 +107,22 @@ export function conditionReader(c: ConditionReadout): Intervention {
       return p;
     },
   };
+}
+
+/**
+ * Per row, the mean score over its sequence's real tokens up to and including it: the held sum
+ * and count (earlier steps) plus cumulative sums over this step's rows. Returns the means and
+ * outputs the new sum and count (the last row's) for the cache.
+ */
+function runningMean(g: GraphBuilder, score: string, valid: string, id: string, ctx: EmitContext): string {
+  const seqAxis = g.constInt64([1], []);
+  const held = (what: string): string => ctx.input(`gate.${id}.${what}.in`, ['batch', 1, 1]);
+  const sum = g.node('Add', [g.node('CumSum', [g.node('Mul', [score, valid], {}, 'when.valid_score'), seqAxis], {}, 'when.cum_score'), held('sum')], {}, 'when.run_sum');
+  const count = g.node('Add', [g.node('CumSum', [valid, seqAxis], {}, 'when.cum_count'), held('count')], {}, 'when.run_count');
+  const last = (x: string, name: string): string => g.node('Slice', [x, g.constInt64([-1]), g.constInt64([2 ** 62]), g.constInt64([1])], {}, name);
+  ctx.output(`gate.${id}.sum.out`, last(sum, 'when.sum_last'), ['batch', 1, 1]);
+  ctx.output(`gate.${id}.count.out`, last(count, 'when.count_last'), ['batch', 1, 1]);
+  return g.node('Div', [sum, g.node('Max', [count, g.constFloat([1], [1])], {}, 'when.count_safe')], {}, 'when.run_mean');
 }
 
 /** `inner`, applied only to the rows where condition `id` holds. */

@@ -3,6 +3,7 @@ import { InvalidInputError } from '../io/errors.js';
 import { hookName } from '../graph/hook-points.js';
 import type { ConditionRead, ConditionRole, Hook, ResolvedHook } from './hooks.js';
 import type { KvCache } from './kv-cache.js';
+import { RUNNING_STATE } from './condition-gate.js';
 
 /**
  * The runtime side of conditional steering (the graph side is ./condition-gate.ts): which
@@ -18,8 +19,10 @@ import type { KvCache } from './kv-cache.js';
 const conditionOf = (h: ResolvedHook): ConditionRole | undefined => (h.hook.kind === 'intervene' ? h.hook.intervention.condition : undefined);
 
 export class ConditionGates {
-  /** Current gate per condition: [batch] (prompt) or [batch*seq] (token). */
+  /** Current gate per condition: [batch] (prompt) or [batch*seq] (token, running). */
   private readonly values = new Map<string, Float32Array>();
+  /** Running conditions: the score sum and token count per row so far, by `${id}.sum` / `${id}.count`. */
+  private readonly running = new Map<string, Float32Array>();
   private reading = 0;
 
   private constructor(
@@ -47,8 +50,8 @@ export class ConditionGates {
       gated = true;
       const reader = readers.get(c.id);
       if (!reader) throw new InvalidInputError(`an intervention at ${hookName(h.point)} is gated by condition ${c.id}, which nothing reads`);
-      if (c.read === 'token' && h.index <= reader.index) {
-        throw new InvalidInputError(`a per-token condition read at ${hookName(reader.point)} can only gate interventions after it; one is at ${hookName(h.point)}`);
+      if (c.read !== 'prompt' && h.index <= reader.index) {
+        throw new InvalidInputError(`a condition read at every token (${c.read}) at ${hookName(reader.point)} can only gate interventions after it; one is at ${hookName(h.point)}`);
       }
     }
     if (readers.size === 0 && !gated) return undefined;
@@ -73,6 +76,12 @@ export class ConditionGates {
    */
   begin(kv: KvCache, fresh: boolean, prepass?: ReadonlyMap<string, Float32Array>): void {
     for (const [id, read] of this.reads) {
+      if (read === 'running') {
+        for (const what of RUNNING_STATE) {
+          const held = fresh ? undefined : kv.runningConditions.get(`${id}.${what}`);
+          this.running.set(`${id}.${what}`, held && held.length === this.batch ? held : new Float32Array(this.batch));
+        }
+      }
       const size = read === 'prompt' ? this.batch : this.batch * this.seq;
       const held = prepass?.get(id) ?? (read === 'prompt' && !fresh ? kv.gates.get(id) : undefined);
       this.values.set(id, held && held.length === size ? held : new Float32Array(size));
@@ -83,6 +92,11 @@ export class ConditionGates {
   /** The value of a graph input this class feeds (`gate_read`, `gate.{id}.in`), if `name` is one. */
   feed(name: string): ort.Tensor | undefined {
     if (name === 'gate_read') return new ort.Tensor('float32', Float32Array.of(this.reading), [1]);
+    const state = /^gate\.(.+\.(?:sum|count))\.in$/.exec(name)?.[1];
+    if (state !== undefined) {
+      const v = this.running.get(state);
+      return v ? new ort.Tensor('float32', v, [this.batch, 1, 1]) : undefined;
+    }
     const id = /^gate\.(.+)\.in$/.exec(name)?.[1];
     const v = id === undefined ? undefined : this.values.get(id);
     if (!v) return undefined;
@@ -91,15 +105,21 @@ export class ConditionGates {
 
   /** Takes a graph output if it is a gate (`gate.{id}.out`); returns whether it was. */
   take(name: string, data: Float32Array): boolean {
+    const state = /^gate\.(.+\.(?:sum|count))\.out$/.exec(name)?.[1];
+    if (state !== undefined && this.running.has(state)) {
+      this.running.set(state, data.slice());
+      return true;
+    }
     const id = /^gate\.(.+)\.out$/.exec(name)?.[1];
     if (id === undefined) return false;
     this.values.set(id, data.slice());
     return true;
   }
 
-  /** Prompt gates go to the cache, for the steps after the prompt. */
+  /** Prompt gates and running sums go to the cache, for the steps after this one. */
   keep(kv: KvCache): void {
     for (const [id, read] of this.reads) if (read === 'prompt') kv.gates.set(id, this.values.get(id)!);
+    for (const [key, v] of this.running) kv.runningConditions.set(key, v);
   }
 
   /** Every condition's gate after the forward. */

@@ -59,9 +59,10 @@ export type ConditionRole =
 
 /**
  * When a condition is read: once per sequence on the prompt (the first forward on a cache; the
- * gate is then held for every later token), or at every token on its own activation.
+ * gate is then held for every later token), at every token on its own activation, or at every
+ * token on the running mean of the score over the sequence so far (prompt and generated).
  */
-export type ConditionRead = 'prompt' | 'token';
+export type ConditionRead = 'prompt' | 'token' | 'running';
 
 type HookRef = string | HookPoint;
 

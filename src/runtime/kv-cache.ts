@@ -20,6 +20,8 @@ export class KvCache {
   promptLengths: number[] = [];
   /** Conditional steering: per condition read on the prompt, its gate per row (1 = holds). */
   readonly gates = new Map<string, Float32Array>();
+  /** Conditional steering read as a running mean: per `${id}.sum` / `${id}.count`, its value per row so far. */
+  readonly runningConditions = new Map<string, Float32Array>();
   private capacity = 0;
   private keys: Float32Array[];
   private values: Float32Array[];
@@ -112,6 +114,7 @@ export class KvCache {
     rows.forEach((r, i) => (out.nextPosition[i] = this.nextPosition[r]));
     out.promptLengths = rows.map((r) => this.promptLengths[r]);
     for (const [id, gate] of this.gates) out.gates.set(id, Float32Array.from(rows, (r) => gate[r]));
+    for (const [key, v] of this.runningConditions) out.runningConditions.set(key, Float32Array.from(rows, (r) => v[r]));
     out.capacity = capacity;
     out.length = this.length;
     return out;

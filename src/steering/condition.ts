@@ -20,8 +20,9 @@ import type { ConditionMeta, SteeringVector } from './vector.js';
  *
  * read: "prompt" (default) decides once per sequence from the prompt (its last token, or the
  * mean over its tokens: `reduce`) and holds the decision for every generated token; "token"
- * decides at every token from that token's own activation (gated interventions must then come
- * after the read point). measure: "cosine" (default for directions: cos(x, v)) or "projection"
+ * decides at every token from that token's own activation; "running" at every token from the
+ * mean score over the sequence so far, prompt and generated (for both, gated interventions must
+ * come after the read point). measure: "cosine" (default for directions: cos(x, v)) or "projection"
  * (x·v/|v|); a probe always reads its logit w·x + b.
  */
 
@@ -36,7 +37,7 @@ export const WhenSchema = z
     probe: z.string().min(1).max(4096).optional().describe('a binary probe file: holds when its logit compares with the threshold (default 0)'),
     layer: int.max(4095).optional(),
     site: z.enum(HOOK_SITES).optional(),
-    read: z.enum(['prompt', 'token']).optional(),
+    read: z.enum(['prompt', 'token', 'running']).optional(),
     reduce: z.enum(['last', 'mean']).optional().describe('prompt reads: the last prompt token or the mean over the prompt'),
     measure: z.enum(['cosine', 'projection']).optional(),
     threshold: z.number().min(-1e6).max(1e6).optional(),
@@ -56,7 +57,7 @@ export interface ResolvedCondition {
   readonly source: string;
   readonly layer: number;
   readonly site: HookSite;
-  readonly read: 'prompt' | 'token';
+  readonly read: 'prompt' | 'token' | 'running';
   readonly reduce: 'last' | 'mean';
   readonly measure: 'cosine' | 'projection' | 'probe logit';
   readonly threshold: number;

@@ -58,7 +58,7 @@ const MetaSchema = z
     condition: z
       .object({
         layer: nonNegInt,
-        read: z.enum(['prompt', 'token']),
+        read: z.enum(['prompt', 'token', 'running']),
         reduce: z.enum(['last', 'mean']),
         measure: z.enum(['cosine', 'projection']),
         threshold: z.number(),

@@ -68,7 +68,7 @@ export interface VectorMeta {
  */
 export interface ConditionMeta {
   readonly layer: number;
-  readonly read: 'prompt' | 'token';
+  readonly read: 'prompt' | 'token' | 'running';
   readonly reduce: 'last' | 'mean';
   readonly measure: 'cosine' | 'projection';
   readonly threshold: number;

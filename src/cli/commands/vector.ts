@@ -286,6 +286,6 @@ export function vectorCommand(): Command {
 /** A condition vector's read-out, for `vector info`. */
 function conditionLine(c: NonNullable<SteeringVector['meta']['condition']>): string {
   const f1 = c.fit?.layers.find((l) => l.layer === c.layer)?.f1;
-  const at = c.read === 'prompt' ? `the prompt's ${c.reduce === 'last' ? 'last token' : 'mean'}` : 'each token';
+  const at = c.read === 'prompt' ? `the prompt's ${c.reduce === 'last' ? 'last token' : 'mean'}` : c.read === 'token' ? 'each token' : 'the running mean over the tokens so far';
   return `condition    holds when the ${c.measure} at layer ${c.layer} (${at}) is ${c.compare} ${Number(c.threshold.toPrecision(4))}${f1 === undefined ? '' : `; held-out F1 ${f1.toFixed(3)} (${c.fit!.folds}-fold)`}`;
 }
