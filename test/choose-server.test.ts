@@ -45,6 +45,7 @@ interface Chosen {
 interface Completion {
   choices: { message?: { content: string }; text?: string; finish_reason: string }[];
   steerer: { chosen?: Chosen[] };
+  usage?: { prompt_tokens: number };
   error?: { message: string; code: string };
 }
 
@@ -112,6 +113,9 @@ describe('choose over HTTP', { skip: skipUnlessShared(sharedPath('models', 'smol
       const lib = await (compileChooser(model, parseSteeringSpec(TOOLS), resolver) as ToolChooser).generate(messages, { maxTokens: 80, temperature: 0 });
       assert.equal(lib.text, REPLY);
       assert.deepEqual(lib.applied, chosen.applied);
+      // The usage counts the prompt as the model was fed it, tools included.
+      assert.equal(res.json.usage?.prompt_tokens, lib.promptTokens.length);
+      assert.ok(lib.promptTokens.length > model.encode(messages[0].content).length);
     } finally {
       await model.dispose();
     }

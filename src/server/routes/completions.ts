@@ -144,7 +144,8 @@ async function complete(ctx: ServerContext, req: FastifyRequest, reply: FastifyR
       ? generateChosen(ctx, { chooser, compiled: steering.compiled, key: steering.key, messages, prompt: c.prompt, seed: c.seed, options, onText, signal })
       : ctx.scheduler.generate({ prompt: c.prompt, seed: c.seed, options, steering: steering.compiled, steeringKey: steering.key, onText, signal });
   const usage = (results: readonly GenerateResult[]) => {
-    const promptTokens = prompts.reduce((s, p) => s + p.length, 0);
+    // Each prompt once (n choices share it), as the model was fed it: tools mode adds the tools.
+    const promptTokens = prompts.reduce((s, p, i) => s + (results[i * n]?.promptTokens.length ?? p.length), 0);
     const completionTokens = results.reduce((s, r) => s + r.tokens.length, 0);
     return { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens };
   };
