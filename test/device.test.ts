@@ -5,6 +5,8 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { InvalidInputError } from '../src/io/errors.js';
 import { checkDevice, executionProviders } from '../src/runtime/device.js';
+import { defaultThreads } from '../src/graph/session-options.js';
+import os from 'node:os';
 import { openModel } from '../src/runtime/open-model.js';
 import { createServer } from '../src/server/app.js';
 import { packageRoot, sharedPath } from '../src/util/shared-path.js';
@@ -50,4 +52,21 @@ describe('--device', () => {
     assert.equal(r.status, 0, r.stderr);
     assert.ok(r.stdout.length > 'Once upon a time'.length);
   });
+});
+
+test('STEERER_THREADS sets the default thread count; a bad value is a clear error', () => {
+  const saved = process.env.STEERER_THREADS;
+  try {
+    process.env.STEERER_THREADS = '3';
+    assert.equal(defaultThreads(), 3);
+    delete process.env.STEERER_THREADS;
+    assert.equal(defaultThreads(), os.availableParallelism());
+    for (const bad of ['0', '-2', '1.5', 'two', '99999']) {
+      process.env.STEERER_THREADS = bad;
+      assert.throws(() => defaultThreads(), (e: unknown) => e instanceof InvalidInputError && /STEERER_THREADS must be a positive integer/.test(e.message), bad);
+    }
+  } finally {
+    if (saved === undefined) delete process.env.STEERER_THREADS;
+    else process.env.STEERER_THREADS = saved;
+  }
 });

@@ -39,4 +39,6 @@ while IFS= read -r f; do
 done < <(find test -name '*.test.ts' | sort)
 
 jobs=$(node -p 'Math.max(2, require("node:os").availableParallelism())')
-STEERER_CACHE_DIR="${TMPDIR:-/tmp}/steerer-test-cache" node --enable-source-maps --test --test-concurrency="$jobs" "$@" "${files[@]}"
+# Files run `jobs` at a time, one per core, so the models they and the CLI they start open take
+# one ONNX Runtime thread each (where a test says nothing): more would only contend for the cores.
+STEERER_THREADS="${STEERER_THREADS:-1}" STEERER_CACHE_DIR="${TMPDIR:-/tmp}/steerer-test-cache" node --enable-source-maps --test --test-concurrency="$jobs" "$@" "${files[@]}"

@@ -9,7 +9,7 @@ import { parseLayerList } from '../steering/shorthand.js';
 
 /** Options every model-using command takes. */
 export const modelOption = new Option('-m, --model <path>', 'model: Hugging Face directory, .gguf file, or llama2.c .bin').makeOptionMandatory();
-export const threadsOption = new Option('-t, --threads <n>', 'ONNX Runtime threads (default: all cores)');
+export const threadsOption = new Option('-t, --threads <n>', 'ONNX Runtime threads (default: $STEERER_THREADS, else all cores)');
 export const deviceOption = new Option('--device <name>', 'where ONNX Runtime computes: cpu, or cuda (needs onnxruntime-node installed with its CUDA provider)')
   .choices(DEVICES)
   .default('cpu');

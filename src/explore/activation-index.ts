@@ -19,7 +19,6 @@
  */
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
-import os from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type * as Usearch from 'usearch';
@@ -48,6 +47,7 @@ import {
 } from './index-files.js';
 import { matrixRows, storeRows, type RowSource } from './row-source.js';
 import { meanRow, subtractRow } from './row-stats.js';
+import { defaultThreads } from '../graph/session-options.js';
 
 export interface IndexBuildOptions {
   /** Token strings for token ids (e.g. ids => tokenStrings(model, ids)). */
@@ -229,7 +229,7 @@ export class ActivationIndex {
   async searchVectors(queries: Float32Array, k: number, opts: IndexSearchOptions = {}): Promise<Neighbours> {
     boundedInt('k', k, 1, MAX_K);
     const rerank = boundedInt('rerank', opts.rerank ?? 1, 1, MAX_RERANK);
-    const threads = opts.threads ?? os.availableParallelism();
+    const threads = opts.threads ?? defaultThreads();
     const center = this.manifest.centered ? this.rows.mean : undefined;
     const { metric } = this;
     const farthestNeedsExact = opts.farthest === true && !higherIsNearer(metric);
@@ -305,7 +305,7 @@ export async function buildActivationIndex(store: ActivationStore, dir: string, 
   };
   const rows = opts.maxRows === undefined ? store.rows : Math.min(store.rows, boundedInt('maxRows', opts.maxRows, 1, 2 ** 31 - 1));
   if (rows === 0) throw new InvalidInputError(`the store in ${store.dir} has no rows`);
-  const threads = opts.threads ?? os.availableParallelism();
+  const threads = opts.threads ?? defaultThreads();
   const center = opts.center ?? true;
   const source = storeRows(store, rows);
   const total = metric === 'l1' ? rows : 2 * rows;

@@ -4,10 +4,9 @@
  * TopK; the chunks' winners are merged here. It is the reference the approximate index is
  * measured against, the search of metrics the index library lacks (L1), and the re-ranker.
  */
-import os from 'node:os';
 import * as ort from 'onnxruntime-node';
 import { GraphBuilder } from '../graph/onnx-builder.js';
-import { computeSessionOptions } from '../graph/session-options.js';
+import { computeSessionOptions, defaultThreads } from '../graph/session-options.js';
 import { InvalidInputError } from '../io/errors.js';
 import type { RowSource } from './row-source.js';
 
@@ -198,7 +197,7 @@ export async function exactSearch(source: RowSource, queries: Float32Array, opts
   const nq = checkQueries(queries, D, k, metric);
   const mu = opts.center ?? new Float32Array(D);
   if (mu.length !== D) throw new InvalidInputError(`the centre has ${mu.length} values, the rows ${D}`);
-  const threads = opts.threads ?? os.availableParallelism();
+  const threads = opts.threads ?? defaultThreads();
   const largest = higherIsNearer(metric) !== (opts.farthest ?? false);
   const better = largest ? (a: number, b: number) => a > b : (a: number, b: number) => a < b;
   const s = await session(metric, largest, threads);

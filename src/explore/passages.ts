@@ -12,10 +12,9 @@
  * Exact: one pass over the store (the projections in ONNX Runtime, chunk by chunk), then a
  * running sum per document in JS (O(rows)).
  */
-import os from 'node:os';
 import * as ort from 'onnxruntime-node';
 import { GraphBuilder } from '../graph/onnx-builder.js';
-import { computeSessionOptions } from '../graph/session-options.js';
+import { computeSessionOptions, defaultThreads } from '../graph/session-options.js';
 import { InvalidInputError } from '../io/errors.js';
 import type { ActivationIndex } from './activation-index.js';
 
@@ -95,7 +94,7 @@ export async function passagesAlong(index: ActivationIndex, direction: Float32Ar
   const k = bounded('k', opts.k ?? 8, MAX_K);
   const window = opts.window ?? 8;
   if (!Number.isInteger(window) || window < 0 || window > MAX_SPAN) throw new InvalidInputError(`window must be an integer in 0..${MAX_SPAN}, got ${window}`);
-  const proj = await projections(index, direction, opts.threads ?? os.availableParallelism());
+  const proj = await projections(index, direction, opts.threads ?? defaultThreads());
   const { doc, pos } = index.rows;
   // ends[i] = last row of a full span (span consecutive positions of one document); means[i] its score.
   const ends: number[] = [];

@@ -2,10 +2,9 @@
  * The two passes of building a centred index, as small ORT graphs: the mean row of a row
  * source, and a chunk of rows with a row subtracted.
  */
-import os from 'node:os';
 import * as ort from 'onnxruntime-node';
 import { GraphBuilder } from '../graph/onnx-builder.js';
-import { computeSessionOptions } from '../graph/session-options.js';
+import { computeSessionOptions, defaultThreads } from '../graph/session-options.js';
 import type { RowSource } from './row-source.js';
 
 let graphs: Promise<{ sum: ort.InferenceSession; sub: ort.InferenceSession }> | undefined;
@@ -27,7 +26,7 @@ function sessions(threads: number): Promise<{ sum: ort.InferenceSession; sub: or
 
 /** The mean of every row of `source` (chunk sums accumulated in float64). */
 export async function meanRow(source: RowSource, opts: { threads?: number; chunkRows?: number; onChunk?: (rows: number) => void } = {}): Promise<Float32Array> {
-  const { sum } = await sessions(opts.threads ?? os.availableParallelism());
+  const { sum } = await sessions(opts.threads ?? defaultThreads());
   const D = source.dim;
   const acc = new Float64Array(D);
   for await (const c of source.chunks(opts.chunkRows ?? 1 << 16)) {
@@ -41,7 +40,7 @@ export async function meanRow(source: RowSource, opts: { threads?: number; chunk
 }
 
 /** `data` [rows, dim] minus `mu` [dim] from every row. */
-export async function subtractRow(data: Float32Array, mu: Float32Array, threads = os.availableParallelism()): Promise<Float32Array> {
+export async function subtractRow(data: Float32Array, mu: Float32Array, threads = defaultThreads()): Promise<Float32Array> {
   const { sub } = await sessions(threads);
   const D = mu.length;
   const out = await sub.run({ X: new ort.Tensor('float32', data, [data.length / D, D]), mu: new ort.Tensor('float32', mu, [1, D]) });

@@ -1,4 +1,6 @@
+import os from 'node:os';
 import type * as ort from 'onnxruntime-node';
+import { InvalidInputError } from '../io/errors.js';
 
 /**
  * Options for the small CPU sessions outside the model runtime (vector maths, probes, SAE
@@ -15,4 +17,17 @@ export function computeSessionOptions(threads: number): ort.InferenceSession.Ses
     logSeverityLevel: 3,
     extra: { session: { 'intra_op.allow_spinning': '0' } },
   };
+}
+
+/**
+ * ONNX Runtime threads when nobody says: STEERER_THREADS if set (a positive integer, as
+ * OMP_NUM_THREADS is for other engines: 1 per process when several processes share the cores,
+ * as the test runner's do), else every core.
+ */
+export function defaultThreads(): number {
+  const env = process.env.STEERER_THREADS;
+  if (env === undefined || env === '') return os.availableParallelism();
+  const n = Number(env);
+  if (!Number.isInteger(n) || n < 1 || n > 4096) throw new InvalidInputError(`STEERER_THREADS must be a positive integer, got ${JSON.stringify(env)}`);
+  return n;
 }

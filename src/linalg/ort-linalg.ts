@@ -1,7 +1,6 @@
-import os from 'node:os';
 import * as ort from 'onnxruntime-node';
 import { GraphBuilder } from '../graph/onnx-builder.js';
-import { computeSessionOptions } from '../graph/session-options.js';
+import { computeSessionOptions, defaultThreads } from '../graph/session-options.js';
 
 /**
  * The iterative linear algebra of vector extraction (power iteration, logistic regression),
@@ -12,7 +11,7 @@ import { computeSessionOptions } from '../graph/session-options.js';
 let sessions: Promise<{ gram: ort.InferenceSession; logistic: ort.InferenceSession }> | undefined;
 
 function build(): Promise<{ gram: ort.InferenceSession; logistic: ort.InferenceSession }> {
-  const opts: ort.InferenceSession.SessionOptions = computeSessionOptions(os.availableParallelism());
+  const opts: ort.InferenceSession.SessionOptions = computeSessionOptions(defaultThreads());
 
   // Xᵀ(X v): one power-iteration step on XᵀX without forming it.
   const g = new GraphBuilder('gram_vec');

@@ -1,4 +1,3 @@
-import os from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { InvalidInputError } from '../io/errors.js';
@@ -16,6 +15,7 @@ import { planSegments } from './segment-plan.js';
 import { checkDevice, type Device } from './device.js';
 import { SessionCache } from './session-cache.js';
 import { ropeTables } from '../model/rope-tables.js';
+import { defaultThreads } from '../graph/session-options.js';
 
 export interface RuntimeOptions {
   /** ORT intra-op threads (default: all cores). */
@@ -122,7 +122,7 @@ export class HookedModel {
     this.chatTemplate = loaded.chatTemplate;
     this.specialTokens = loaded.specialTokens;
     this.source = loaded.source;
-    const threads = opts.threads ?? os.availableParallelism();
+    const threads = opts.threads ?? defaultThreads();
     if (!Number.isInteger(threads) || threads < 1) throw new InvalidInputError(`threads must be a positive integer, got ${threads}`);
     this.threads = threads;
     this.device = checkDevice(opts.device ?? 'cpu');

@@ -7,7 +7,6 @@
  *   3. re-read only the shards holding kept rows: each kept row's window of neighbouring tokens
  *      of the same document, with the feature's activation on every one of them
  */
-import os from 'node:os';
 import { hookName } from '../graph/hook-points.js';
 import { InvalidInputError } from '../io/errors.js';
 import type { ActivationStore } from './activation-store.js';
@@ -15,6 +14,7 @@ import { FEATURE_INDEX_FORMAT, type FeatureContext, type FeatureIndex, type Feat
 import { defaultCodeWidth, saeRunnerFor } from './runner-cache.js';
 import type { SaeRunner, SparseCodes } from './sae-runner.js';
 import type { Sae } from './sae.js';
+import { defaultThreads } from '../graph/session-options.js';
 
 /** Histogram bins, log-spaced from maxActivation / 1000 to maxActivation. */
 const HISTOGRAM_BINS = 24;
@@ -187,7 +187,7 @@ export async function buildFeatureIndex(sae: Sae, store: ActivationStore, opts: 
   const rows = Math.min(store.rows, opts.maxRows === undefined ? Infinity : positiveInt('maxRows', opts.maxRows));
   if (rows === 0) throw new InvalidInputError(`the store in ${store.dir} has no rows`);
 
-  const runner = saeRunnerFor(sae, opts.threads ?? os.availableParallelism());
+  const runner = saeRunnerFor(sae, opts.threads ?? defaultThreads());
   const m = defaultCodeWidth(sae);
   let done = 0;
   const progress = (n: number): void => {

@@ -3,7 +3,6 @@
  * "contrastive" search), or compare decoder directions with a vector (a steering vector, a
  * probe direction).
  */
-import os from 'node:os';
 import * as ort from 'onnxruntime-node';
 import { hookName } from '../graph/hook-points.js';
 import { GraphBuilder } from '../graph/onnx-builder.js';
@@ -13,7 +12,7 @@ import type { HookedModel } from '../runtime/model.js';
 import { usesBos } from './activation-rows.js';
 import { defaultCodeWidth, saeRunnerFor } from './runner-cache.js';
 import { checkSaeFitsModel, type Sae } from './sae.js';
-import { computeSessionOptions } from '../graph/session-options.js';
+import { computeSessionOptions, defaultThreads } from '../graph/session-options.js';
 
 export interface FeatureMatch {
   readonly feature: number;
@@ -204,7 +203,7 @@ export async function featuresNearVector(sae: Sae, vector: Float32Array, opts: {
   if (!Number.isFinite(norm) || norm === 0) throw new InvalidInputError('the vector must be non-zero and finite');
   const unit = vector.map((x) => x / norm);
   const k = Math.min(top, dSae);
-  const { session, wDec } = await cosineSession(sae, opts.threads ?? os.availableParallelism());
+  const { session, wDec } = await cosineSession(sae, opts.threads ?? defaultThreads());
   const out = await session.run({ W_dec: wDec, v: new ort.Tensor('float32', unit, [dIn, 1]), k: new ort.Tensor('int64', BigInt64Array.of(BigInt(k)), [1]) });
   const values = out['top.values'].data as Float32Array;
   const indices = out['top.indices'].data as BigInt64Array;

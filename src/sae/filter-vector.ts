@@ -1,7 +1,7 @@
 import { InvalidInputError } from '../io/errors.js';
-import os from 'node:os';
 import { saeRunnerFor } from './runner-cache.js';
 import type { Sae } from './sae.js';
+import { defaultThreads } from '../graph/session-options.js';
 
 /**
  * SAE-filtered steering vectors: express what a vector does in feature space, keep only the
@@ -39,7 +39,7 @@ export async function featureEffect(sae: Sae, vector: Float32Array, reference: F
   const { dIn, dSae } = sae.cfg;
   if (vector.length !== dIn) throw new InvalidInputError(`vector has ${vector.length} values but the SAE reads ${dIn}`);
   if (rows < 1 || reference.length !== rows * dIn) throw new InvalidInputError(`reference activations have ${reference.length} values, expected ${rows} rows × ${dIn}`);
-  const runner = saeRunnerFor(sae, os.availableParallelism());
+  const runner = saeRunnerFor(sae, defaultThreads());
   const delta = new Float64Array(dSae);
   for (let r = 0; r < rows; r += chunk) {
     const n = Math.min(chunk, rows - r);

@@ -1,10 +1,9 @@
-import os from 'node:os';
 import * as ort from 'onnxruntime-node';
 import { InvalidInputError } from '../io/errors.js';
 import { GraphBuilder } from '../graph/onnx-builder.js';
 import { declareSaeInputs, emitDecode, emitEncode, type SaeParamNames } from './sae-graphs.js';
 import type { Sae } from './sae.js';
-import { computeSessionOptions } from '../graph/session-options.js';
+import { computeSessionOptions, defaultThreads } from '../graph/session-options.js';
 
 /** Sparse codes: for each row, the m largest latents (values 0 past the active ones). */
 export interface SparseCodes {
@@ -43,7 +42,7 @@ export class SaeRunner {
 
   constructor(sae: Sae, opts: { threads?: number } = {}) {
     this.sae = sae;
-    this.threads = opts.threads ?? os.availableParallelism();
+    this.threads = opts.threads ?? defaultThreads();
     const { cfg, weights: w } = sae;
     this.feeds = {
       'sae.W_enc': new ort.Tensor('float32', w.wEnc, [cfg.dIn, cfg.dSae]),

@@ -1,4 +1,3 @@
-import os from 'node:os';
 import { InvalidInputError } from '../io/errors.js';
 import type { HookedModel } from '../runtime/model.js';
 import { thinHistory, type SaeTrainingReport } from './training-report.js';
@@ -7,6 +6,7 @@ import { evaluateSaeOnModel } from './sae-eval.js';
 import { saeRunnerFor } from './runner-cache.js';
 import type { Sae } from './sae.js';
 import { defaultDeadTokens, trainSae, type StepMetrics, type TrainSaeOptions } from './train.js';
+import { defaultThreads } from '../graph/session-options.js';
 
 /**
  * Trains an SAE on a stored activation set and measures it the standard ways: FVU, L0 and dead
@@ -65,7 +65,7 @@ export async function trainSaeOnStore(store: ActivationStore, opts: StoreTrainin
   let heldOut: SaeTrainingReport['heldOut'];
   let modelEval: SaeTrainingReport['modelEval'];
   if (heldShards.length > 0) {
-    const runner = saeRunnerFor(sae, opts.threads ?? os.availableParallelism());
+    const runner = saeRunnerFor(sae, opts.threads ?? defaultThreads());
     let sse = 0;
     let sst = 0;
     let active = 0;

@@ -1,5 +1,4 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import * as ort from 'onnxruntime-node';
 import { z } from 'zod/v4';
 import { InvalidInputError, ModelFileError } from '../io/errors.js';
@@ -10,7 +9,7 @@ import { HOOK_SITES, type HookPoint } from '../graph/hook-points.js';
 import { createRng } from '../runtime/rng.js';
 import { buildTrainStep, TRAIN_PARAMS, type TrainParam } from './sae-graphs.js';
 import { validateSae, type Sae } from './sae.js';
-import { computeSessionOptions } from '../graph/session-options.js';
+import { computeSessionOptions, defaultThreads } from '../graph/session-options.js';
 
 /**
  * TopK SAE training (Gao et al. 2024, as in EleutherAI's sparsify): unit-norm decoder rows,
@@ -116,7 +115,7 @@ export async function trainSae(batches: AsyncIterable<Float32Array>, opts: Train
   const deadTokens = opts.deadTokens ?? defaultDeadTokens(opts.steps, batchSize);
   const applyBDec = opts.applyBDecToInput ?? true;
 
-  const sessionOpts: ort.InferenceSession.SessionOptions = computeSessionOptions(opts.threads ?? os.availableParallelism());
+  const sessionOpts: ort.InferenceSession.SessionOptions = computeSessionOptions(opts.threads ?? defaultThreads());
   const build = (aux: boolean): Promise<ort.InferenceSession> => {
     const g = new GraphBuilder(aux ? 'sae_train_aux' : 'sae_train');
     buildTrainStep(g, { dIn, dSae, k, kAux: aux ? kAux : 0, applyBDecToInput: applyBDec }, ADAM);
