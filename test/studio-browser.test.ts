@@ -34,6 +34,9 @@ const CHROMIUM = process.env.STEERER_CHROMIUM ?? '/usr/bin/chromium';
 const ROOT = packageRoot();
 const SHARED = process.env.STEERER_SHARED ?? path.resolve(ROOT, '..', 'shared');
 const MODEL = path.join(SHARED, 'models', 'tinystories-656k');
+// Screenshots of each step (for docs/screenshots) only when asked: STEERER_SCREENSHOTS=DIR. A
+// failure's screenshot is always written, to DIR or .tmp/screenshots.
+const WANT_SHOTS = process.env.STEERER_SCREENSHOTS !== undefined;
 const SCREENSHOTS = path.resolve(ROOT, process.env.STEERER_SCREENSHOTS ?? '.tmp/screenshots');
 
 const VECTOR = 'random-dir';
@@ -210,8 +213,8 @@ async function launchBrowser(): Promise<Browser> {
   });
 }
 
-async function shot(page: Page, name: string): Promise<void> {
-  await page.screenshot({ path: path.join(SCREENSHOTS, name) });
+async function shot(page: Page, name: string, fullPage = false): Promise<void> {
+  if (WANT_SHOTS) await page.screenshot({ path: path.join(SCREENSHOTS, name), fullPage });
 }
 
 test('studio: slider steering, new story vs continue, saved chats, side-by-side replies, a blind rating and the judge', { timeout: 150_000 }, async (t) => {
@@ -545,7 +548,7 @@ test('studio: slider steering, new story vs continue, saved chats, side-by-side 
     assert.ok((await page.getByTestId('diagnostics-table').locator('tbody tr').count()) >= 1);
     // A strength search's numbers (recommendation, diagnostics, the curve) are all shown short.
     assert.deepEqual(await longNumbers(page.getByTestId('vector-page')), [], 'numbers on the vector page have at most 4 significant digits');
-    await page.screenshot({ path: path.join(SCREENSHOTS, 'studio-vector-auto.png'), fullPage: true });
+    await shot(page, 'studio-vector-auto.png', true);
     await page.getByTestId('nav-chat').click();
     await page.getByTestId('vector-row-happy').waitFor();
 
