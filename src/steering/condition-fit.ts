@@ -4,7 +4,7 @@ import type { HookSite } from '../graph/hook-points.js';
 import { hookName } from '../graph/hook-points.js';
 import { collectActivations } from '../runtime/activations.js';
 import type { HookedModel } from '../runtime/model.js';
-import { createRng } from '../runtime/rng.js';
+import { kFold } from '../probes/cross-validation.js';
 import { VECTOR_FORMAT } from './vector-validation.js';
 import type { ConditionMeta, SteeringVector } from './vector.js';
 
@@ -67,7 +67,7 @@ export async function fitCondition(model: HookedModel, positives: readonly strin
   const points = layers.map((layer) => ({ layer, site }));
   const acts = await collectActivations(model, [...positives, ...negatives], { points, positions: reduce, onProgress: opts.onProgress });
   const labels = [...positives.map(() => true), ...negatives.map(() => false)];
-  const fold = stratifiedFolds(labels, folds, opts.seed ?? 0);
+  const split = kFold(labels.length, folds, opts.seed ?? 0, labels.map((y) => (y ? 1 : 0)));
 
   const directions = new Map<number, Float32Array>();
   const fits: LayerFit[] = [];
@@ -75,8 +75,9 @@ export async function fitCondition(model: HookedModel, positives: readonly strin
   for (const layer of layers) {
     const rows = acts.tensors.get(hookName({ layer, site }))!;
     const counts = { tp: 0, fp: 0, fn: 0, tn: 0 };
-    for (let k = 0; k < folds; k++) {
-      const train = labels.map((_, i) => fold[i] !== k);
+    for (const { test } of split) {
+      const held = new Set(test);
+      const train = labels.map((_, i) => !held.has(i));
       const { unit, threshold } = fitOn(rows, labels, train, D, measure);
       labels.forEach((y, i) => {
         if (train[i]) return;
@@ -175,19 +176,4 @@ function f1Of(c: { tp: number; fp: number; fn: number; tn: number }): Omit<Layer
   const recall = c.tp + c.fn === 0 ? 0 : c.tp / (c.tp + c.fn);
   const accuracy = (c.tp + c.tn) / (c.tp + c.fp + c.fn + c.tn);
   return { f1: precision + recall === 0 ? 0 : (2 * precision * recall) / (precision + recall), precision, recall, accuracy };
-}
-
-/** Fold of each example: each class shuffled (seeded) and dealt round-robin. */
-function stratifiedFolds(labels: readonly boolean[], folds: number, seed: number): number[] {
-  const rng = createRng(seed);
-  const fold = new Array<number>(labels.length).fill(0);
-  for (const cls of [true, false]) {
-    const idx = labels.flatMap((y, i) => (y === cls ? [i] : []));
-    for (let i = idx.length - 1; i > 0; i--) {
-      const j = Math.floor(rng.nextFloat() * (i + 1));
-      [idx[i], idx[j]] = [idx[j], idx[i]];
-    }
-    idx.forEach((i, k) => (fold[i] = k % folds));
-  }
-  return fold;
 }
