@@ -24,3 +24,12 @@ test(`no file in src/ is longer than ${MAX_LINES} lines`, () => {
     .map((f) => `${f.file} (${f.lines})`);
   assert.deepEqual(long, [], `split these: ${long.join(', ')}`);
 });
+
+// dependency-cruiser reads imports through the `typescript` package's API. Given a version it does
+// not support (TypeScript 7 has no such API), it reads no module and reports no violation, so the
+// layer check would pass on anything.
+test('the layer check can read TypeScript', async () => {
+  const { getAvailableTranspilers } = await import('dependency-cruiser');
+  const ts = getAvailableTranspilers().find((t) => t.name === 'typescript');
+  assert.ok(ts?.available, `dependency-cruiser cannot use the installed typescript (it supports ${ts?.version}): keep \`typescript\` in package.json within that range`);
+});

@@ -19,7 +19,7 @@ cd "$(dirname "$0")/.."
 mkdir -p .tmp
 out=$(mktemp -d .tmp/test-build.XXXXXX)
 trap 'rm -rf "$out"' EXIT
-npx tsc -p tsconfig.test.json --noEmit false --declaration false --outDir "$out" & typecheck=$!
+node node_modules/typescript-7/bin/tsc -p tsconfig.test.json --noEmit false --declaration false --outDir "$out" & typecheck=$!
 npm run --silent lint & lint=$!
 npm run --silent build:studio; studio=$?
 npm run --silent check:layers; layers=$?

@@ -13,7 +13,7 @@ export type LoadOptions = GgufLoadOptions;
  * The weights choice from the environment: STEERER_WEIGHTS=f32 expands quantized weights to
  * float32 (exact arithmetic, 4-8× the memory); unset or "packed" keeps them quantized.
  */
-export function weightsFromEnv(env: NodeJS.ProcessEnv = process.env): LoadOptions['weights'] {
+function weightsFromEnv(env: NodeJS.ProcessEnv = process.env): LoadOptions['weights'] {
   const v = env.STEERER_WEIGHTS;
   if (v === undefined || v === '') return undefined;
   if (v !== 'f32' && v !== 'packed') throw new ModelFileError('STEERER_WEIGHTS', `must be "packed" or "f32", got "${v}"`);

@@ -13,7 +13,7 @@ const NO_SCORES: Scores = { concept: null, coherence: null };
 const SCORES: Score[] = [1, 2, 3, 4, 5];
 
 /** The two replies of a blind turn as A and B: build the rating request from the form. */
-export function ratingInput(turn: Turn, concept: Pick3 | null, coherence: Pick3 | null, scoresA: Scores, scoresB: Scores): RatingInput | string {
+function ratingInput(turn: Turn, concept: Pick3 | null, coherence: Pick3 | null, scoresA: Scores, scoresB: Scores): RatingInput | string {
   const base = turn.replies[BASE];
   const steered = turn.replies[STEERED];
   if (base === undefined || steered === undefined || turn.steeredSide === undefined) return 'This turn has no pair of replies.';

@@ -7,14 +7,14 @@ import { readSseData } from './sse';
 
 // ---------- shapes ----------
 
-export type Role = 'system' | 'user' | 'assistant';
+type Role = 'system' | 'user' | 'assistant';
 
 export interface ChatMessage {
   role: Role;
   content: string;
 }
 
-export interface Intervention {
+interface Intervention {
   vector: string | { inline: number[] };
   layers: number[];
   coefficient: number;
@@ -27,7 +27,7 @@ export interface SteeringSpec {
   interventions: Intervention[];
 }
 
-export interface Diagnostic {
+interface Diagnostic {
   layer: number;
   accuracy: number;
   auroc: number;
@@ -36,7 +36,7 @@ export interface Diagnostic {
   heldOut: boolean | number;
 }
 
-export interface StrengthPoint {
+interface StrengthPoint {
   coefficient: number;
   concept: number;
   cost: number;
@@ -60,7 +60,7 @@ export interface Passage {
   end: number;
 }
 
-export interface VectorLikeness {
+interface VectorLikeness {
   name: string;
   cosine: number;
 }
@@ -150,7 +150,7 @@ export interface StrengthPreference {
   adoptions: Adoption[];
 }
 
-export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed';
+type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed';
 
 export interface Job {
   id: string;
@@ -167,7 +167,7 @@ export interface Job {
 export type Pick3 = 'a' | 'b' | 'tie';
 export type Score = 1 | 2 | 3 | 4 | 5;
 
-export interface RatedReply {
+interface RatedReply {
   text: string;
   steering: SteeringSpec | null;
 }
@@ -194,7 +194,7 @@ export interface JudgeScores {
   score: number;
 }
 
-export type JudgeField = 'concept' | 'instruction' | 'fluency';
+type JudgeField = 'concept' | 'instruction' | 'fluency';
 
 /** Per reply, the judge's ratings that held no readable verdict (their 0 is a placeholder). */
 export interface JudgeUnparsed {
@@ -214,16 +214,6 @@ export interface Rating extends RatingInput {
   createdAt: string;
   /** Present once the judge has scored both replies; `judge.judge` names the judging model. */
   judge?: Judgement;
-}
-
-/** The result of a finished ratings.judge job. */
-export interface JudgeRunResult {
-  judged: number;
-  skipped: number;
-  /** Judged ratings with a verdict the judge's reply did not state readably. */
-  unreadable: number;
-  judge: string;
-  warning?: string;
 }
 
 export interface AgreementStats {

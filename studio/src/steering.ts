@@ -17,7 +17,7 @@ export interface VectorSetting {
 export type SteeringSettings = Record<string, VectorSetting>;
 
 /** The layer a vector starts on: its recommended one when that is among its layers. */
-export function defaultLayer(v: VectorInfo): number {
+function defaultLayer(v: VectorInfo): number {
   const rec = v.recommended?.layers?.[0];
   return rec !== undefined && v.layers.includes(rec) ? rec : (v.layers[0] ?? 0);
 }
@@ -55,7 +55,7 @@ export function recommendedStrength(v: VectorInfo): number {
 }
 
 /** A vector the person has not touched: off, its slider at the recommendation, on its recommended layer. */
-export function defaultSetting(v: VectorInfo): VectorSetting {
+function defaultSetting(v: VectorInfo): VectorSetting {
   return { strength: recommendedStrength(v), layer: defaultLayer(v), enabled: false };
 }
 

@@ -8,7 +8,7 @@ export type Route =
   | { page: 'library' }
   | { page: 'vector'; name: string };
 
-export function parseRoute(hash: string): Route {
+function parseRoute(hash: string): Route {
   const parts = hash.replace(/^#\/?/, '').split('/');
   switch (parts[0]) {
     case 'chats':
