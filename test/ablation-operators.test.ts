@@ -17,6 +17,7 @@ import { steererIn } from './helpers/cli.js';
 import { postJson, startServer } from './helpers/server.js';
 import { tempDir } from './helpers/random-model.js';
 import { skipUnlessShared } from './helpers/shared.js';
+import { maxAbsDiff } from './helpers/reference-forward.js';
 
 /**
  * The zero, mean and resample operators of the steering spec against the same replacement made
@@ -27,11 +28,6 @@ const MODEL = sharedPath('models', 'tinystories-656k');
 const TEXT = 'Once upon a time, there was a little girl named Lily. She loved to play.';
 const SOURCE = 'Tom and his dog went to the park.';
 
-const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-};
 
 describe('ablation operators (TinyStories-656K)', { skip: skipUnlessShared(sharedPath('models', 'tinystories-656k', 'model.safetensors')) }, () => {
   let model: HookedModel;
@@ -64,8 +60,8 @@ describe('ablation operators (TinyStories-656K)', { skip: skipUnlessShared(share
     const point: HookPoint = { layer: 0, site: 'mlp_out' };
     const got = await logits(hooksOf([{ operator: 'zero', layers: [0], site: 'mlp_out', positions: { indices: [2, 3] } }]));
     const want = await byHand(point, [2, 3], () => new Float32Array(D));
-    assert.ok(maxDiff(got, want) < 1e-5, `${maxDiff(got, want)}`);
-    assert.ok(maxDiff(got, await logits([])) > 1e-3, 'the ablation changes the output');
+    assert.ok(maxAbsDiff(got, want) < 1e-5, `${maxAbsDiff(got, want)}`);
+    assert.ok(maxAbsDiff(got, await logits([])) > 1e-3, 'the ablation changes the output');
   });
 
   test("mean: inline values, or a vector file's stored means, at the last prompt token", async () => {
@@ -73,12 +69,12 @@ describe('ablation operators (TinyStories-656K)', { skip: skipUnlessShared(share
     const n = model.encode(TEXT).length;
     const want = await byHand({ layer: 1, site: 'resid_post' }, [n - 1], () => mean);
     const inline = await logits(hooksOf([{ operator: 'mean', vector: { inline: Array.from(mean) }, layers: [1], positions: { last: 1 } }]));
-    assert.ok(maxDiff(inline, want) < 1e-5, `${maxDiff(inline, want)}`);
+    assert.ok(maxAbsDiff(inline, want) < 1e-5, `${maxAbsDiff(inline, want)}`);
 
     const meta = { format: 'steerer.vector/v1', model: { name: model.source.name, architecture: model.spec.architecture, hiddenSize: D, numLayers: 2 }, method: 'diffmean', site: 'resid_post', createdAt: '' } as const;
     vectors.set('with-means', { directions: new Map([[1, new Float32Array(D).fill(1)]]), means: new Map([[1, mean]]), meta });
     const fromFile = await logits(hooksOf([{ operator: 'mean', vector: 'with-means', layers: [1], positions: { last: 1 } }]));
-    assert.ok(maxDiff(fromFile, want) < 1e-5);
+    assert.ok(maxAbsDiff(fromFile, want) < 1e-5);
 
     vectors.set('no-means', { directions: new Map([[1, new Float32Array(D).fill(1)]]), meta });
     assert.throws(() => hooksOf([{ operator: 'mean', vector: 'no-means', layers: [1] }]), /stores no mean activation for layer 1/);
@@ -97,7 +93,7 @@ describe('ablation operators (TinyStories-656K)', { skip: skipUnlessShared(share
     let resolved: ResolvedIntervention | undefined;
     const hooks = hooksOf([{ operator: 'resample', source: SOURCE, layers: [1], site: 'resid_pre', positions: { from: 1 } }], (r) => (resolved = r));
     const got = await logits(hooks);
-    assert.ok(maxDiff(got, want) < 1e-5, `${maxDiff(got, want)}`);
+    assert.ok(maxAbsDiff(got, want) < 1e-5, `${maxAbsDiff(got, want)}`);
     assert.equal(describeResolved(resolved!), `steering: resample ablation at layer 1 from "${SOURCE}"`);
 
     // Prefill then one token at a time through the KV cache: the same positions are replaced.
@@ -107,7 +103,7 @@ describe('ablation operators (TinyStories-656K)', { skip: skipUnlessShared(share
     await model.forward({ tokens: [ids.slice(0, 5)], cache, hooks, logits: 'last' });
     let step: Float32Array | undefined;
     for (let p = 5; p < ids.length; p++) step = (await model.forward({ tokens: [[ids[p]]], cache, hooks, logits: 'last' })).logits!;
-    assert.ok(maxDiff(step!, got.subarray((ids.length - 1) * V)) < 1e-4);
+    assert.ok(maxAbsDiff(step!, got.subarray((ids.length - 1) * V)) < 1e-4);
   });
 
   test('the spec refuses what an ablation cannot take, naming the field', () => {

@@ -20,6 +20,7 @@ import { generate } from '../src/decoding/generate.js';
 import { steererIn } from './helpers/cli.js';
 import { tempDir } from './helpers/random-model.js';
 import { postJson, startServer } from './helpers/server.js';
+import { maxAbsDiff } from './helpers/reference-forward.js';
 
 /**
  * Conditional steering (`when` in the spec) on TinyStories-656K: a condition that never holds
@@ -33,11 +34,6 @@ const MODEL = sharedPath('models', 'tinystories-656k');
 const PROMPTS = ['Once upon a time, there was a little girl named Lily.', 'Tom and his dog went to the park to play with a red ball.'];
 
 const bytesEqual = (a: Float32Array, b: Float32Array): boolean => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
-const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-};
 
 describe('conditional steering (TinyStories-656K)', { skip: skipUnlessShared(sharedPath('models', 'tinystories-656k', 'model.safetensors')) }, () => {
   let model: HookedModel;
@@ -80,7 +76,7 @@ describe('conditional steering (TinyStories-656K)', { skip: skipUnlessShared(sha
   }
   const sameRuns = (a: Float32Array[], b: Float32Array[], what: string): void => {
     assert.equal(a.length, b.length);
-    a.forEach((x, i) => assert.ok(bytesEqual(x, b[i]), `${what}: step ${i} differs (max |Δ| ${maxDiff(x, b[i])})`));
+    a.forEach((x, i) => assert.ok(bytesEqual(x, b[i]), `${what}: step ${i} differs (max |Δ| ${maxAbsDiff(x, b[i])})`));
   };
   const steered = (layers: number[], extra: Record<string, unknown> = {}) => ({ vector: { inline: steer }, layers, coefficient: 4, ...extra });
   const when = (layer: number, threshold: number, extra: Record<string, unknown> = {}) => ({ vector: { inline: cond }, layer, measure: 'projection', reduce: 'last', threshold, ...extra });
@@ -94,7 +90,7 @@ describe('conditional steering (TinyStories-656K)', { skip: skipUnlessShared(sha
     test(`${label}: never = unsteered, always = steered, bit for bit`, async () => {
       const plain = await decode([]);
       const steeredRun = await decode(hooksOf([steered([...ivLayers])]));
-      assert.ok(maxDiff(plain[1], steeredRun[1]) > 1e-3, 'the steering changes the logits');
+      assert.ok(maxAbsDiff(plain[1], steeredRun[1]) > 1e-3, 'the steering changes the logits');
       const never = await decode(hooksOf([steered([...ivLayers], { when: when(condLayer, 1e6, { read }) })]));
       const always = await decode(hooksOf([steered([...ivLayers], { when: when(condLayer, -1e6, { read }) })]));
       sameRuns(never, plain, 'never fires vs unsteered');
@@ -132,7 +128,7 @@ describe('conditional steering (TinyStories-656K)', { skip: skipUnlessShared(sha
       const V = model.spec.vocabSize;
       for (let b = 0; b < 2; b++) {
         const own = await decode(b === fires ? hooksOf([steered([1])]) : [], [PROMPTS[b]], 4);
-        batched.forEach((step, i) => assert.ok(maxDiff(step.subarray(b * V, (b + 1) * V), own[i]) < 1e-4, `prompt ${b}, step ${i}`));
+        batched.forEach((step, i) => assert.ok(maxAbsDiff(step.subarray(b * V, (b + 1) * V), own[i]) < 1e-4, `prompt ${b}, step ${i}`));
       }
       // The gate the forward reports, against the JS scores.
       const out = await model.forward({ tokens: PROMPTS.map((p) => model.encode(p)), hooks: hooksOf(spec), logits: 'last' });

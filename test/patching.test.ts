@@ -7,6 +7,7 @@ import { loadModel } from '../src/model/load.js';
 import { HookedModel } from '../src/runtime/model.js';
 import { sharedPath } from '../src/util/shared-path.js';
 import { skipUnlessShared } from './helpers/shared.js';
+import { maxAbsDiff } from './helpers/reference-forward.js';
 
 /**
  * Activation patching on TinyStories-656K against what must hold exactly (the last layer's
@@ -18,11 +19,6 @@ const MODEL = sharedPath('models', 'tinystories-656k');
 const CLEAN = 'Tom had a red ball. Tom gave the ball to';
 const CORRUPT = 'Sue had a red ball. Sue gave the ball to';
 
-const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-};
 
 function logSoftmaxAt(logits: ArrayLike<number>, id: number): number {
   let max = -Infinity;
@@ -63,16 +59,16 @@ describe('activation patching (TinyStories-656K)', { skip: skipUnlessShared(shar
 
   test('the prompts differ and have the same token count', () => {
     assert.equal(clean.length, corrupt.length);
-    assert.ok(maxDiff(cleanLogits, corruptLogits) > 0.1);
+    assert.ok(maxAbsDiff(cleanLogits, corruptLogits) > 0.1);
   });
 
   test("patching the last layer's residual (all positions, or the last only) gives the clean logits; patching nothing the corrupt ones", async () => {
     const all = await patchedLogits(model, CLEAN, CORRUPT, [{ point: last(), positions: clean.map((_, i) => i) }]);
-    assert.ok(maxDiff(all, cleanLogits) < 1e-5, `all positions: ${maxDiff(all, cleanLogits)}`);
+    assert.ok(maxAbsDiff(all, cleanLogits) < 1e-5, `all positions: ${maxAbsDiff(all, cleanLogits)}`);
     const final = await patchedLogits(model, CLEAN, CORRUPT, [{ point: last(), positions: [clean.length - 1] }]);
-    assert.ok(maxDiff(final, cleanLogits) < 1e-5, `last position: ${maxDiff(final, cleanLogits)}`);
+    assert.ok(maxAbsDiff(final, cleanLogits) < 1e-5, `last position: ${maxAbsDiff(final, cleanLogits)}`);
     const none = await patchedLogits(model, CLEAN, CORRUPT, []);
-    assert.ok(maxDiff(none, corruptLogits) < 1e-5, `nothing: ${maxDiff(none, corruptLogits)}`);
+    assert.ok(maxAbsDiff(none, corruptLogits) < 1e-5, `nothing: ${maxAbsDiff(none, corruptLogits)}`);
   });
 
   test('a sweep: effect 1 at the last layer’s last position, 0 elsewhere in that layer, and cells equal to hand-patched runs', async () => {
@@ -117,7 +113,7 @@ describe('activation patching (TinyStories-656K)', { skip: skipUnlessShared(shar
     assert.deepEqual(a.positions, [2, 5, clean.length - 1]);
     assert.ok(Math.abs(a.clean.metric - (cleanLogits[target] - cleanLogits[foil])) < 1e-4);
     assert.ok(Math.abs(a.corrupt.metric - (corruptLogits[target] - corruptLogits[foil])) < 1e-4);
-    a.sites[0].value.forEach((row, l) => assert.ok(maxDiff(row, b.sites[0].value[l]) < 1e-4));
+    a.sites[0].value.forEach((row, l) => assert.ok(maxAbsDiff(row, b.sites[0].value[l]) < 1e-4));
     const hand = await byHand({ layer: 1, site: 'attn_out' }, [clean.length - 1]);
     assert.ok(Math.abs(a.sites[0].value[1][2] - (hand[target] - hand[foil])) < 1e-4);
   });

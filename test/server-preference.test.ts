@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { strengthPreference } from '../src/evals/rating-preference.js';
+import { strengthPreference, type StrengthPreference } from '../src/evals/rating-preference.js';
+import type { RecommendationAdoption } from '../src/steering/vector.js';
 import { loadVector } from '../src/steering/vector-file.js';
 import { steererInProcess } from './helpers/cli-in-process.js';
 import { rng } from './helpers/prng.js';
@@ -17,27 +18,9 @@ import { peaked, simulatedRatings } from './helpers/simulated-rater.js';
  * coefficient, and undone; the exported ratings give the same fit offline through the CLI.
  */
 
-interface Adoption {
-  source: string;
-  coefficient: number;
-  previous: number | null;
-  ratings: number;
-  interval: [number, number];
-  dimension: string;
-  adoptedAt: string;
-}
-interface Preference {
-  n: number;
-  preferred: number | null;
-  adoptable: number | null;
-  interval: [number, number] | null;
-  atEdge: boolean;
-  reason?: string;
-  perCoefficient: { coefficient: number; strength: number; interval: [number, number] }[];
-  automatic: { coefficient: number | null; source: string };
-  recommended: { coefficient: number | null; source: string };
-  adoptions: Adoption[];
-}
+/** The server's replies, as the library types them (JSON keeps every field these read). */
+type Adoption = RecommendationAdoption;
+type Preference = StrengthPreference;
 interface Info {
   recommended?: { layers?: number[]; coefficient?: number };
   adoptions?: Adoption[];
