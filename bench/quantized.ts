@@ -12,7 +12,8 @@
  * bench/models/cache); the first, cold start is reported apart and the rounds run warm.
  *
  * `--shape` picks a published shape instead (bench/lib/shapes.ts: qwen2.5-0.5b, llama-3.2-1b,
- * llama-3.1-8b), written as a random GGUF one tensor at a time.
+ * llama-3.1-8b), written as a random GGUF one tensor at a time; these can also be Q4_K (`--types
+ * q4_k`, for shapes whose rows are whole 256-value super-blocks).
  *
  * Usage: npm run quantized [-- --threads 2 --rounds 2 --types f32,q8_0,q4_0 --shape smollm2-random --prompt 130 --new 128
  *        --long 2048 --long-new 32]   (--long 0 skips decoding after a long prompt)
@@ -32,7 +33,7 @@ import { fmt, formatTable } from './lib/table.js';
 import type { QuantWorkerConfig, QuantWorkerResult } from './quantized-worker.js';
 
 const log = (msg: string): void => console.error(`[quantized] ${msg}`);
-const TYPES: Record<string, GgmlType> = { f32: GgmlType.F32, f16: GgmlType.F16, q8_0: GgmlType.Q8_0, q4_0: GgmlType.Q4_0 };
+const TYPES: Record<string, GgmlType> = { f32: GgmlType.F32, f16: GgmlType.F16, q8_0: GgmlType.Q8_0, q4_0: GgmlType.Q4_0, q4_k: GgmlType.Q4_K };
 
 function flag(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -83,6 +84,8 @@ async function main(): Promise<void> {
   const types = flag('types', 'f32,q8_0,q4_0').split(',');
   for (const t of types) if (!(t in TYPES)) throw new Error(`unknown type ${t} (known: ${Object.keys(TYPES).join(', ')})`);
   const shapeKey = flag('shape', 'smollm2-random');
+  // Steerer's GGUF writer quantizes to Q8_0 and Q4_0; K-quant files are random blocks of a --shape.
+  if (shapeKey === 'smollm2-random' && types.includes('q4_k')) throw new Error('q4_k files are written for a --shape with rows of whole 256-value blocks (llama-3.2-1b, llama-3.1-8b)');
   if (shapeKey !== 'smollm2-random' && !SHAPES[shapeKey]) throw new Error(`unknown shape ${shapeKey} (known: smollm2-random, ${Object.keys(SHAPES).join(', ')})`);
   const PROMPT_TOKENS = Number(flag('prompt', '130'));
   const NEW_TOKENS = Number(flag('new', '128'));

@@ -110,6 +110,20 @@ describe('ggml rows → MatMulNBits layout', () => {
     assert.equal(w[31], -4);
   });
 
+  test('a Q4_1 block with d = 0 is its constant m, held with q = 8 so that the product without zero points is 0', () => {
+    const block = new Uint8Array(20);
+    const m = f32ToF16(0.75);
+    block[2] = m & 0xff;
+    block[3] = m >> 8;
+    for (let i = 4; i < 20; i++) block[i] = (i * 37) & 0xff;
+    const packed: NBitsRows = { q: new Uint8Array(16), scales: new Float32Array(1), zeros: new Float32Array(1) };
+    repackRows(GgmlType.Q4_1, block, 1, 32, packed);
+    assert.deepEqual([...packed.q], new Array(16).fill(0x88));
+    // (q − 8)·scale, what MatMulNBits multiplies by, is 0; the zero point carries the value.
+    assert.equal(packed.scales[0], 1);
+    assert.deepEqual([...unpackRow(packed, 4, 32, 0)], new Array(32).fill(0.75));
+  });
+
   test('rows that are not whole blocks are refused', () => {
     const packed: NBitsRows = { q: new Uint8Array(64), scales: new Float32Array(4) };
     assert.throws(() => repackRows(GgmlType.Q4_K, new Uint8Array(144), 1, 48, packed), /not whole/);

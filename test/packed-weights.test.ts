@@ -2,17 +2,23 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
+import onnxProto from 'onnx-proto';
+import { f32ToF16 } from '../src/io/dtype.js';
 import { GgmlType, GgufFile } from '../src/io/gguf.js';
-import { writeModelGguf } from '../src/model/export-gguf.js';
+import { writeGguf, type GgufTensorToWrite } from '../src/io/gguf-write.js';
+import { modelGgufMetadata, writeModelGguf } from '../src/model/export-gguf.js';
+import type { LoadedModel } from '../src/model/spec.js';
 import { loadGguf } from '../src/model/loaders/gguf.js';
 import { loadHfDirectory } from '../src/model/loaders/hf.js';
 import type { Hook } from '../src/runtime/hooks.js';
 import { HookedModel } from '../src/runtime/model.js';
+import { createRng } from '../src/runtime/rng.js';
 import { argmax } from '../src/runtime/sampling.js';
 import { addVector } from '../src/steering/operators.js';
 import { tempDir, writeRandomHfModel, type TestArch } from './helpers/random-model.js';
 import { maxAbsDiff } from './helpers/reference-forward.js';
 
+const { onnx } = onnxProto;
 const IDS = [1, 57, 300, 12, 999, 4, 1500, 77, 3, 640, 18, 2047];
 const dirs: string[] = [];
 after(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
@@ -36,6 +42,20 @@ function scaleOf(a: Float32Array): number {
   return s;
 }
 
+/** Logits at every position of IDS from both loads, and their largest difference relative to the float32 load's. */
+async function packedVsF32(packedLoad: LoadedModel, f32Load: LoadedModel): Promise<{ la: Float32Array; lb: Float32Array; rel: number; vocab: number }> {
+  const a = new HookedModel(packedLoad, { threads: 1 });
+  const b = new HookedModel(f32Load, { threads: 1 });
+  try {
+    const la = (await a.forward({ tokens: [IDS], logits: 'all' })).logits!;
+    const lb = (await b.forward({ tokens: [IDS], logits: 'all' })).logits!;
+    return { la, lb, rel: maxAbsDiff(la, lb) / scaleOf(lb), vocab: a.spec.vocabSize };
+  } finally {
+    await a.dispose();
+    await b.dispose();
+  }
+}
+
 describe('quantized GGUF weights kept packed', () => {
   for (const [arch, type] of [['llama', GgmlType.Q4_0], ['llama', GgmlType.Q8_0], ['gpt2', GgmlType.Q8_0], ['qwen2', GgmlType.Q4_0]] as const) {
     test(`${arch} ${GgmlType[type]}: packed matrices are the file's values exactly, and logits match the float32 load`, async () => {
@@ -57,22 +77,60 @@ describe('quantized GGUF weights kept packed', () => {
       }
       assert.ok(packedLoad.weights.has('output_norm.weight'));
 
-      const a = new HookedModel(packedLoad, { threads: 1 });
-      const b = new HookedModel(f32Load, { threads: 1 });
-      const la = (await a.forward({ tokens: [IDS], logits: 'all' })).logits!;
-      const lb = (await b.forward({ tokens: [IDS], logits: 'all' })).logits!;
+      const { la, lb, rel, vocab: V } = await packedVsF32(packedLoad, f32Load);
       // The packed matmuls quantize activations to int8 per block of 32 (as llama.cpp does for
       // quantized weights): a relative error of a few 1e-3, far below Q4_0's own (~1e-1).
-      const rel = maxAbsDiff(la, lb) / scaleOf(lb);
       assert.ok(rel < 2e-2, `relative logit error ${rel}`);
-      const V = a.spec.vocabSize;
       let agree = 0;
       for (let t = 0; t < IDS.length; t++) agree += argmax(la.subarray(t * V, (t + 1) * V)) === argmax(lb.subarray(t * V, (t + 1) * V)) ? 1 : 0;
       assert.ok(agree >= IDS.length - 1, `greedy tokens agree at ${agree} of ${IDS.length} positions`);
-      await a.dispose();
-      await b.dispose();
     });
   }
+
+  test('Q4_K (float zero points): matrices run without their zero points in MatMulNBits, and logits match the float32 load', async () => {
+    // Steerer writes no K-quants, so the matrices of a float32 export become random Q4_K blocks.
+    const m = writeRandomHfModel('llama', { seed: 17, hidden: 256, intermediate: 512 });
+    dirs.push(m.dir);
+    const hf = loadHfDirectory(m.dir);
+    const tokenizerJson = JSON.parse(fs.readFileSync(path.join(m.dir, 'tokenizer.json'), 'utf8')) as object;
+    const f32File = path.join(m.dir, 'model-f32.gguf');
+    writeModelGguf(f32File, hf.spec, hf.weights, { tokenizerJson, allowMissingByteTokens: true });
+    const src = GgufFile.open(f32File);
+    const rng = createRng(5);
+    const tensors: GgufTensorToWrite[] = [...src.tensors.values()].map((t) => {
+      if (!/\.weight$/.test(t.name) || t.shape.length !== 2 || t.name === 'token_embd.weight') return { name: t.name, shape: t.shape, type: GgmlType.F32, data: src.readF32(t.name) };
+      const blocks = new Uint8Array(((t.shape[0] * t.shape[1]) / 256) * 144);
+      for (let i = 0; i < blocks.length; i++) blocks[i] = Math.floor(rng.nextFloat() * 256);
+      for (let b = 0; b < blocks.length; b += 144) {
+        // d and dmin (f16): values d·sc·q − dmin·m with sc, m, q random have std ≈ 255·d.
+        const d = f32ToF16((0.5 + rng.nextFloat()) * 2.4e-4);
+        const dmin = f32ToF16((0.5 + rng.nextFloat()) * 1.8e-3);
+        blocks.set([d & 0xff, d >> 8, dmin & 0xff, dmin >> 8], b);
+      }
+      return { name: t.name, shape: t.shape, type: GgmlType.Q4_K, bytes: () => blocks };
+    });
+    src.close();
+    const file = path.join(m.dir, 'model-q4_k.gguf');
+    writeGguf(file, modelGgufMetadata(hf.spec, { tokenizerJson, allowMissingByteTokens: true }), tensors);
+
+    const packedLoad = loadGguf(file, { cacheRoot });
+    const f32Load = loadGguf(file, { weights: 'f32' });
+    const packed = packedLoad.packed!;
+    const attnQ = packed.get('blk.0.attn_q.weight');
+    assert.ok(attnQ && attnQ.bits === 4 && attnQ.zeros && attnQ.exact, 'Q4_K is kept as 4 bits with float zero points');
+    const { rel } = await packedVsF32(packedLoad, f32Load);
+    assert.ok(rel < 2e-2, `relative logit error ${rel}`);
+    // Float zero points fed to MatMulNBits would make ONNX Runtime dequantize the whole matrix on
+    // every call; the graphs pass none (the zero point is corrected by a block-sum product).
+    const graphs = fs.readdirSync(packed.dir).filter((f) => f.endsWith('.onnx'));
+    assert.ok(graphs.length > 0);
+    for (const f of graphs) {
+      const nodes = onnx.ModelProto.decode(fs.readFileSync(path.join(packed.dir, f))).graph!.node!;
+      const nbits = nodes.filter((n) => n.opType === 'MatMulNBits');
+      assert.ok(nbits.length >= 7 * hf.spec.numLayers);
+      for (const n of nbits) assert.equal(n.input!.length, 3, `${n.name} takes zero points`);
+    }
+  });
 
   test('F16 weights are requantized to 8 bits within half a step, and logits stay close to the float32 load', async () => {
     const file = quantizedFile('llama', GgmlType.F16, 41);
@@ -98,15 +156,10 @@ describe('quantized GGUF weights kept packed', () => {
         }
       }
     }
-    const a = new HookedModel(packedLoad, { threads: 1 });
-    const b = new HookedModel(f32Load, { threads: 1 });
-    const la = (await a.forward({ tokens: [IDS], logits: 'all' })).logits!;
-    const lb = (await b.forward({ tokens: [IDS], logits: 'all' })).logits!;
+    const { rel } = await packedVsF32(packedLoad, f32Load);
     // The weights' 8-bit rounding plus the int8 activations: what a Q8_0 file of this model costs
     // (architectures.test.ts bounds the first at 3e-2, the Q8_0 test above the second at 2e-2).
-    assert.ok(maxAbsDiff(la, lb) / scaleOf(lb) < 5e-2, `relative logit error ${maxAbsDiff(la, lb) / scaleOf(lb)}`);
-    await a.dispose();
-    await b.dispose();
+    assert.ok(rel < 5e-2, `relative logit error ${rel}`);
   });
 
   test('hooks and steering work on packed weights as on float32 ones', async () => {

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { GgmlType, modelGgufMetadata, sharedPath, writeGguf, type GgufTensorToWrite, type ModelSpec } from './steerer.js';
+import { GgmlType, modelGgufMetadata, sharedPath, writeGguf, type GgufMetaEntry, type GgufTensorToWrite, type ModelSpec } from './steerer.js';
 import { MODELS_DIR } from './paths.js';
 
 /**
@@ -79,9 +79,24 @@ function noise(seed: number): () => number {
   };
 }
 
-/** Random bytes of `n` blocks of `type`, with f16 block scales ~ `scale` (bytes 0-1 of each block). */
+/** Bytes per block and values per block of the quantized types these files use. */
+const BLOCKS: Partial<Record<GgmlType, { readonly blockSize: number; readonly typeSize: number }>> = {
+  [GgmlType.F32]: { blockSize: 1, typeSize: 4 },
+  [GgmlType.Q8_0]: { blockSize: 32, typeSize: 34 },
+  [GgmlType.Q4_0]: { blockSize: 32, typeSize: 18 },
+  [GgmlType.Q4_K]: { blockSize: 256, typeSize: 144 },
+};
+
+/**
+ * Random bytes of the blocks of `numel` values of `type`, with f16 block scales ~ `scale` (bytes 0-1
+ * of each block). Q4_K super-blocks also hold dmin (bytes 2-3), the scale of the eight sub-block
+ * minimums, set to 7.5 × d so that the random mins cancel the mean of the random nibbles.
+ */
 function randomBlocks(type: GgmlType, numel: number, seed: number, scale: number): Uint8Array {
-  const { blockSize, typeSize } = type === GgmlType.Q4_0 ? { blockSize: 32, typeSize: 18 } : type === GgmlType.Q8_0 ? { blockSize: 32, typeSize: 34 } : { blockSize: 1, typeSize: 4 };
+  const layout = BLOCKS[type];
+  if (!layout) throw new Error(`random blocks of GGML type ${type} are not written`);
+  const { blockSize, typeSize } = layout;
+  if (numel % blockSize !== 0) throw new Error(`${numel} values do not fill blocks of ${blockSize}`);
   const out = new Uint8Array((numel / blockSize) * typeSize);
   const words = new Uint32Array(out.buffer, 0, Math.floor(out.length / 4));
   const next = noise(seed);
@@ -93,9 +108,14 @@ function randomBlocks(type: GgmlType, numel: number, seed: number, scale: number
   for (let i = 0; i < words.length; i++) words[i] = next();
   // f16 of `scale` for every block (the random quants give the values their spread).
   const h = f16Bits(scale);
+  const hMin = f16Bits(7.5 * scale);
   for (let b = 0; b < out.length; b += typeSize) {
     out[b] = h & 0xff;
     out[b + 1] = h >> 8;
+    if (type === GgmlType.Q4_K) {
+      out[b + 2] = hMin & 0xff;
+      out[b + 3] = hMin >> 8;
+    }
   }
   return out;
 }
@@ -107,6 +127,14 @@ function f16Bits(v: number): number {
   return ((u >>> 16) & 0x8000) | (exp << 10) | ((u >>> 13) & 0x3ff);
 }
 
+/** The types shape files are written in, by their file-name suffix. */
+const SHAPE_TYPES: Partial<Record<GgmlType, 'f32' | 'q8_0' | 'q4_0' | 'q4_k'>> = {
+  [GgmlType.F32]: 'f32',
+  [GgmlType.Q8_0]: 'q8_0',
+  [GgmlType.Q4_0]: 'q4_0',
+  [GgmlType.Q4_K]: 'q4_k',
+};
+
 /**
  * bench/models/<shape>.<type>.gguf, written if missing: every 2-D weight of `type` (random
  * blocks whose values have a standard deviation near 0.02), norms at 1, biases at 0.
@@ -114,16 +142,25 @@ function f16Bits(v: number): number {
 export function ensureShapeGguf(key: string, type: GgmlType, log: (msg: string) => void): string {
   const shape = SHAPES[key];
   if (!shape) throw new Error(`unknown shape ${key} (known: ${Object.keys(SHAPES).join(', ')})`);
-  const name = type === GgmlType.Q4_0 ? 'q4_0' : type === GgmlType.Q8_0 ? 'q8_0' : 'f32';
+  const name = SHAPE_TYPES[type];
+  if (!name) throw new Error(`shape files are written as ${Object.values(SHAPE_TYPES).join(', ')}, not GGML type ${type}`);
+  const blockSize = BLOCKS[type]?.blockSize ?? 1;
+  const rowLengths = [shape.hidden, shape.intermediate];
+  if (rowLengths.some((k) => k % blockSize !== 0)) throw new Error(`${shape.label} has rows of ${rowLengths.join(' and ')} values, not whole ${name} blocks of ${blockSize}`);
   const file = join(MODELS_DIR, `${key}.${name}.gguf`);
   if (existsSync(file)) return file;
   const spec = specOf(shape);
   const tokenizerJson = JSON.parse(readFileSync(sharedPath('models', 'smollm2-135m-instruct', 'tokenizer.json'), 'utf8')) as object;
-  const meta = modelGgufMetadata(spec, { type, name: `${shape.label} (random)`, tokenizerJson });
+  // Steerer exports F32, Q8_0 and Q4_0 itself; a Q4_K file says so in general.file_type
+  // (llama.cpp's MOSTLY_Q4_K_S, 14: every matrix Q4_K), the rest of its metadata is the same.
+  const meta = modelGgufMetadata(spec, { type: type === GgmlType.Q4_K ? GgmlType.Q4_0 : type, name: `${shape.label} (random)`, tokenizerJson }).map((e): GgufMetaEntry =>
+    type === GgmlType.Q4_K && e.key === 'general.file_type' ? { key: e.key, type: 'u32', value: 14 } : e,
+  );
   const D = shape.hidden;
   const hd = D / shape.heads;
-  // Per-value std 0.02: Q4_0 values (q − 8)·d have std ≈ 4.6 d, Q8_0 values q·d ≈ 74 d.
-  const blockScale = type === GgmlType.Q4_0 ? 0.02 / 4.6 : type === GgmlType.Q8_0 ? 0.02 / 74 : 0.02;
+  // Per-value std 0.02: Q4_0 values (q − 8)·d have std ≈ 4.6 d, Q8_0 values q·d ≈ 74 d, Q4_K values
+  // d·sc·q − dmin·m (sc, m uniform in 0..63, dmin = 7.5 d) ≈ 255 d.
+  const blockScale = { q4_0: 0.02 / 4.6, q8_0: 0.02 / 74, q4_k: 0.02 / 255, f32: 0.02 }[name];
   let seed = 1;
   const matrix = (n: string, rows: number, cols: number): GgufTensorToWrite => {
     const s = seed++;

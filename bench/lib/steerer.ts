@@ -22,6 +22,7 @@ export { benchmarkPath, readMultipleChoice } from '../../src/evals/benchmark-fil
 export { modelGgufMetadata, writeModelGguf } from '../../src/model/export-gguf.js';
 export { GgmlType } from '../../src/io/gguf.js';
 export { writeGguf, type GgufTensorToWrite } from '../../src/io/gguf-write.js';
+export type { GgufMetaEntry } from '../../src/io/gguf-format.js';
 export type { ModelSpec } from '../../src/model/spec.js';
 export { sharedPath } from '../../src/util/shared-path.js';
 export { createRng } from '../../src/runtime/rng.js';

@@ -131,13 +131,32 @@ export function compileSegment(
     }
     const m = src.matrix;
     const kb = m.in / 32;
-    const inputs = [
-      x,
-      g.externalInitializer(`${name}.q`, 'uint8', [m.out, kb, (32 * m.bits) / 8], src.location, m.q.offset, m.q.length),
-      g.externalInitializer(`${name}.scales`, 'float32', [m.out * kb], src.location, m.scales.offset, m.scales.length),
-    ];
-    if (m.zeroPoints) inputs.push(g.externalInitializer(`${name}.zeros`, 'float32', [m.out * kb], src.location, m.zeroPoints.offset, m.zeroPoints.length));
-    return g.msNode('MatMulNBits', inputs, { K: int(m.in), N: int(m.out), bits: int(m.bits), block_size: int(32), accuracy_level: int(NBITS_ACCURACY) }, outName);
+    const scales = g.externalInitializer(`${name}.scales`, 'float32', [m.out * kb], src.location, m.scales.offset, m.scales.length);
+    const inputs = [x, g.externalInitializer(`${name}.q`, 'uint8', [m.out, kb, (32 * m.bits) / 8], src.location, m.q.offset, m.q.length), scales];
+    const attrs = { K: int(m.in), N: int(m.out), bits: int(m.bits), block_size: int(32), accuracy_level: int(NBITS_ACCURACY) };
+    if (!m.zeroPoints) return g.msNode('MatMulNBits', inputs, attrs, outName);
+    // Float zero points (Q4_K's block minimums) would send MatMulNBits to its slow path, which
+    // dequantizes the whole matrix on every call (8 s a token for a 1B model). So the product
+    // runs with the default zero point and a correction: x·((q − z)·s) = x·((q − z₀)·s) +
+    // Σ_blocks (Σ_block x)·(z₀ − z)·s, the second a small float32 matmul [K/32, N] that ONNX
+    // Runtime folds from the initializers once.
+    const defaultZero = 2 ** (m.bits - 1);
+    const zeros = g.externalInitializer(`${name}.zeros`, 'float32', [m.out, kb], src.location, m.zeroPoints.offset, m.zeroPoints.length);
+    const perBlock = g.node('Mul', [g.node('Reshape', [scales, g.constInt64([m.out, kb])], {}, `${name}.scales_rows`), g.node('Sub', [g.constFloat([defaultZero]), zeros], {}, `${name}.zero_shift`)], {}, `${name}.block_shift_rows`);
+    const correction = g.node('Transpose', [perBlock], { perm: { ints: [1, 0] } }, `${name}.block_shift`);
+    const shifted = g.node('MatMul', [blockSums(x, m.in), correction], {}, `${outName}.zero_correction`);
+    return g.node('Add', [g.msNode('MatMulNBits', inputs, attrs, `${outName}.default_zero`), shifted], {}, outName);
+  };
+  // Σ over each block of 32 inputs, [batch, seq, K/32]: once per value however many matrices read it.
+  const blockSumsOf = new Map<string, string>();
+  const blockSums = (x: string, K: number): string => {
+    let sums = blockSumsOf.get(x);
+    if (!sums) {
+      const blocks = g.node('Reshape', [x, g.constInt64([0, 0, K / 32, 32])], {}, `${x}.blocks`);
+      sums = g.node('ReduceSum', [blocks, g.constInt64([-1])], { keepdims: int(0) }, `${x}.block_sums`);
+      blockSumsOf.set(x, sums);
+    }
+    return sums;
   };
   const ctx = (layer: number): LayerContext => ({
     g,

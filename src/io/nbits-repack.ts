@@ -93,9 +93,11 @@ export function repackRows(type: GgmlType, src: Uint8Array, rows: number, K: num
         for (let b = 0; b < kb; b++) {
           const o = s0 + b * 20;
           const d = half(o);
-          setAffine(out, b0 + b, d, -half(o + 2));
-          if (d === 0) out.q.fill(0, (b0 + b) * blob, (b0 + b + 1) * blob);
-          else nibblesToPairs(src, o + 4, out.q, (b0 + b) * blob);
+          if (d === 0) setConstant(out, b0 + b, half(o + 2));
+          else {
+            setAffine(out, b0 + b, d, -half(o + 2));
+            nibblesToPairs(src, o + 4, out.q, (b0 + b) * blob);
+          }
         }
         break;
       case GgmlType.Q4_K:
@@ -118,18 +120,22 @@ export function repackRows(type: GgmlType, src: Uint8Array, rows: number, K: num
   }
 }
 
-/**
- * w = d·q + m as (q − zero)·scale: scale d, zero −m/d. A block with d = 0 holds the constant m,
- * written as q = 0, scale 1, zero −m.
- */
+/** w = d·q + m (d ≠ 0) as (q − zero)·scale: scale d, zero −m/d. */
 function setAffine(out: NBitsRows, block: number, d: number, negMin: number): void {
-  if (d === 0) {
-    out.scales[block] = 1;
-    out.zeros![block] = negMin;
-  } else {
-    out.scales[block] = d;
-    out.zeros![block] = negMin / d;
-  }
+  out.scales[block] = d;
+  out.zeros![block] = negMin / d;
+}
+
+/**
+ * A block of one value c (d = 0) as q = 8, scale 1, zero 8 − c. The graph multiplies by
+ * (q − 8)·scale and adds the zero point's share apart (graph/segment.ts), so q = 8 keeps that
+ * first product at 0 for such a block; q = 0 would make it −8 per weight, far above the block's
+ * real values, and the int8 activations' rounding with it.
+ */
+function setConstant(out: NBitsRows, block: number, c: number): void {
+  out.scales[block] = 1;
+  out.zeros![block] = 8 - c;
+  out.q.fill(0x88, block * 16, block * 16 + 16);
 }
 
 /** 16 bytes holding elements j (low nibble) and j+16 (high nibble) → pairs (2i low, 2i+1 high). */
@@ -163,9 +169,7 @@ function repackQ4K(src: Uint8Array, s0: number, superBlocks: number, out: NBitsR
       const shift = sub & 1 ? 4 : 0;
       const dst = block * 16;
       if (ds === 0) {
-        out.scales[block] = 1;
-        out.zeros![block] = ms;
-        out.q.fill(0, dst, dst + 16);
+        setConstant(out, block, -ms);
         continue;
       }
       out.scales[block] = ds;

@@ -28,7 +28,8 @@ export type { MappedMatrix, PackedMatrix, PackPlanEntry } from './packed-layout.
  * source file's path, size and mtime, so a second start skips the repacking.
  */
 
-const FORMAT = 'steerer.packed-weights/2';
+// 3: constant blocks of zero-point formats hold q = 8 (io/nbits-repack.ts).
+const FORMAT = 'steerer.packed-weights/3';
 
 export class PackedWeights {
   private fd?: number;
