@@ -190,7 +190,8 @@ async function main(): Promise<void> {
     console.log(formatTable(longHeader, longRows));
   }
   mkdirSync(RESULTS_DIR, { recursive: true });
-  const out = join(RESULTS_DIR, `quantized.${shapeKey}.json`);
+  // One file per shape and set of types, so that a run of one type keeps another's results.
+  const out = join(RESULTS_DIR, `quantized.${shapeKey}.${types.join('-')}.json`);
   writeFileSync(out, `${JSON.stringify({ createdAt: new Date().toISOString(), shape: shapeKey, threads, rounds, promptTokens: PROMPT_TOKENS, newTokens: NEW_TOKENS, longTokens: LONG_TOKENS, longNewTokens: LONG_NEW, cpu: cpus()[0]?.model, header, rows, longHeader, longRows, results }, null, 1)}\n`);
   log(`wrote ${out}`);
 }
