@@ -8,6 +8,25 @@ import type { KvCache } from './kv-cache.js';
 
 const NEG = -1e30;
 
+/** Token ids inside the vocabulary, no empty sequence, and room for them in the model's context after the cache. */
+export function checkTokens(spec: ModelSpec, tokens: readonly (readonly number[])[], kv: KvCache): void {
+  if (tokens.every((t) => t.length === 0)) throw new InvalidInputError('every sequence is empty');
+  for (const row of tokens) {
+    if (row.length === 0) throw new InvalidInputError('a sequence in the batch is empty');
+    for (const id of row) {
+      if (!Number.isInteger(id) || id < 0 || id >= spec.vocabSize) {
+        throw new InvalidInputError(`token id ${id} is outside the vocabulary (0..${spec.vocabSize - 1})`);
+      }
+    }
+  }
+  if (spec.positions === 'learned' || spec.maxPositions > 0) {
+    const longest = Math.max(...kv.nextPosition.map((p, b) => p + tokens[b].length));
+    if (longest > spec.maxPositions) {
+      throw new InvalidInputError(`sequence length ${longest} exceeds the model's context of ${spec.maxPositions} tokens`);
+    }
+  }
+}
+
 /**
  * [batch, 1, seq, slots + seq] additive mask: causal, no padding or empty cache slots; padded
  * query rows see themselves.

@@ -8,9 +8,10 @@ import type { LoadedModel, ModelSpec } from '../model/spec.js';
 import type { HostTensor } from '../model/tensor.js';
 import type { TextTokenizer } from '../model/tokenizer.js';
 import { resolveHooks, type Activation, type Hook, type PrepareContext, type ResolvedHook, type StepInfo } from './hooks.js';
-import { attentionMask, headFeeds } from './forward-inputs.js';
+import { attentionMask, checkTokens, headFeeds } from './forward-inputs.js';
 import { KvCache } from './kv-cache.js';
 import { ConditionGates } from './condition-state.js';
+import { joinChunks, PREFILL_CHUNK, runsInChunks } from './prefill-chunks.js';
 import { planSegments } from './segment-plan.js';
 import { checkDevice, type Device } from './device.js';
 import { SessionCache } from './session-cache.js';
@@ -170,6 +171,19 @@ export class HookedModel {
   }
 
   async forward(input: ForwardInput): Promise<ForwardOutput> {
+    if (!runsInChunks(input)) return this.forwardPass(input);
+    // Every chunk's tokens are checked before the first fills the cache.
+    checkTokens(this.spec, input.tokens, input.cache!);
+    const ids = input.tokens[0];
+    // Chunks after the first find the cache filled: the prompt's length is the whole prompt's.
+    const promptLength = input.cache!.length === 0 ? ids.length : undefined;
+    const parts: ForwardOutput[] = [];
+    for (let s = 0; s < ids.length; s += PREFILL_CHUNK) parts.push(await this.forwardPass({ ...input, tokens: [ids.slice(s, s + PREFILL_CHUNK)] }, promptLength));
+    return joinChunks(parts);
+  }
+
+  /** One pass over the given tokens; `promptLength` stands for a fresh cache's prompt when the tokens are part of it. */
+  private async forwardPass(input: ForwardInput, promptLength?: number): Promise<ForwardOutput> {
     const { spec } = this;
     const batch = input.tokens.length;
     if (batch === 0) throw new InvalidInputError('forward needs at least one sequence');
@@ -184,26 +198,12 @@ export class HookedModel {
     }
 
     const seq = Math.max(...input.tokens.map((t) => t.length));
-    if (seq === 0) throw new InvalidInputError('every sequence is empty');
-    for (const row of input.tokens) {
-      if (row.length === 0) throw new InvalidInputError('a sequence in the batch is empty');
-      for (const id of row) {
-        if (!Number.isInteger(id) || id < 0 || id >= spec.vocabSize) {
-          throw new InvalidInputError(`token id ${id} is outside the vocabulary (0..${spec.vocabSize - 1})`);
-        }
-      }
-    }
-    const pad = input.tokens.map((t) => seq - t.length);
     const kv = cache ?? new KvCache(spec, batch);
+    checkTokens(spec, input.tokens, kv);
+    const pad = input.tokens.map((t) => seq - t.length);
     const fresh = kv.length === 0;
     // The cache's slots (filled or not, all fed in place), then the new tokens.
     const total = kv.slots + seq;
-    if (spec.positions === 'learned' || spec.maxPositions > 0) {
-      const longest = Math.max(...kv.nextPosition.map((p, b) => p + input.tokens[b].length));
-      if (longest > spec.maxPositions) {
-        throw new InvalidInputError(`sequence length ${longest} exceeds the model's context of ${spec.maxPositions} tokens`);
-      }
-    }
 
     // Refuse requests whose buffers alone would exhaust memory, before allocating any.
     // ('targets' computes the full rows inside ONNX Runtime too, though only one number per row leaves it.)
@@ -219,7 +219,7 @@ export class HookedModel {
     for (let b = 0; b < batch; b++) {
       for (let i = 0; i < seq; i++) positions[b * seq + i] = i < pad[b] ? -1 : kv.nextPosition[b] + i - pad[b];
     }
-    const promptLengths = kv.length === 0 ? input.tokens.map((t) => t.length) : kv.promptLengths;
+    const promptLengths = kv.length > 0 ? kv.promptLengths : promptLength !== undefined ? [promptLength] : input.tokens.map((t) => t.length);
     const step: StepInfo = { batch, seq, positions, promptLengths };
 
     const runFeeds = new Map<string, ort.Tensor>();
