@@ -5,8 +5,8 @@ import type { KvCache } from './kv-cache.js';
  * Long prompts fed into a KV cache run in chunks of this many tokens, as llama.cpp runs its
  * micro-batches (n_ubatch, 512): attention over a prompt of n tokens at once holds n × n scores
  * per head, and past a few hundred tokens those outgrow the caches (SmolLM2-135M at 4-bit, 2,048
- * tokens: 1.4× faster in chunks of 512, and a Llama-3.2-1B prompt of 2,900 tokens would need
- * a 1 GiB score buffer per head group). Chunks read the earlier ones from the cache, so the
+ * tokens: 1.4× faster in chunks of 512; a Llama-3.2-1B prompt of 2,900 tokens in one pass
+ * passes the 1 GiB limit on one buffer). Chunks read the earlier ones from the cache, so the
  * result is the same computation up to float rounding.
  */
 export const PREFILL_CHUNK = 512;
