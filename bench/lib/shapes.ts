@@ -79,7 +79,7 @@ function noise(seed: number): () => number {
   };
 }
 
-/** Bytes per block and values per block of the quantized types these files use. */
+/** Values per block and bytes per block of the types these files use. */
 const BLOCKS: Partial<Record<GgmlType, { readonly blockSize: number; readonly typeSize: number }>> = {
   [GgmlType.F32]: { blockSize: 1, typeSize: 4 },
   [GgmlType.Q8_0]: { blockSize: 32, typeSize: 34 },
