@@ -15,6 +15,14 @@ const m = writeRandomHfModel('llama', { seed: 23, maxPositions: 2048 });
 after(() => fs.rmSync(m.dir, { recursive: true, force: true }));
 const model = new HookedModel(loadHfDirectory(m.dir), { threads: 1 });
 after(() => model.dispose());
+// Learned positions (GPT-2) and biased q/k/v (Qwen2) take the same chunks.
+const others = (['gpt2', 'qwen2'] as const).map((arch) => {
+  const w = writeRandomHfModel(arch, { seed: 29, maxPositions: 2048 });
+  after(() => fs.rmSync(w.dir, { recursive: true, force: true }));
+  const other = new HookedModel(loadHfDirectory(w.dir), { threads: 1 });
+  after(() => other.dispose());
+  return other;
+});
 const rng = createRng(4);
 // Three chunks: two whole ones and a short last one.
 const PROMPT = Array.from({ length: 2 * PREFILL_CHUNK + 76 }, () => 3 + Math.floor(rng.nextFloat() * (TEST_VOCAB - 3)));
@@ -23,8 +31,7 @@ const vector = Float32Array.from({ length: D }, () => rng.nextFloat() - 0.5);
 const READ = 'blocks.1.hook_resid_post';
 
 function lastRow(logits: Float32Array): Float32Array {
-  const V = model.spec.vocabSize;
-  return logits.subarray(logits.length - V);
+  return logits.subarray(logits.length - TEST_VOCAB);
 }
 
 function scale(a: Float32Array): number {
@@ -32,30 +39,32 @@ function scale(a: Float32Array): number {
 }
 
 describe('long prompts into a cache run in chunks', () => {
-  test('the same logits, captures and positions as one pass over the whole prompt, steering by prompt position included', async () => {
-    // Steered on the prompt's last 600 tokens: positions that span the chunks, found from the whole prompt's length.
-    const hooks: Hook[] = [
-      { kind: 'intervene', at: 'blocks.0.hook_resid_post', intervention: addVector(vector, { scale: 4, positions: { last: 600 } }) },
-      { kind: 'capture', at: READ },
-    ];
-    const whole = await model.forward({ tokens: [PROMPT], hooks, logits: 'all' });
-    const cache = model.createCache(1);
-    const chunked = await model.forward({ tokens: [PROMPT], cache, hooks, logits: 'last' });
-    assert.equal(chunked.seq, PROMPT.length);
-    assert.deepEqual(Array.from(chunked.positions), PROMPT.map((_, i) => i));
-    assert.equal(cache.length, PROMPT.length);
-    assert.deepEqual(cache.promptLengths, [PROMPT.length]);
-    const want = lastRow(whole.logits!);
-    assert.ok(maxAbsDiff(chunked.logits!, want) <= 1e-4 * scale(want), `logits differ by ${maxAbsDiff(chunked.logits!, want)}`);
-    const a = chunked.captures.get(READ)!;
-    const b = whole.captures.get(READ)!;
-    assert.equal(a.seq, PROMPT.length);
-    assert.equal(a.data.length, b.data.length);
-    assert.ok(maxAbsDiff(a.data, b.data) <= 1e-4 * scale(b.data), `captures differ by ${maxAbsDiff(a.data, b.data)}`);
-    // The steering mattered: without it the last logits move.
-    const plain = await model.forward({ tokens: [PROMPT], logits: 'last' });
-    assert.ok(maxAbsDiff(plain.logits!, want) > 100 * maxAbsDiff(chunked.logits!, want));
-  });
+  for (const hm of [model, ...others]) {
+    test(`${hm.spec.architecture}: the same logits, captures and positions as one pass over the whole prompt, steering by prompt position included`, async () => {
+      // Steered on the prompt's last 600 tokens: positions that span the chunks, found from the whole prompt's length.
+      const hooks: Hook[] = [
+        { kind: 'intervene', at: 'blocks.0.hook_resid_post', intervention: addVector(vector, { scale: 4, positions: { last: 600 } }) },
+        { kind: 'capture', at: READ },
+      ];
+      const whole = await hm.forward({ tokens: [PROMPT], hooks, logits: 'all' });
+      const cache = hm.createCache(1);
+      const chunked = await hm.forward({ tokens: [PROMPT], cache, hooks, logits: 'last' });
+      assert.equal(chunked.seq, PROMPT.length);
+      assert.deepEqual(Array.from(chunked.positions), PROMPT.map((_, i) => i));
+      assert.equal(cache.length, PROMPT.length);
+      assert.deepEqual(cache.promptLengths, [PROMPT.length]);
+      const want = lastRow(whole.logits!);
+      assert.ok(maxAbsDiff(chunked.logits!, want) <= 1e-4 * scale(want), `logits differ by ${maxAbsDiff(chunked.logits!, want)}`);
+      const a = chunked.captures.get(READ)!;
+      const b = whole.captures.get(READ)!;
+      assert.equal(a.seq, PROMPT.length);
+      assert.equal(a.data.length, b.data.length);
+      assert.ok(maxAbsDiff(a.data, b.data) <= 1e-4 * scale(b.data), `captures differ by ${maxAbsDiff(a.data, b.data)}`);
+      // The steering mattered: without it the last logits move.
+      const plain = await hm.forward({ tokens: [PROMPT], logits: 'last' });
+      assert.ok(maxAbsDiff(plain.logits!, want) > 100 * maxAbsDiff(chunked.logits!, want));
+    });
+  }
 
   test('decoding goes on from the chunked cache as after one pass', async () => {
     const hooks: Hook[] = [{ kind: 'intervene', at: 'blocks.1.hook_resid_pre', intervention: addVector(vector, { scale: 2 }) }];

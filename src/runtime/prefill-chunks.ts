@@ -45,19 +45,20 @@ interface ChunkOutput {
 export function joinChunks<T extends ChunkOutput>(parts: readonly T[]): T {
   const last = parts[parts.length - 1];
   const seq = parts.reduce((n, p) => n + p.seq, 0);
-  const join = (arrays: readonly Float32Array[]): Float32Array => {
-    const out = new Float32Array(arrays.reduce((n, a) => n + a.length, 0));
-    let at = 0;
-    for (const a of arrays) {
-      out.set(a, at);
-      at += a.length;
-    }
-    return out;
-  };
-  const positions = Int32Array.from(parts.flatMap((p) => Array.from(p.positions)));
+  const positions = concat(parts.map((p) => p.positions), (n) => new Int32Array(n));
   const captures = new Map<string, Activation>();
   for (const [name, act] of last.captures) {
-    captures.set(name, { ...act, seq, positions, data: join(parts.map((p) => p.captures.get(name)!.data)) });
+    captures.set(name, { ...act, seq, positions, data: concat(parts.map((p) => p.captures.get(name)!.data), (n) => new Float32Array(n)) });
   }
   return { ...last, seq, captures, positions };
+}
+
+function concat<A extends Float32Array | Int32Array>(arrays: readonly A[], make: (length: number) => A): A {
+  const out = make(arrays.reduce((n, a) => n + a.length, 0));
+  let at = 0;
+  for (const a of arrays) {
+    out.set(a, at);
+    at += a.length;
+  }
+  return out;
 }
