@@ -121,7 +121,7 @@ export { saveProbe, loadProbe, PROBE_FILE_FORMAT } from './probes/probe-file.js'
 export { fitLogistic, fitRidge, predictFit, type LinearFit, type FitOptions, type Solver } from './probes/fit.js';
 export { auroc, macroAuroc, r2 } from './probes/metrics.js';
 export { readProbeData, readClassFiles } from './probes/probe-data.js';
-export { createServer, type ServerOptions, type SteererServer } from './server/app.js';
+export { createServer, type ServerOptions, type SteererServer } from './server/entry.js';
 export { DEFAULT_LIMITS, type ServerLimits } from './server/context.js';
 export { readUsersFile, parseUsers, type ServerUser } from './server/users.js';
 export { rawAgreement, cohenKappa, spearman, midRanks, dimensionAgreement, preferenceOf, type Preference, type DimensionPair, type DimensionAgreement } from './evals/agreement.js';
