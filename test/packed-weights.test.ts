@@ -4,9 +4,11 @@ import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import onnxProto from 'onnx-proto';
 import { f32ToF16 } from '../src/io/dtype.js';
+import { quantizeQ4_0, quantizeQ8_0 } from '../src/io/ggml-quants.js';
 import { GgmlType, GgufFile } from '../src/io/gguf.js';
 import { writeGguf, type GgufTensorToWrite } from '../src/io/gguf-write.js';
 import { modelGgufMetadata, writeModelGguf } from '../src/model/export-gguf.js';
+import type { PackedMatrix } from '../src/model/packed-weights.js';
 import type { LoadedModel } from '../src/model/spec.js';
 import { loadGguf } from '../src/model/loaders/gguf.js';
 import { loadHfDirectory } from '../src/model/loaders/hf.js';
@@ -34,6 +36,29 @@ function quantizedFile(arch: TestArch, type: GgmlType, seed: number): string {
   const tokenizerJson = JSON.parse(fs.readFileSync(path.join(m.dir, 'tokenizer.json'), 'utf8')) as object;
   writeModelGguf(file, hf.spec, hf.weights, { tokenizerJson, type, allowMissingByteTokens: true });
   return file;
+}
+
+/**
+ * A random model of `arch` exported as float32 GGUF, then rewritten with each linear matrix
+ * (2-D `.weight`, not the embedding table) as `matrix` returns it; also gives its number of layers.
+ */
+function retypedFile(arch: TestArch, dims: { seed: number; hidden: number; intermediate: number }, label: string, matrix: (name: string, shape: readonly number[], data: Float32Array) => GgufTensorToWrite): { file: string; layers: number } {
+  const m = writeRandomHfModel(arch, dims);
+  dirs.push(m.dir);
+  const hf = loadHfDirectory(m.dir);
+  const tokenizerJson = JSON.parse(fs.readFileSync(path.join(m.dir, 'tokenizer.json'), 'utf8')) as object;
+  const f32File = path.join(m.dir, 'model-f32.gguf');
+  writeModelGguf(f32File, hf.spec, hf.weights, { tokenizerJson, allowMissingByteTokens: true });
+  const src = GgufFile.open(f32File);
+  const tensors: GgufTensorToWrite[] = [...src.tensors.values()].map((t) => {
+    const data = src.readF32(t.name);
+    const linear = /\.weight$/.test(t.name) && t.shape.length === 2 && t.name !== 'token_embd.weight';
+    return linear ? matrix(t.name, t.shape, data) : { name: t.name, shape: t.shape, type: GgmlType.F32, data };
+  });
+  src.close();
+  const file = path.join(m.dir, `model-${label}.gguf`);
+  writeGguf(file, modelGgufMetadata(hf.spec, { tokenizerJson, allowMissingByteTokens: true }), tensors);
+  return { file, layers: hf.spec.numLayers };
 }
 
 function scaleOf(a: Float32Array): number {
@@ -89,17 +114,9 @@ describe('quantized GGUF weights kept packed', () => {
 
   test('Q4_K (float zero points): matrices run without their zero points in MatMulNBits, and logits match the float32 load', async () => {
     // Steerer writes no K-quants, so the matrices of a float32 export become random Q4_K blocks.
-    const m = writeRandomHfModel('llama', { seed: 17, hidden: 256, intermediate: 512 });
-    dirs.push(m.dir);
-    const hf = loadHfDirectory(m.dir);
-    const tokenizerJson = JSON.parse(fs.readFileSync(path.join(m.dir, 'tokenizer.json'), 'utf8')) as object;
-    const f32File = path.join(m.dir, 'model-f32.gguf');
-    writeModelGguf(f32File, hf.spec, hf.weights, { tokenizerJson, allowMissingByteTokens: true });
-    const src = GgufFile.open(f32File);
     const rng = createRng(5);
-    const tensors: GgufTensorToWrite[] = [...src.tensors.values()].map((t) => {
-      if (!/\.weight$/.test(t.name) || t.shape.length !== 2 || t.name === 'token_embd.weight') return { name: t.name, shape: t.shape, type: GgmlType.F32, data: src.readF32(t.name) };
-      const blocks = new Uint8Array(((t.shape[0] * t.shape[1]) / 256) * 144);
+    const { file, layers } = retypedFile('llama', { seed: 17, hidden: 256, intermediate: 512 }, 'q4_k', (name, shape) => {
+      const blocks = new Uint8Array(((shape[0] * shape[1]) / 256) * 144);
       for (let i = 0; i < blocks.length; i++) blocks[i] = Math.floor(rng.nextFloat() * 256);
       for (let b = 0; b < blocks.length; b += 144) {
         // d and dmin (f16): values d·sc·q − dmin·m with sc, m, q random have std ≈ 255·d.
@@ -107,11 +124,8 @@ describe('quantized GGUF weights kept packed', () => {
         const dmin = f32ToF16((0.5 + rng.nextFloat()) * 1.8e-3);
         blocks.set([d & 0xff, d >> 8, dmin & 0xff, dmin >> 8], b);
       }
-      return { name: t.name, shape: t.shape, type: GgmlType.Q4_K, bytes: () => blocks };
+      return { name, shape, type: GgmlType.Q4_K, bytes: () => blocks };
     });
-    src.close();
-    const file = path.join(m.dir, 'model-q4_k.gguf');
-    writeGguf(file, modelGgufMetadata(hf.spec, { tokenizerJson, allowMissingByteTokens: true }), tensors);
 
     const packedLoad = loadGguf(file, { cacheRoot });
     const f32Load = loadGguf(file, { weights: 'f32' });
@@ -127,8 +141,46 @@ describe('quantized GGUF weights kept packed', () => {
     for (const f of graphs) {
       const nodes = onnx.ModelProto.decode(fs.readFileSync(path.join(packed.dir, f))).graph!.node!;
       const nbits = nodes.filter((n) => n.opType === 'MatMulNBits');
-      assert.ok(nbits.length >= 7 * hf.spec.numLayers);
+      // q|k|v and gate|up each one product (see the next test), attn_output, ffn_down.
+      assert.ok(nbits.length >= 4 * layers);
       for (const n of nbits) assert.equal(n.input!.length, 3, `${n.name} takes zero points`);
+    }
+  });
+
+  test('a layer\'s q/k/v and gate/up run as one MatMulNBits each where they are packed alike, a product each where not', async () => {
+    // Qwen2 (q/k/v biases) with Q8_0 matrices, except one of q/k/v in layer 1 and one of gate/up in
+    // layer 0 stored as Q4_0: those groups cannot share a product.
+    const q4 = new Set(['blk.1.attn_v.weight', 'blk.0.ffn_up.weight']);
+    const { file } = retypedFile('qwen2', { seed: 23, hidden: 64, intermediate: 128 }, 'mixed', (name, shape, data) =>
+      q4.has(name) ? { name, shape, type: GgmlType.Q4_0, bytes: () => quantizeQ4_0(data) } : { name, shape, type: GgmlType.Q8_0, bytes: () => quantizeQ8_0(data) },
+    );
+
+    const packedLoad = loadGguf(file, { cacheRoot });
+    const packed = packedLoad.packed!;
+    const at = (name: string): PackedMatrix => packed.get(name)!;
+    // Stored side by side: each region of k starts where q's ends, v's where k's ends.
+    for (const [a, b] of [['blk.0.attn_q', 'blk.0.attn_k'], ['blk.0.attn_k', 'blk.0.attn_v'], ['blk.1.ffn_gate', 'blk.1.ffn_up']]) {
+      for (const r of ['q', 'scales'] as const) assert.equal(at(`${b}.weight`)[r].offset, at(`${a}.weight`)[r].offset + at(`${a}.weight`)[r].length, `${b} ${r} follows ${a}`);
+    }
+    const { la, lb, rel, vocab: V } = await packedVsF32(packedLoad, loadGguf(file, { weights: 'f32' }));
+    assert.ok(rel < 2e-2, `relative logit error ${rel}`);
+    let agree = 0;
+    for (let t = 0; t < IDS.length; t++) agree += argmax(la.subarray(t * V, (t + 1) * V)) === argmax(lb.subarray(t * V, (t + 1) * V)) ? 1 : 0;
+    assert.ok(agree >= IDS.length - 1, `greedy tokens agree at ${agree} of ${IDS.length} positions`);
+
+    const graphs = fs.readdirSync(packed.dir).filter((f) => f.endsWith('.onnx'));
+    assert.ok(graphs.length > 0);
+    for (const f of graphs) {
+      const nbits = new Map(
+        onnx.ModelProto.decode(fs.readFileSync(path.join(packed.dir, f))).graph!.node!
+          .filter((n) => n.opType === 'MatMulNBits')
+          .map((n) => [n.output![0], Number(n.attribute!.find((a) => a.name === 'N')!.i)]),
+      );
+      const out = (name: string): number => at(`${name}.weight`).out;
+      assert.equal(nbits.get('blk.0.attn_qkv'), out('blk.0.attn_q') + out('blk.0.attn_k') + out('blk.0.attn_v'));
+      assert.equal(nbits.get('blk.1.ffn_gate_up'), out('blk.1.ffn_gate') + out('blk.1.ffn_up'));
+      for (const one of ['blk.1.attn_q', 'blk.1.attn_k', 'blk.1.attn_v', 'blk.0.ffn_gate', 'blk.0.ffn_up']) assert.equal(nbits.get(one), out(one), `${one} alone`);
+      assert.equal(nbits.has('blk.1.attn_qkv') || nbits.has('blk.0.ffn_gate_up'), false);
     }
   });
 

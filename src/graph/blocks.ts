@@ -36,6 +36,11 @@ export interface LayerContext {
   /** x @ W for a linear weight [in, out], float32 or block-quantized alike. */
   matmul(x: string, weightName: string, outName: string): string;
   /**
+   * x @ W for each of several weights, outputs named `outNames`: one product over all their rows
+   * where the packed cache stores them side by side (named `joinedName`), else one each.
+   */
+  matmuls(x: string, weightNames: readonly string[], outNames: readonly string[], joinedName: string): string[];
+  /**
    * Returns the new keys/values [batch, seq, kvHeads*headDim] as graph outputs (the runtime appends
    * them to its cache) and this layer's cached ones as graph inputs [batch, kvHeads, slots,
    * headDim]: the cache's own buffers, read where they lie (the mask hides slots not filled yet).
@@ -74,7 +79,16 @@ export function norm(c: LayerContext, x: string, prefix: string): string {
 
 /** x @ W (+ b), the bias only when the model stores one. */
 function linear(c: LayerContext, x: string, prefix: string): string {
-  const y = c.matmul(x, `${prefix}.weight`, prefix);
+  return withBias(c, c.matmul(x, `${prefix}.weight`, prefix), prefix);
+}
+
+/** linear() for several weights of one input (q/k/v, gate/up), computed as one product where they are stored so. */
+function linears(c: LayerContext, x: string, prefixes: readonly string[], joinedPrefix: string): string[] {
+  const ys = c.matmuls(x, prefixes.map((p) => `${p}.weight`), prefixes, joinedPrefix);
+  return ys.map((y, i) => withBias(c, y, prefixes[i]));
+}
+
+function withBias(c: LayerContext, y: string, prefix: string): string {
   const b = c.maybeWeight(`${prefix}.bias`);
   return b ? c.g.node('Add', [y, b], {}, `${prefix}.biased`) : y;
 }
@@ -103,9 +117,7 @@ function rope(c: LayerContext, x: string, heads: number, name: string): string {
  */
 export function selfAttention(c: LayerContext, x: string): string {
   const { spec } = c;
-  let q = linear(c, x, blk(c, 'attn_q'));
-  let k = linear(c, x, blk(c, 'attn_k'));
-  const v = linear(c, x, blk(c, 'attn_v'));
+  let [q, k, v] = linears(c, x, [blk(c, 'attn_q'), blk(c, 'attn_k'), blk(c, 'attn_v')], blk(c, 'attn_qkv'));
   if (spec.qkNorm) {
     q = perHeadRmsNorm(c, q, spec.numHeads, blk(c, 'attn_q_norm'));
     k = perHeadRmsNorm(c, k, spec.numKvHeads, blk(c, 'attn_k_norm'));
@@ -174,9 +186,8 @@ function activation(c: LayerContext, x: string, name: string): string {
 
 /** down(act(gate(x)) * up(x)): Llama, Qwen, Mistral. */
 export function gatedMlp(c: LayerContext, x: string): string {
-  const gate = activation(c, linear(c, x, blk(c, 'ffn_gate')), blk(c, 'ffn_act'));
-  const up = linear(c, x, blk(c, 'ffn_up'));
-  const h = c.g.node('Mul', [gate, up], {}, blk(c, 'ffn_hidden'));
+  const [gateIn, up] = linears(c, x, [blk(c, 'ffn_gate'), blk(c, 'ffn_up')], blk(c, 'ffn_gate_up'));
+  const h = c.g.node('Mul', [activation(c, gateIn, blk(c, 'ffn_act')), up], {}, blk(c, 'ffn_hidden'));
   return linear(c, h, blk(c, 'ffn_down'));
 }
 

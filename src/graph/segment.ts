@@ -1,4 +1,4 @@
-import type { MappedMatrix, PackedMatrix } from '../model/packed-weights.js';
+import type { ByteRange, MappedMatrix, PackedMatrix } from '../model/packed-weights.js';
 import type { ModelSpec } from '../model/spec.js';
 import { ARCH_GRAPHS } from './archs/index.js';
 import { norm, type LayerContext, type RunInputs } from './blocks.js';
@@ -129,10 +129,12 @@ export function compileSegment(
       const y = g.msNode('FusedMatMul', [x, w], { transB: int(1) }, f.perm ? `${outName}.stored_order` : outName);
       return f.perm ? g.node('Gather', [y, g.constInt64(f.perm)], { axis: int(-1) }, outName) : y;
     }
-    const m = src.matrix;
+    return packedMatmul(x, name, src.matrix, src.location, outName);
+  };
+  const packedMatmul = (x: string, name: string, m: PackedMatrix, location: string, outName: string): string => {
     const kb = m.in / 32;
-    const scales = g.externalInitializer(`${name}.scales`, 'float32', [m.out * kb], src.location, m.scales.offset, m.scales.length);
-    const inputs = [x, g.externalInitializer(`${name}.q`, 'uint8', [m.out, kb, (32 * m.bits) / 8], src.location, m.q.offset, m.q.length), scales];
+    const scales = g.externalInitializer(`${name}.scales`, 'float32', [m.out * kb], location, m.scales.offset, m.scales.length);
+    const inputs = [x, g.externalInitializer(`${name}.q`, 'uint8', [m.out, kb, (32 * m.bits) / 8], location, m.q.offset, m.q.length), scales];
     const attrs = { K: int(m.in), N: int(m.out), bits: int(m.bits), block_size: int(32), accuracy_level: int(NBITS_ACCURACY) };
     if (!m.zeroPoints) return g.msNode('MatMulNBits', inputs, attrs, outName);
     // Float zero points (Q4_K's block minimums) would send MatMulNBits to its slow path, which
@@ -141,11 +143,21 @@ export function compileSegment(
     // Σ_blocks (Σ_block x)·(z₀ − z)·s, the second a small float32 matmul [K/32, N] that ONNX
     // Runtime folds from the initializers once.
     const defaultZero = 2 ** (m.bits - 1);
-    const zeros = g.externalInitializer(`${name}.zeros`, 'float32', [m.out, kb], src.location, m.zeroPoints.offset, m.zeroPoints.length);
+    const zeros = g.externalInitializer(`${name}.zeros`, 'float32', [m.out, kb], location, m.zeroPoints.offset, m.zeroPoints.length);
     const perBlock = g.node('Mul', [g.node('Reshape', [scales, g.constInt64([m.out, kb])], {}, `${name}.scales_rows`), g.node('Sub', [g.constFloat([defaultZero]), zeros], {}, `${name}.zero_shift`)], {}, `${name}.block_shift_rows`);
     const correction = g.node('Transpose', [perBlock], { perm: { ints: [1, 0] } }, `${name}.block_shift`);
     const shifted = g.node('MatMul', [blockSums(x, m.in), correction], {}, `${outName}.zero_correction`);
     return g.node('Add', [g.msNode('MatMulNBits', inputs, attrs, `${outName}.default_zero`), shifted], {}, outName);
+  };
+  /**
+   * x @ W for several weights: one MatMulNBits over all their rows, its output split, where the
+   * packed cache stores them side by side (../model/packed-layout.ts); else a product each.
+   */
+  const matmuls = (x: string, names: readonly string[], outNames: readonly string[], joinedName: string): string[] => {
+    const joined = sideBySide(names.map(weightSource));
+    if (!joined) return names.map((name, i) => matmul(x, name, outNames[i]));
+    const y = packedMatmul(x, joinedName, joined.matrix, joined.location, joinedName);
+    return g.nodeMulti('Split', [y, g.constInt64(joined.parts)], { axis: int(-1) }, outNames);
   };
   // Σ over each block of 32 inputs, [batch, seq, K/32]: once per value however many matrices read it.
   const blockSumsOf = new Map<string, string>();
@@ -166,6 +178,7 @@ export function compileSegment(
     weight,
     maybeWeight: (name) => (weightSource(name) ? weight(name) : undefined),
     matmul,
+    matmuls,
     kvCache: (key, value) => {
       const width = spec.numKvHeads * spec.headDim;
       const fresh = (kind: 'key' | 'value', x: string): string => g.output(g.rename(x, `new.${layer}.${kind}`), 'float32', ['batch', 'seq', width]);
@@ -297,5 +310,40 @@ function lazyRunInputs(g: GraphBuilder, spec: ModelSpec): RunInputs {
     get ropeSin() {
       return spec.positions === 'rope' ? g.input('rope.sin', 'float32', ['rope_len', half]) : undefined;
     },
+  };
+}
+
+/**
+ * Packed matrices of one file whose regions follow each other (rows of the next after the last
+ * row of the one before), as one matrix of all their rows; undefined for anything else.
+ */
+function sideBySide(sources: readonly (WeightSource | undefined)[]): { matrix: PackedMatrix; location: string; parts: number[] } | undefined {
+  const packed = sources.flatMap((s) => (s?.kind === 'packed' ? [s] : []));
+  if (packed.length < 2 || packed.length !== sources.length) return undefined;
+  const [first] = packed;
+  const a = first.matrix;
+  const follows = (r: ByteRange | undefined, before: ByteRange | undefined): boolean => r?.offset === (before ? before.offset + before.length : undefined);
+  for (let i = 1; i < packed.length; i++) {
+    const m = packed[i].matrix;
+    const p = packed[i - 1].matrix;
+    if (packed[i].location !== first.location || m.in !== a.in || m.bits !== a.bits || !!m.zeroPoints !== !!a.zeroPoints) return undefined;
+    if (!follows(m.q, p.q) || !follows(m.scales, p.scales) || (m.zeroPoints && !follows(m.zeroPoints, p.zeroPoints))) return undefined;
+  }
+  const span = (pick: (m: PackedMatrix) => ByteRange | undefined): ByteRange | undefined => {
+    const first = pick(a);
+    return first && { offset: first.offset, length: packed.reduce((n, s) => n + pick(s.matrix)!.length, 0) };
+  };
+  const zeroPoints = span((m) => m.zeroPoints);
+  return {
+    matrix: {
+      ...a,
+      out: packed.reduce((n, s) => n + s.matrix.out, 0),
+      exact: packed.every((s) => s.matrix.exact),
+      q: span((m) => m.q)!,
+      scales: span((m) => m.scales)!,
+      ...(zeroPoints ? { zeroPoints } : {}),
+    },
+    location: first.location,
+    parts: packed.map((s) => s.matrix.out),
   };
 }

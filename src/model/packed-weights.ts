@@ -12,7 +12,7 @@ import {
 } from './packed-layout.js';
 import type { HostTensor } from './tensor.js';
 
-export type { MappedMatrix, PackedMatrix, PackPlanEntry } from './packed-layout.js';
+export type { ByteRange, MappedMatrix, PackedMatrix, PackPlanEntry } from './packed-layout.js';
 
 /**
  * Linear weights that ONNX Runtime reads from files itself, so that JavaScript holds none of them
@@ -29,7 +29,8 @@ export type { MappedMatrix, PackedMatrix, PackPlanEntry } from './packed-layout.
  */
 
 // 3: constant blocks of zero-point formats hold q = 8 (io/nbits-repack.ts).
-const FORMAT = 'steerer.packed-weights/3';
+// 4: a layer's q/k/v and gate/up matrices side by side (packed-layout.ts).
+const FORMAT = 'steerer.packed-weights/4';
 
 export class PackedWeights {
   private fd?: number;
