@@ -2,15 +2,14 @@
  * One whole-process generation for bench/quantized.ts, in its own process so that its peak RSS
  * and start-up are its own: open the GGUF, prefill the prompt, decode `newTokens` greedy
  * tokens (end-of-sequence ignored). Gets a QuantWorkerConfig as argv[2], sends a
- * QuantWorkerResult over IPC. Times run from the moment this module starts (imports done), so
- * neither engine is charged for loading its JavaScript.
+ * QuantWorkerResult over IPC. Each process loads only its own engine's modules (its peak RSS is
+ * that engine's), and times run from the moment they are loaded, so neither engine is charged
+ * for loading its JavaScript.
  */
 import { performance } from 'node:perf_hooks';
 import type { Token } from 'node-llama-cpp';
-import { asTokens, openLlama } from './lib/llama.js';
 import { peakRssBytes } from './lib/mem.js';
-import { Rng } from './lib/random-model.js';
-import { addVector, HookedModel, loadModel, type Hook } from './lib/steerer.js';
+import type { Hook, HookedModel } from './lib/steerer.js';
 
 export interface QuantWorkerConfig {
   readonly engine: 'steerer' | 'llama';
@@ -44,11 +43,17 @@ export interface QuantWorkerResult {
   readonly interleavedSteeredRatio?: number;
 }
 
+const cfg = JSON.parse(process.argv[2]) as QuantWorkerConfig;
+const steererLib = cfg.engine === 'steerer' ? await import('./lib/steerer.js') : undefined;
+const rngLib = cfg.engine === 'steerer' ? await import('./lib/random-model.js') : undefined;
+const llamaLib = cfg.engine === 'llama' ? await import('./lib/llama.js') : undefined;
 const t0 = performance.now();
 const since = (t: number): number => (performance.now() - t) / 1000;
 
 /** Greedy decoding with a bare forward loop (generate() adds 2% on top, bench/perf.ts), timed per token. */
 async function runSteerer(cfg: QuantWorkerConfig): Promise<QuantWorkerResult> {
+  const { addVector, HookedModel, loadModel } = steererLib!;
+  const { Rng } = rngLib!;
   const model = new HookedModel(loadModel(cfg.gguf), { threads: cfg.threads });
   const loadSeconds = since(t0);
   let hooks: Hook[] | undefined;
@@ -120,6 +125,7 @@ function argmax(row: Float32Array): number {
 }
 
 async function runLlama(cfg: QuantWorkerConfig): Promise<QuantWorkerResult> {
+  const { asTokens, openLlama } = llamaLib!;
   const llama = await openLlama(cfg.threads);
   // Defaults a user gets: the file memory-mapped, F16 KV cache.
   const model = await llama.loadModel({ modelPath: cfg.gguf, gpuLayers: 0 });
@@ -161,7 +167,6 @@ async function runLlama(cfg: QuantWorkerConfig): Promise<QuantWorkerResult> {
   return { loadSeconds, firstTokenSeconds, decodeSeconds, medianStepSeconds: median(steps), totalSeconds, tokens, peakRssBytes: peak, warmPrefillSeconds };
 }
 
-const cfg = JSON.parse(process.argv[2]) as QuantWorkerConfig;
 const result = cfg.engine === 'steerer' ? await runSteerer(cfg) : await runLlama(cfg);
 if (process.send) process.send(result, () => process.disconnect());
 else console.log(JSON.stringify(result, null, 2));
