@@ -64,8 +64,8 @@ export function blk(c: LayerContext, name: string): string {
 export function norm(c: LayerContext, x: string, prefix: string): string {
   const { g, spec } = c;
   if (spec.norm === 'rms') {
-    // ORT's SimplifiedLayerNormalization is RMSNorm; unlike opset 23's RMSNormalization, ORT fuses
-    // it with the residual Add before it into one SkipSimplifiedLayerNormalization kernel.
+    // ORT's SimplifiedLayerNormalization is RMSNorm in one CPU kernel. ONNX Runtime 1.30 keeps it
+    // apart from the residual Add before it (its optimised graph has no SkipSimplifiedLayerNormalization).
     return g.node('SimplifiedLayerNormalization', [x, c.weight(`${prefix}.weight`)], { axis: int(-1), epsilon: float(spec.normEps) }, prefix);
   }
   const bias = c.maybeWeight(`${prefix}.bias`);
