@@ -154,7 +154,7 @@ export function compileSegment(
    * packed cache stores them side by side (../model/packed-layout.ts); else a product each.
    */
   const matmuls = (x: string, names: readonly string[], outNames: readonly string[], joinedName: string): string[] => {
-    const joined = sideBySide(names.map(weightSource));
+    const joined = joinedMatrix(names.map(weightSource));
     if (!joined) return names.map((name, i) => matmul(x, name, outNames[i]));
     const y = packedMatmul(x, joinedName, joined.matrix, joined.location, joinedName);
     return g.nodeMulti('Split', [y, g.constInt64(joined.parts)], { axis: int(-1) }, outNames);
@@ -317,7 +317,7 @@ function lazyRunInputs(g: GraphBuilder, spec: ModelSpec): RunInputs {
  * Packed matrices of one file whose regions follow each other (rows of the next after the last
  * row of the one before), as one matrix of all their rows; undefined for anything else.
  */
-function sideBySide(sources: readonly (WeightSource | undefined)[]): { matrix: PackedMatrix; location: string; parts: number[] } | undefined {
+function joinedMatrix(sources: readonly (WeightSource | undefined)[]): { matrix: PackedMatrix; location: string; parts: number[] } | undefined {
   const packed = sources.flatMap((s) => (s?.kind === 'packed' ? [s] : []));
   if (packed.length < 2 || packed.length !== sources.length) return undefined;
   const [first] = packed;
@@ -330,8 +330,8 @@ function sideBySide(sources: readonly (WeightSource | undefined)[]): { matrix: P
     if (!follows(m.q, p.q) || !follows(m.scales, p.scales) || (m.zeroPoints && !follows(m.zeroPoints, p.zeroPoints))) return undefined;
   }
   const span = (pick: (m: PackedMatrix) => ByteRange | undefined): ByteRange | undefined => {
-    const first = pick(a);
-    return first && { offset: first.offset, length: packed.reduce((n, s) => n + pick(s.matrix)!.length, 0) };
+    const start = pick(a);
+    return start && { offset: start.offset, length: packed.reduce((n, s) => n + pick(s.matrix)!.length, 0) };
   };
   const zeroPoints = span((m) => m.zeroPoints);
   return {
