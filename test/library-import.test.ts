@@ -8,6 +8,11 @@ const loaded = (pkg: string): boolean => Object.keys(createRequire(import.meta.u
 
 test('importing the library to run a model leaves the server modules unloaded until createServer is called', async () => {
   const lib = await import('../src/index.js');
+  // The ANN index and the zip reader wait for their first use too.
+  for (const pkg of ['usearch', 'adm-zip']) assert.equal(loaded(pkg), false, `${pkg} was loaded by importing the library`);
+  const zip = lib.packBundle('test', {}, [{ path: 'a.bin', bytes: new Uint8Array([1, 2, 3]) }]);
+  assert.deepEqual([...lib.readBundle(zip, 'test').members[0].bytes], [1, 2, 3]);
+  assert.equal(loaded('adm-zip'), true, 'adm-zip not seen after packing a bundle');
   assert.equal(typeof lib.createServer, 'function');
   assert.equal(typeof lib.HookedModel, 'function');
   for (const pkg of ['fastify', 'better-sqlite3']) assert.equal(loaded(pkg), false, `${pkg} was loaded by importing the library`);

@@ -98,9 +98,10 @@ function boundedInt(name: string, v: number, min: number, max: number): number {
 
 // USearch's CommonJS build: its ES module finds the native binary from a global __dirname when
 // one exists (Node's eval workers define '.'), and then climbs directories forever.
+// Loaded on first use, like the server: a program that only runs a model does not pay for it.
 const requireHere = createRequire(import.meta.url);
-const usearch = requireHere('usearch') as typeof Usearch;
-const { MetricKind, ScalarKind } = usearch;
+let usearchModule: typeof Usearch | undefined;
+const usearch = (): typeof Usearch => (usearchModule ??= requireHere('usearch') as typeof Usearch);
 type UsearchIndex = Usearch.Index;
 
 function usearchVersion(): string {
@@ -113,16 +114,16 @@ function usearchVersion(): string {
   }
 }
 
-const USEARCH_METRIC: Readonly<Record<Exclude<IndexMetric, 'l1'>, Usearch.MetricKind>> = {
-  cosine: MetricKind.Cos,
-  ip: MetricKind.IP,
-  l2: MetricKind.L2sq,
-};
+function usearchMetric(metric: Exclude<IndexMetric, 'l1'>): Usearch.MetricKind {
+  const { MetricKind } = usearch();
+  return metric === 'cosine' ? MetricKind.Cos : metric === 'ip' ? MetricKind.IP : MetricKind.L2sq;
+}
 
 function newGraph(dim: number, metric: Exclude<IndexMetric, 'l1'>, h: HnswSettings, expansionSearch = h.expansionSearch): UsearchIndex {
-  return new usearch.Index({
+  const { Index, ScalarKind } = usearch();
+  return new Index({
     dimensions: dim,
-    metric: USEARCH_METRIC[metric],
+    metric: usearchMetric(metric),
     quantization: h.quantization === 'f16' ? ScalarKind.F16 : ScalarKind.F32,
     connectivity: h.connectivity,
     expansion_add: h.expansionAdd,

@@ -7,10 +7,15 @@
  * must match its recorded size and hash. Any failure is one InvalidInputError naming the bundle.
  */
 import { createHash } from 'node:crypto';
-import AdmZip from 'adm-zip';
+import { createRequire } from 'node:module';
+import type AdmZipClass from 'adm-zip';
 import { z } from 'zod/v4';
 import { parseOr } from '../util/schemas.js';
 import { InvalidInputError } from './errors.js';
+
+// Loaded on first use: a program that never packs or reads a bundle does not pay for it.
+let admZipClass: typeof AdmZipClass | undefined;
+const admZip = (): typeof AdmZipClass => (admZipClass ??= createRequire(import.meta.url)('adm-zip') as typeof AdmZipClass);
 
 export const BUNDLE_LIMITS = {
   /** Members besides the manifest. */
@@ -64,7 +69,7 @@ export function packBundle(format: string, fields: Record<string, unknown>, memb
   }
   if (total > BUNDLE_LIMITS.bundleBytes) throw new InvalidInputError(`the files add up to ${total} bytes; a bundle holds at most ${BUNDLE_LIMITS.bundleBytes}`);
   const manifest = { format, ...fields, members: members.map((m) => ({ path: m.path, bytes: m.bytes.byteLength, sha256: sha256(m.bytes) })) };
-  const zip = new AdmZip();
+  const zip = new (admZip())();
   const add = (name: string, bytes: Uint8Array): void => {
     const entry = zip.addFile(name, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
     entry.header.time = ENTRY_TIME;
@@ -94,9 +99,9 @@ export function readBundle(bytes: Buffer, source: string): Bundle {
       return fail(`${what} (${e instanceof Error ? e.message : String(e)}): the file is truncated, corrupted or not a bundle`);
     }
   };
-  const entries = guarded('not a readable zip archive', () => new AdmZip(bytes, { noSort: true }).getEntries());
+  const entries = guarded('not a readable zip archive', () => new (admZip())(bytes, { noSort: true }).getEntries());
   if (entries.length > BUNDLE_LIMITS.members + 1) fail(`${entries.length} entries; a bundle holds at most ${BUNDLE_LIMITS.members} files and its manifest`);
-  const byName = new Map<string, AdmZip.IZipEntry>();
+  const byName = new Map<string, AdmZipClass.IZipEntry>();
   for (const e of entries) {
     const name = guarded('an entry name cannot be read', () => e.entryName);
     if (e.isDirectory || !MEMBER_NAME.test(name) || name.length > 128) fail(`entry ${JSON.stringify(name.slice(0, 80))} is not a plain file name (bundles hold no folders or paths)`);
