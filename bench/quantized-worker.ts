@@ -4,12 +4,16 @@
  * tokens (end-of-sequence ignored). Gets a QuantWorkerConfig as argv[2], sends a
  * QuantWorkerResult over IPC. Each process loads only its own engine's modules (its peak RSS is
  * that engine's), and times run from the moment they are loaded, so neither engine is charged
- * for loading its JavaScript.
+ * for loading its JavaScript. It runs as plain JavaScript (lib/plain-worker.ts): Steerer from its
+ * build (`steererModule`), llama.cpp from node-llama-cpp's.
  */
 import { performance } from 'node:perf_hooks';
 import type { ControlledEvaluateInputItem, Token } from 'node-llama-cpp';
 import { peakRssBytes } from './lib/mem.js';
 import type { Hook, HookedModel } from './lib/steerer.js';
+
+/** What the worker takes from Steerer's build: the index of dist/, typed by its sources. */
+type SteererLib = Pick<typeof import('./lib/steerer.js'), 'addVector' | 'HookedModel' | 'loadModel'>;
 
 export interface QuantWorkerConfig {
   readonly engine: 'steerer' | 'llama';
@@ -17,8 +21,10 @@ export interface QuantWorkerConfig {
   readonly threads: number;
   readonly promptIds: readonly number[];
   readonly newTokens: number;
-  /** Steerer: a vector added at every layer's resid_post. */
-  readonly steered: boolean;
+  /** Steerer: this vector (hidden size) added at every layer's resid_post. */
+  readonly steerVector?: readonly number[];
+  /** URL of Steerer's built index (dist/index.js). */
+  readonly steererModule: string;
 }
 
 export interface QuantWorkerResult {
@@ -44,42 +50,43 @@ export interface QuantWorkerResult {
 }
 
 const cfg = JSON.parse(process.argv[2]) as QuantWorkerConfig;
-const steererLib = cfg.engine === 'steerer' ? await import('./lib/steerer.js') : undefined;
-const rngLib = cfg.engine === 'steerer' ? await import('./lib/random-model.js') : undefined;
+const steererLib = cfg.engine === 'steerer' ? ((await import(cfg.steererModule)) as SteererLib) : undefined;
 const llamaLib = cfg.engine === 'llama' ? await import('./lib/llama.js') : undefined;
 const t0 = performance.now();
 const since = (t: number): number => (performance.now() - t) / 1000;
 
-/** Greedy decoding with a bare forward loop (generate() adds 2% on top, bench/perf.ts), timed per token. */
+/**
+ * Greedy decoding with a bare forward loop (generate() adds 2% on top, bench/perf.ts), timed per
+ * token. Each forward returns its argmax alone (logits 'argmax'), as generate() asks for when
+ * decoding greedily, and as llama.cpp picks its greedy token without handing logits to JavaScript.
+ */
 async function runSteerer(cfg: QuantWorkerConfig): Promise<QuantWorkerResult> {
   const { addVector, HookedModel, loadModel } = steererLib!;
-  const { Rng } = rngLib!;
   const model = new HookedModel(loadModel(cfg.gguf), { threads: cfg.threads });
   const loadSeconds = since(t0);
   let hooks: Hook[] | undefined;
-  if (cfg.steered) {
-    const rng = new Rng(7);
-    const v = Float32Array.from({ length: model.spec.hiddenSize }, () => 0.1 * rng.gauss());
+  if (cfg.steerVector) {
+    const v = Float32Array.from(cfg.steerVector);
     hooks = Array.from({ length: model.spec.numLayers }, (_, l) => ({ kind: 'intervene', at: `blocks.${l}.hook_resid_post`, intervention: addVector(v) }));
   }
   const t1 = performance.now();
   const cache = model.createCache(1);
-  let out = await model.forward({ tokens: [cfg.promptIds], cache, hooks, logits: 'last' });
-  const tokens = [argmax(out.logits!)];
+  let out = await model.forward({ tokens: [cfg.promptIds], cache, hooks, logits: 'argmax' });
+  const tokens = [out.argmax![0]];
   const firstTokenSeconds = since(t1);
   const t2 = performance.now();
   const steps: number[] = [];
   while (tokens.length < cfg.newTokens) {
     const ts = performance.now();
-    out = await model.forward({ tokens: [[tokens[tokens.length - 1]]], cache, hooks, logits: 'last' });
-    tokens.push(argmax(out.logits!));
+    out = await model.forward({ tokens: [[tokens[tokens.length - 1]]], cache, hooks, logits: 'argmax' });
+    tokens.push(out.argmax![0]);
     steps.push(since(ts));
   }
   const decodeSeconds = since(t2);
   const totalSeconds = since(t0);
   const peak = peakRssBytes();
   const warmPrefillSeconds = await warmPrefill(cfg, async () => {
-    await model.forward({ tokens: [cfg.promptIds], cache: model.createCache(1), hooks, logits: 'last' });
+    await model.forward({ tokens: [cfg.promptIds], cache: model.createCache(1), hooks, logits: 'argmax' });
   });
   const interleavedSteeredRatio = hooks ? await steeredRatio(model, cfg.promptIds, hooks) : undefined;
   const packedBytes = model.packed?.bytes;
@@ -97,10 +104,10 @@ async function steeredRatio(model: HookedModel, promptIds: readonly number[], ho
   const steered: number[] = [];
   const decode = async (h: readonly Hook[] | undefined, steps: number[]): Promise<void> => {
     const cache = model.createCache(1);
-    let out = await model.forward({ tokens: [promptIds], cache, hooks: h, logits: 'last' });
+    let out = await model.forward({ tokens: [promptIds], cache, hooks: h, logits: 'argmax' });
     for (let i = 0; i < 64; i++) {
       const t = performance.now();
-      out = await model.forward({ tokens: [[argmax(out.logits!)]], cache, hooks: h, logits: 'last' });
+      out = await model.forward({ tokens: [[out.argmax![0]]], cache, hooks: h, logits: 'argmax' });
       steps.push(performance.now() - t);
     }
   };
@@ -132,12 +139,6 @@ async function warmPrefill(cfg: QuantWorkerConfig, prefill: () => Promise<void>,
 function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
-
-function argmax(row: Float32Array): number {
-  let best = 0;
-  for (let i = 1; i < row.length; i++) if (row[i] > row[best]) best = i;
-  return best;
 }
 
 async function runLlama(cfg: QuantWorkerConfig): Promise<QuantWorkerResult> {

@@ -8,6 +8,9 @@
  * Steerer's steered decode (a vector at every layer) against its unsteered one, as single runs and
  * alternating in one process.
  *
+ * Both workers are plain node processes on JavaScript (lib/plain-worker.ts): Steerer runs from
+ * its build, dist/, which is rebuilt from the working tree first; llama.cpp from node-llama-cpp.
+ *
  * Steerer repacks quantized weights once into its cache (STEERER_CACHE_DIR, here
  * bench/models/cache); the first, cold start is reported apart and the rounds run warm.
  *
@@ -23,10 +26,11 @@ import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } 
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { upToDate } from './lib/gguf.js';
+import { ggufHiddenSize, upToDate } from './lib/gguf.js';
 import { MiB } from './lib/mem.js';
 import { BENCH_DIR, MODELS_DIR, RESULTS_DIR } from './lib/paths.js';
-import { ensureSmolRandomModel } from './lib/random-model.js';
+import { buildSteerer, transpileWorker } from './lib/plain-worker.js';
+import { ensureSmolRandomModel, Rng } from './lib/random-model.js';
 import { ensureShapeGguf, SHAPES } from './lib/shapes.js';
 import { GgmlType, loadModel, sharedPath, tokenizerFromHfJson, writeModelGguf } from './lib/steerer.js';
 import { fmt, formatTable } from './lib/table.js';
@@ -42,12 +46,24 @@ function flag(name: string, fallback: string): string {
 
 const CACHE = join(MODELS_DIR, 'cache');
 
-function runWorker(cfg: QuantWorkerConfig): Promise<QuantWorkerResult & { wallSeconds: number }> {
+/** A worker's job; the URL of Steerer's build is added when it runs. */
+type WorkerJob = Omit<QuantWorkerConfig, 'steererModule'>;
+
+/** The worker as plain JavaScript, and Steerer's build: made once, before the first run. */
+let workerJs: { readonly file: string; readonly steererModule: string } | undefined;
+
+function runWorker(job: WorkerJob): Promise<QuantWorkerResult & { wallSeconds: number }> {
+  if (!workerJs) {
+    log('building Steerer (dist/) and the worker (.build/)');
+    workerJs = { steererModule: buildSteerer(), file: transpileWorker('quantized-worker.ts') };
+  }
+  const cfg: QuantWorkerConfig = { ...job, steererModule: workerJs.steererModule };
+  const file = workerJs.file;
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const child = fork(join(BENCH_DIR, 'quantized-worker.ts'), [JSON.stringify(cfg)], {
+    const child = fork(file, [JSON.stringify(cfg)], {
       cwd: BENCH_DIR,
-      execArgv: ['--import', 'tsx'],
+      execArgv: [],
       env: { ...process.env, STEERER_CACHE_DIR: CACHE },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
@@ -62,7 +78,7 @@ function runWorker(cfg: QuantWorkerConfig): Promise<QuantWorkerResult & { wallSe
 }
 
 /** The faster of several runs of the same job (other load only ever slows a run down). */
-async function best(cfg: QuantWorkerConfig, rounds: number): Promise<QuantWorkerResult> {
+async function best(cfg: WorkerJob, rounds: number): Promise<QuantWorkerResult> {
   const runs: QuantWorkerResult[] = [];
   for (let r = 0; r < rounds; r++) runs.push(await runWorker(cfg));
   return runs.reduce((a, b) => (b.totalSeconds < a.totalSeconds ? b : a));
@@ -111,7 +127,11 @@ async function main(): Promise<void> {
       renameSync(`${gguf}.tmp`, gguf);
     }
     const fileBytes = statSync(gguf).size;
-    const job = (engine: 'steerer' | 'llama', newTokens: number, steered = false): QuantWorkerConfig => ({ engine, gguf, threads, promptIds, newTokens, steered });
+    const rng = new Rng(7);
+    const steerVector = Array.from({ length: ggufHiddenSize(gguf) }, () => 0.1 * rng.gauss());
+    const job = (engine: 'steerer' | 'llama', newTokens: number, steered = false): WorkerJob => ({
+      engine, gguf, threads, promptIds, newTokens, ...(steered ? { steerVector } : {}),
+    });
     // Cold start: an empty cache, so Steerer repacks the file.
     rmSync(CACHE, { recursive: true, force: true });
     log(`${type}: Steerer cold start`);
@@ -122,7 +142,7 @@ async function main(): Promise<void> {
     let long: TypeResult['long'];
     if (LONG_TOKENS > 0) {
       log(`${type}: decoding after a ${LONG_TOKENS}-token prompt`);
-      const longJob = (engine: 'steerer' | 'llama'): QuantWorkerConfig => ({ ...job(engine, LONG_NEW), promptIds: text.slice(0, LONG_TOKENS) });
+      const longJob = (engine: 'steerer' | 'llama'): WorkerJob => ({ ...job(engine, LONG_NEW), promptIds: text.slice(0, LONG_TOKENS) });
       long = { steerer: await best(longJob('steerer'), rounds), llama: await best(longJob('llama'), rounds) };
     }
     const r: TypeResult = { type, fileBytes, coldStart: { loadSeconds: cold.loadSeconds, firstTokenSeconds: cold.firstTokenSeconds }, steerer, llama, ...(long ? { long } : {}) };

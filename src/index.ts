@@ -4,7 +4,7 @@ export type { PackedWeights, PackedMatrix } from './model/packed-weights.js';
 export type { LoadedModel, ModelSpec, ModelSource, WeightMap } from './model/spec.js';
 export type { TextTokenizer } from './model/tokenizer.js';
 export { renderChat, type ChatMessage, type ChatRole } from './model/chat-template.js';
-export { HookedModel, type ForwardInput, type ForwardOutput, type RuntimeOptions } from './runtime/model.js';
+export { HookedModel, type ForwardInput, type ForwardOutput, type LogitsMode, type RuntimeOptions } from './runtime/model.js';
 export { openModel } from './runtime/open-model.js';
 export { KvCache } from './runtime/kv-cache.js';
 export type { Activation, EditFn, Hook, Intervention, PrepareContext, StepInfo } from './runtime/hooks.js';

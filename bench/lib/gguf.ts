@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, renameSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { GgmlType, writeModelGguf, type LoadedModel } from './steerer.js';
+import { GgmlType, GgufFile, writeModelGguf, type LoadedModel } from './steerer.js';
 
 /**
  * Writes `loaded` (a Hugging Face directory loaded by Steerer) as an F32 GGUF with Steerer's
@@ -26,4 +26,16 @@ export function upToDate(file: string, inputs: readonly string[]): boolean {
   if (!existsSync(file)) return false;
   const t = statSync(file).mtimeMs;
   return inputs.every((i) => statSync(i).mtimeMs <= t);
+}
+
+/** `{arch}.embedding_length` of a GGUF file: the hidden size, read from the header alone. */
+export function ggufHiddenSize(file: string): number {
+  const gguf = GgufFile.open(file);
+  try {
+    const n = gguf.getNumber(`${gguf.getString('general.architecture')}.embedding_length`);
+    if (n === undefined || !Number.isSafeInteger(n) || n < 1) throw new Error(`${file}: no embedding_length`);
+    return n;
+  } finally {
+    gguf.close();
+  }
 }

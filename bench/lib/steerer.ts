@@ -20,7 +20,7 @@ export { logSoftmax } from '../../src/runtime/sampling.js';
 export { evaluateMultipleChoice } from '../../src/evals/multiple-choice.js';
 export { benchmarkPath, readMultipleChoice } from '../../src/evals/benchmark-files.js';
 export { modelGgufMetadata, writeModelGguf } from '../../src/model/export-gguf.js';
-export { GgmlType } from '../../src/io/gguf.js';
+export { GgmlType, GgufFile } from '../../src/io/gguf.js';
 export { writeGguf, type GgufTensorToWrite } from '../../src/io/gguf-write.js';
 export type { GgufMetaEntry } from '../../src/io/gguf-format.js';
 export type { ModelSpec } from '../../src/model/spec.js';

@@ -90,19 +90,25 @@ export async function generateBatch(
   const rowPrompts = promptIds.flatMap((p) => new Array<number[]>(k).fill(p));
   const R = rowPrompts.length;
   const mainHooks = opts.hooks ?? [];
-  const lockstep = new Lockstep([
-    { name: 'main', model, hooks: mainHooks, prompts: rowPrompts },
-    ...plan.runs.map((run) => guideStream(run, model, mainHooks, rowPrompts)),
-  ]);
-  const budget = Math.min(maxTokens, lockstep.room());
-  if (budget < 0) throw new InvalidInputError(`a guidance run's prompt exceeds its model's context`);
-  const stopTokens = new Set(opts.stopTokens ?? model.spec.eosTokenIds);
   const processors = [...(opts.processors ?? []), ...plan.processors];
   if (opts.seeds && opts.seeds.length !== prompts.length) throw new InvalidInputError(`seeds has ${opts.seeds.length} entries for ${prompts.length} prompts`);
   const seedOf = (r: number): number | undefined => (opts.seeds ? opts.seeds[Math.floor(r / k)] + (r % k) : opts.seed === undefined ? undefined : opts.seed + r);
   const samplers = rowPrompts.map((_, r) => new Sampler({ ...opts, processors, seed: seedOf(r) }));
+  const guided = plan.terms.length > 0 || plan.cuts.length > 0;
+  // Plain greedy decoding needs only each step's argmax, which the model computes itself: the
+  // logits (a vocabulary of floats per row) then never leave ONNX Runtime.
+  const argmaxOnly = plan.runs.length === 0 && !guided && !plan.rerank && samplers.every((s) => s.argmaxOnly);
+  const lockstep = new Lockstep(
+    [{ name: 'main', model, hooks: mainHooks, prompts: rowPrompts }, ...plan.runs.map((run) => guideStream(run, model, mainHooks, rowPrompts))],
+    argmaxOnly ? 'argmax' : 'last',
+  );
+  const budget = Math.min(maxTokens, lockstep.room());
+  if (budget < 0) throw new InvalidInputError(`a guidance run's prompt exceeds its model's context`);
+  const stopTokens = new Set(opts.stopTokens ?? model.spec.eosTokenIds);
 
   const V = model.spec.vocabSize;
+  // Each row's logits are copied here before the sampler edits them (rows take turns).
+  const scratch = new Float32Array(argmaxOnly ? 0 : V);
   const generated: number[][] = rowPrompts.map(() => []);
   // Compiled once for every row: a tokenizer may bring thousands of special texts.
   const markers = opts.keepSpecialText ? [] : specialStopTexts(model);
@@ -124,7 +130,15 @@ export async function generateBatch(
     if (text.length > streamed[b]) opts.onText?.(text.slice(streamed[b]), b);
     streamed[b] = Math.max(streamed[b], text.length);
   };
-  const guided = plan.terms.length > 0 || plan.cuts.length > 0;
+  /** Row r's next token from its logits (edited in place): sampled, or reranked by a scorer. */
+  const chooseToken = async (r: number, logits: Float32Array): Promise<number> => {
+    const history = [...rowPrompts[r], ...generated[r]];
+    // While the model spells a marker, reranking stands aside and lets it finish the word.
+    if (!plan.rerank || matchers[r].spellingMarker) return samplers[r].sample(logits, history);
+    samplers[r].process(logits, history);
+    endings ??= new Set([...stopTokens, ...markerStartTokens(model.tokenizer, V, markers)]);
+    return rerankToken(lockstep, plan.rerank, rerankTrack!, r, logits, samplers[r], endings);
+  };
 
   if (budget > 0) {
     await lockstep.prefill(capture);
@@ -140,16 +154,13 @@ export async function generateBatch(
         next.push(last); // finished rows ride along; their outputs are ignored
         continue;
       }
-      const logits = guided ? guidedLogits(lockstep, plan.terms, plan.cuts, r, new Float32Array(V)) : lockstep.logits(0, r).slice();
-      const history = [...rowPrompts[r], ...generated[r]];
       let id: number;
-      // While the model spells a marker, reranking stands aside and lets it finish the word.
-      if (plan.rerank && !matchers[r].spellingMarker) {
-        samplers[r].process(logits, history);
-        endings ??= new Set([...stopTokens, ...markerStartTokens(model.tokenizer, V, markers)]);
-        id = await rerankToken(lockstep, plan.rerank, rerankTrack!, r, logits, samplers[r], endings);
+      if (argmaxOnly) {
+        id = lockstep.argmax(r);
       } else {
-        id = samplers[r].sample(logits, history);
+        if (guided) guidedLogits(lockstep, plan.terms, plan.cuts, r, scratch);
+        else scratch.set(lockstep.logits(0, r));
+        id = await chooseToken(r, scratch);
       }
       if (stopTokens.has(id)) {
         finish[r] = 'stop';

@@ -30,6 +30,8 @@ interface Group {
   readonly offsets: Map<number, number>;
   readonly streams: number[];
   logits?: Float32Array;
+  /** With head 'argmax': each row's greedy next token, in place of the logits. */
+  argmax?: Int32Array;
   captures?: ReadonlyMap<string, Activation>;
 }
 
@@ -42,8 +44,16 @@ export class Lockstep {
   private readonly groups: Group[] = [];
   private readonly groupOf: Group[] = [];
 
-  constructor(readonly streams: readonly StreamSetup[]) {
+  /**
+   * `head` 'argmax' (one run only): each forward returns only the greedy next tokens (argmax()),
+   * not the logits, for greedy decoding with nothing that edits the logits.
+   */
+  constructor(
+    readonly streams: readonly StreamSetup[],
+    private readonly head: 'last' | 'argmax' = 'last',
+  ) {
     if (streams.length === 0) throw new InvalidInputError('lockstep decoding needs at least one run');
+    if (head === 'argmax' && streams.length > 1) throw new InvalidInputError('guidance runs need logits: lockstep argmax decoding takes one run');
     this.rows = streams[0].prompts.length;
     const members: number[][] = [];
     streams.forEach((s, i) => {
@@ -95,6 +105,13 @@ export class Lockstep {
     return g.logits.subarray(row * V, (row + 1) * V);
   }
 
+  /** Row r's greedy next token from the main run (head 'argmax'). */
+  argmax(r: number): number {
+    const g = this.groupOf[0];
+    if (!g.argmax) throw new InvalidInputError(this.head === 'argmax' ? 'lockstep decoding has not been prefilled' : 'lockstep decoding returns logits, not argmax ids');
+    return g.argmax[g.offsets.get(0)! + r];
+  }
+
   /** The main run's captures from the last forward (hooks given to prefill/advance as `capture`), rows = batch rows. */
   captures(): ReadonlyMap<string, Activation> {
     return this.groupOf[0].captures ?? new Map();
@@ -132,6 +149,7 @@ export class Lockstep {
         rows.forEach((row, i) => to.set(from.subarray(row * V, (row + 1) * V), i * V));
         g.logits = to;
       }
+      if (g.argmax) g.argmax = Int32Array.from(rows, (row) => g.argmax![row]);
       g.captures = undefined;
     }
   }
@@ -141,8 +159,9 @@ export class Lockstep {
       const tokens = g.streams.flatMap((s) => tokensOf(s));
       const isMain = g === this.groupOf[0];
       const hooks = isMain && capture?.length ? [...g.hooks, ...capture] : g.hooks;
-      const out = await g.model.forward({ tokens, cache: g.cache, hooks, logits: 'last' });
+      const out = await g.model.forward({ tokens, cache: g.cache, hooks, logits: this.head });
       g.logits = out.logits;
+      g.argmax = out.argmax;
       if (isMain) g.captures = out.captures;
     }
   }

@@ -19,7 +19,8 @@ import { GraphBuilder, int, type Dim } from './onnx-builder.js';
  *            canonical weight names, iv.{point}.{k}.{param}, gate.{id}.in and gate_read
  *            (conditional steering: src/runtime/condition-gate.ts)
  *   outputs  new.{l}.key/value [batch, seq, kvHeads*headDim], blocks.{l}.hook_{site} (captures),
- *            resid.out [+ branch.out] (break), gate.{id}.out (a condition's gate), logits or
+ *            resid.out [+ branch.out] (break), gate.{id}.out (a condition's gate), logits (with
+ *            next_token [batch, 1] int64, their argmax, under head 'last') or
  *            target_logprobs (head 'targets', with an int64 input `targets` [batch, seq, 1]), final_hidden (head 'hidden'), or
  *            target_logprobs, reference_target_logprobs and kl (head 'kl', with `targets` and
  *            `reference_hidden` [batch, seq, hidden])
@@ -278,6 +279,10 @@ export function compileSegment(
         }
       } else {
         g.output(logits, 'float32', ['batch', 'rows', spec.vocabSize], 'logits');
+        // Greedy decoding fetches this alone: one id per row leaves ONNX Runtime instead of a
+        // vocabulary of floats (a new buffer every step, garbage until V8 collects it).
+        // ArgMax picks the first of equal maxima, the lowest id, as the sampler's argmax does.
+        if (plan.head === 'last') g.output(g.node('ArgMax', [logits], { axis: int(-1), keepdims: int(0) }, 'head.argmax'), 'int64', ['batch', 1], 'next_token');
       }
     }
   }

@@ -31,6 +31,9 @@ export interface RuntimeOptions {
   readonly device?: Device;
 }
 
+/** What a forward returns from its LM head: a graph's head, or 'argmax' (head 'last', its argmax fetched alone). */
+export type LogitsMode = HeadMode | 'argmax';
+
 export interface ForwardInput {
   /** Token ids per sequence (ragged: rows are left-padded to the longest). */
   readonly tokens: readonly (readonly number[])[];
@@ -41,9 +44,10 @@ export interface ForwardInput {
    * Which logits to return: every position, the last one, none (the pass may then stop early),
    * 'targets': only log p(targets[b][i]) at every position i (see `targets`), 'hidden': the final
    * normed hidden states, or 'kl': the targets' log-probs under this run and a reference run
-   * (`referenceHidden`) and the KL between their distributions at every position.
+   * (`referenceHidden`) and the KL between their distributions at every position; 'argmax':
+   * only the id of each row's largest last-position logit (`argmax`), for greedy decoding.
    */
-  readonly logits?: HeadMode;
+  readonly logits?: LogitsMode;
   /**
    * With logits 'targets' or 'kl': per sequence, the token id whose log-probability each position
    * should give (same length as the sequence; usually the next token, any valid id where unused).
@@ -60,6 +64,8 @@ export interface ForwardOutput {
   readonly pad: readonly number[];
   /** [batch, rows, vocab] with rows = seq ('all') or 1 ('last'). */
   readonly logits?: Float32Array;
+  /** With logits 'argmax': [batch], each row's greedy next token (the lowest id among equal maxima). */
+  readonly argmax?: Int32Array;
   /** [batch, seq] log p(target) with logits 'targets' or 'kl' (rows left-padded like the tokens). */
   readonly targetLogprobs?: Float32Array;
   /** With logits 'kl': [batch, seq] log p(target) under the reference run, and KL(this ‖ reference). */
@@ -190,6 +196,9 @@ export class HookedModel {
     const cache = input.cache;
     if (cache && cache.batch !== batch) throw new InvalidInputError(`cache holds ${cache.batch} sequences but ${batch} were given`);
     const head = input.logits ?? 'last';
+    const graphHead: HeadMode = head === 'argmax' ? 'last' : head;
+    // The outputs left out of every run: 'argmax' leaves the logits inside ONNX Runtime.
+    const unfetched = head === 'argmax' ? 'logits' : 'next_token';
     const hooks = resolveHooks(input.hooks ?? [], spec.numLayers, spec.hiddenSize);
     if (head === 'none' && hooks.length === 0) throw new InvalidInputError('forward with no logits and no hooks computes nothing');
     if (head === 'none' && cache) {
@@ -223,7 +232,7 @@ export class HookedModel {
     const step: StepInfo = { batch, seq, positions, promptLengths };
 
     const runFeeds = new Map<string, ort.Tensor>();
-    for (const [name, t] of headFeeds(input, head, spec, pad, seq)) runFeeds.set(name, t);
+    for (const [name, t] of headFeeds(input, graphHead, spec, pad, seq)) runFeeds.set(name, t);
     const attnMask = attentionMask(kv, pad, seq, total);
     runFeeds.set('attn_mask', new ort.Tensor('float32', attnMask, [batch, 1, 1, seq, total]));
     // Sizes the attention's views need, known here (computing them in the graph costs ops per layer).
@@ -266,16 +275,17 @@ export class HookedModel {
     const activation = (data: Float32Array): Activation => ({ data, batch, seq, dim: spec.hiddenSize, positions });
     let carry: { resid: Float32Array; branch?: Float32Array } = { resid: this.embed(input.tokens, pad, positions, seq) };
     let logits: Float32Array | undefined;
+    let argmax: Int32Array | undefined;
     // What the head returned besides logits, by ForwardOutput field.
     const headOut: { -readonly [K in 'targetLogprobs' | 'referenceTargetLogprobs' | 'kl' | 'finalHidden']?: Float32Array } = {};
     const newKv = new Map<number, { key: Float32Array; value: Float32Array }>();
 
-    for (const plan of planSegments(hooks, spec.numLayers, head)) {
+    for (const plan of planSegments(hooks, spec.numLayers, graphHead)) {
       const entry = this.sessions.get(plan);
       entry.inFlight++;
       let out: ort.InferenceSession.ReturnType;
       try {
-      const { session, inputNames } = await entry.ready;
+      const { session, inputNames, outputNames } = await entry.ready;
       const feeds: Record<string, ort.Tensor> = {};
       const dims = [batch, seq, spec.hiddenSize];
       for (const name of inputNames) {
@@ -287,7 +297,7 @@ export class HookedModel {
           feeds[name] = t;
         }
       }
-      out = await session.run(feeds);
+      out = await session.run(feeds, outputNames.filter((n) => n !== unfetched));
       } finally {
         entry.inFlight--;
       }
@@ -304,6 +314,7 @@ export class HookedModel {
         }
       }
       if (out.logits) logits = out.logits.data as Float32Array;
+      if (out.next_token) argmax = Int32Array.from(out.next_token.data as BigInt64Array, Number);
       for (const [name, field] of HEAD_OUTPUTS) if (out[name]) headOut[field] = out[name].data as Float32Array;
       if (plan.breakAtEnd) {
         carry = { resid: out['resid.out'].data as Float32Array, branch: out['branch.out']?.data as Float32Array | undefined };
@@ -317,7 +328,7 @@ export class HookedModel {
       if (fresh) kv.promptLengths = promptLengths.slice();
       conditions?.keep(kv);
     }
-    return { batch, seq, pad, logits, ...headOut, captures, positions, ...(conditions ? { gates: conditions.gates() } : {}) };
+    return { batch, seq, pad, logits, ...(head === 'argmax' ? { argmax } : {}), ...headOut, captures, positions, ...(conditions ? { gates: conditions.gates() } : {}) };
   }
 
   /** JS edits at a break point, then captures of the edited value. */

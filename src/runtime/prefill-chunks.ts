@@ -20,7 +20,7 @@ interface ChunkableInput {
 
 /**
  * Whether a forward runs in chunks: one sequence longer than a chunk into a cache, asking for
- * the last position's logits, and no hook that needs the whole prompt at once (a JavaScript
+ * the last position's logits (or their argmax), and no hook that needs the whole prompt at once (a JavaScript
  * edit sees the rows it is given; a condition reads the prompt as a whole). Compiled
  * interventions select positions by their absolute position and the prompt's length, which the
  * chunks keep.
@@ -30,7 +30,7 @@ export function runsInChunks(input: ChunkableInput): boolean {
     input.cache?.batch === 1 &&
     input.tokens.length === 1 &&
     input.tokens[0].length > PREFILL_CHUNK &&
-    (input.logits ?? 'last') === 'last' &&
+    ['last', 'argmax'].includes(input.logits ?? 'last') &&
     (input.hooks ?? []).every((h) => h.kind === 'capture' || (h.kind === 'intervene' && h.intervention.condition === undefined))
   );
 }

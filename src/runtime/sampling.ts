@@ -158,6 +158,15 @@ export class Sampler {
     this.rng = createRng(this.seed);
   }
 
+  /**
+   * Whether every draw is the argmax of the raw logits (temperature 0, nothing that changes the
+   * logits first): a decoder may then ask the model for that argmax alone (forward logits 'argmax').
+   */
+  get argmaxOnly(): boolean {
+    const o = this.options;
+    return o.temperature === 0 && o.processors.length === 0 && (o.logitBias?.size ?? 0) === 0 && o.repetitionPenalty === 1 && o.frequencyPenalty === 0 && o.presencePenalty === 0;
+  }
+
   /** Picks the next token id. `logits` is modified in place. `history` = prompt + generated ids. */
   sample(logits: Float32Array, history: readonly number[]): number {
     this.process(logits, history);

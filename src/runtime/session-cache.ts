@@ -25,7 +25,7 @@ function defaultMaxPackedSessions(packedBytes: number): number {
 }
 
 interface SessionEntry {
-  readonly ready: Promise<{ session: ort.InferenceSession; inputNames: readonly string[] }>;
+  readonly ready: Promise<{ session: ort.InferenceSession; inputNames: readonly string[]; outputNames: readonly string[] }>;
   /** Runs in progress: an entry is never released while it is running. */
   inFlight: number;
 }
@@ -87,7 +87,7 @@ export class SessionCache {
     const created = (this.packed ? ort.InferenceSession.create(graphFile(this.packed, compiled.bytes), options) : ort.InferenceSession.create(compiled.bytes, options)).catch(
       (e: unknown) => Promise.reject(deviceError(device, e)),
     );
-    const ready = created.then((session) => ({ session, inputNames: compiled.inputNames }));
+    const ready = created.then((session) => ({ session, inputNames: compiled.inputNames, outputNames: compiled.outputNames }));
     const entry: SessionEntry = { ready, inFlight: 0 };
     this.sessions.set(key, entry);
     ready.catch(() => this.sessions.delete(key));
