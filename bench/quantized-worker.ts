@@ -1,11 +1,14 @@
 /**
  * One whole-process generation for bench/quantized.ts, in its own process so that its peak RSS
  * and start-up are its own: open the GGUF, prefill the prompt, decode `newTokens` greedy
- * tokens (end-of-sequence ignored). Gets a QuantWorkerConfig as argv[2], sends a
- * QuantWorkerResult over IPC. Each process loads only its own engine's modules (its peak RSS is
- * that engine's), and times run from the moment they are loaded, so neither engine is charged
- * for loading its JavaScript. It runs as plain JavaScript (lib/plain-worker.ts): Steerer from its
- * build (`steererModule`), llama.cpp from node-llama-cpp's.
+ * tokens (end-of-sequence ignored). Gets a QuantWorkerConfig as its first IPC message (or as
+ * argv[2] when run by hand), sends a QuantWorkerResult over IPC. Not in argv from the bench: a
+ * command line over ~28 KB (a steering vector of a 2048-wide model in JSON) crashes ONNX Runtime
+ * 1.30 as it initialises (a stack overflow, measured; README "Reliability"). Each process loads
+ * only its own engine's modules (its peak RSS is that engine's), and times run from the moment
+ * they are loaded, so neither engine is charged for loading its JavaScript. It runs as plain
+ * JavaScript (lib/plain-worker.ts): Steerer from its build (`steererModule`), llama.cpp from
+ * node-llama-cpp's.
  */
 import { performance } from 'node:perf_hooks';
 import type { ControlledEvaluateInputItem, Token } from 'node-llama-cpp';
@@ -49,7 +52,7 @@ export interface QuantWorkerResult {
   readonly interleavedSteeredRatio?: number;
 }
 
-const cfg = JSON.parse(process.argv[2]) as QuantWorkerConfig;
+const cfg = (process.argv[2] !== undefined ? JSON.parse(process.argv[2]) : await new Promise((resolve) => process.once('message', resolve))) as QuantWorkerConfig;
 const steererLib = cfg.engine === 'steerer' ? ((await import(cfg.steererModule)) as SteererLib) : undefined;
 const llamaLib = cfg.engine === 'llama' ? await import('./lib/llama.js') : undefined;
 const t0 = performance.now();

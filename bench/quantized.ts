@@ -61,13 +61,14 @@ function runWorker(job: WorkerJob): Promise<QuantWorkerResult & { wallSeconds: n
   const file = workerJs.file;
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const child = fork(file, [JSON.stringify(cfg)], {
+    const child = fork(file, [], {
       cwd: BENCH_DIR,
       execArgv: [],
       env: { ...process.env, STEERER_CACHE_DIR: CACHE },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     let result: QuantWorkerResult | undefined;
+    child.send(cfg);
     child.on('message', (m) => (result = m as QuantWorkerResult));
     child.on('error', reject);
     child.on('exit', (code, signal) => {
@@ -166,6 +167,8 @@ async function main(): Promise<void> {
       fmt(r.llama.full.totalSeconds / r.steerer.full.totalSeconds, 2),
       `${fmt(sDec, 1)} / ${fmt(lDec, 1)}`,
       fmt(sDec / lDec, 2),
+      // By median step too: a stall of this shared machine, or an engine's periodic slow step, moves the mean.
+      fmt(r.llama.full.medianStepSeconds / r.steerer.full.medianStepSeconds, 2),
       `${fmt(steeredDec / sDec, 2)} (${fmt(r.steerer.steered.interleavedSteeredRatio ?? NaN, 2)})`,
       `${fmt(r.steerer.full.peakRssBytes / MiB, 0)} / ${fmt(r.llama.full.peakRssBytes / MiB, 0)}`,
       fmt(r.steerer.full.peakRssBytes / r.llama.full.peakRssBytes, 2),
@@ -182,6 +185,7 @@ async function main(): Promise<void> {
     'speed L÷S',
     'decode tok/s (S / L)',
     'decode S÷L',
+    'by median step',
     'steered ÷ unsteered (interleaved)',
     'peak RSS MiB (S / L)',
     'RSS S÷L',

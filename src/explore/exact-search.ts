@@ -9,6 +9,7 @@ import { GraphBuilder } from '../graph/onnx-builder.js';
 import { computeSessionOptions, defaultThreads } from '../graph/session-options.js';
 import { InvalidInputError } from '../io/errors.js';
 import type { RowSource } from './row-source.js';
+import { createSession } from '../graph/create-session.js';
 
 export const INDEX_METRICS = ['cosine', 'ip', 'l2', 'l1'] as const;
 /**
@@ -119,7 +120,7 @@ function session(metric: IndexMetric, largest: boolean, threads: number): Promis
   const key = `${metric}/${largest}/${threads}`;
   let s = sessions.get(key);
   if (!s) {
-    s = ort.InferenceSession.create(scoreGraph(metric, largest), computeSessionOptions(threads));
+    s = createSession(scoreGraph(metric, largest), computeSessionOptions(threads));
     sessions.set(key, s);
     s.catch(() => sessions.delete(key));
   }

@@ -17,6 +17,7 @@ import { GraphBuilder } from '../graph/onnx-builder.js';
 import { computeSessionOptions, defaultThreads } from '../graph/session-options.js';
 import { InvalidInputError } from '../io/errors.js';
 import type { ActivationIndex } from './activation-index.js';
+import { createSession } from '../graph/create-session.js';
 
 export interface Passage {
   readonly doc: number;
@@ -57,7 +58,7 @@ function projectionSession(threads: number): Promise<ort.InferenceSession> {
     const v = g.input('v', 'float32', [1, 'd']);
     const centred = g.node('Sub', [X, mu], {}, 'centred');
     g.output(g.node('Gemm', [centred, v], { transB: { i: 1 } }, 'projection'), 'float32', ['n', 1]);
-    projector = ort.InferenceSession.create(g.toBytes(), computeSessionOptions(threads));
+    projector = createSession(g.toBytes(), computeSessionOptions(threads));
     projector.catch(() => (projector = undefined));
   }
   return projector;

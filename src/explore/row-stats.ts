@@ -6,6 +6,7 @@ import * as ort from 'onnxruntime-node';
 import { GraphBuilder } from '../graph/onnx-builder.js';
 import { computeSessionOptions, defaultThreads } from '../graph/session-options.js';
 import type { RowSource } from './row-source.js';
+import { createSession } from '../graph/create-session.js';
 
 let graphs: Promise<{ sum: ort.InferenceSession; sub: ort.InferenceSession }> | undefined;
 
@@ -16,7 +17,7 @@ function sessions(threads: number): Promise<{ sum: ort.InferenceSession; sub: or
     s.output(s.node('ReduceSum', [s.input('X', 'float32', ['n', 'd']), s.constInt64([0])], { keepdims: { i: 0 } }, 'sums'), 'float32', ['d']);
     const c = new GraphBuilder('subtract_row');
     c.output(c.node('Sub', [c.input('X', 'float32', ['n', 'd']), c.input('mu', 'float32', [1, 'd'])], {}, 'centred'), 'float32', ['n', 'd']);
-    graphs = Promise.all([ort.InferenceSession.create(s.toBytes(), opts), ort.InferenceSession.create(c.toBytes(), opts)]).then(([sum, sub]) => ({ sum, sub }));
+    graphs = Promise.all([createSession(s.toBytes(), opts), createSession(c.toBytes(), opts)]).then(([sum, sub]) => ({ sum, sub }));
     graphs.catch(() => {
       graphs = undefined;
     });

@@ -1,6 +1,7 @@
 import * as ort from 'onnxruntime-node';
 import { GraphBuilder } from '../graph/onnx-builder.js';
 import { computeSessionOptions, defaultThreads } from '../graph/session-options.js';
+import { createSession } from '../graph/create-session.js';
 
 /**
  * The iterative linear algebra of vector extraction (power iteration, logistic regression),
@@ -35,7 +36,7 @@ function build(): Promise<{ gram: ort.InferenceSession; logistic: ort.InferenceS
   l.output(gw, 'float32', [1, 'dim']);
   l.output(gb, 'float32', []);
 
-  return Promise.all([ort.InferenceSession.create(g.toBytes(), opts), ort.InferenceSession.create(l.toBytes(), opts)]).then(
+  return Promise.all([createSession(g.toBytes(), opts), createSession(l.toBytes(), opts)]).then(
     ([gram, logistic]) => ({ gram, logistic }),
   );
 }

@@ -1,6 +1,7 @@
 import * as ort from 'onnxruntime-node';
 import { GraphBuilder } from '../graph/onnx-builder.js';
 import { computeSessionOptions, defaultThreads } from '../graph/session-options.js';
+import { createSession } from '../graph/create-session.js';
 
 /**
  * The O(rows × dim) and O(rows × dim²) work of probe fitting, as small ORT graphs with symbolic
@@ -131,7 +132,7 @@ function scoresGraph(): GraphBuilder {
 
 function build(): Promise<Sessions> {
   const opts: ort.InferenceSession.SessionOptions = computeSessionOptions(defaultThreads());
-  const make = (g: GraphBuilder): Promise<ort.InferenceSession> => ort.InferenceSession.create(g.toBytes(), opts);
+  const make = (g: GraphBuilder): Promise<ort.InferenceSession> => createSession(g.toBytes(), opts);
   return Promise.all([momentsGraph(), designGraph(), gramGraph(), crossGraph(), kernelGraph(), cross64Graph(), newtonGraph(), scoresGraph()].map(make)).then(
     ([moments, design, gram, cross, kernel, cross64, newton, scores]) => ({ moments, design, gram, cross, kernel, cross64, newton, scores }),
   );

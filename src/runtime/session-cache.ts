@@ -8,6 +8,7 @@ import { InvalidInputError } from '../io/errors.js';
 import type { PackedWeights } from '../model/packed-weights.js';
 import { deviceError, executionProviders, type Device } from './device.js';
 import { planKey } from './segment-plan.js';
+import { createSession } from '../graph/create-session.js';
 
 /**
  * One ONNX Runtime session per compiled plan (a set of hooks), created on first use and kept.
@@ -84,7 +85,7 @@ export class SessionCache {
     // Packed weights are external data of the graph, so the graph is a file beside them (ONNX
     // Runtime resolves external data only inside the model's own directory).
     const device = this.where.device;
-    const created = (this.packed ? ort.InferenceSession.create(graphFile(this.packed, compiled.bytes), options) : ort.InferenceSession.create(compiled.bytes, options)).catch(
+    const created = (this.packed ? createSession(graphFile(this.packed, compiled.bytes), options) : createSession(compiled.bytes, options)).catch(
       (e: unknown) => Promise.reject(deviceError(device, e)),
     );
     const ready = created.then((session) => ({ session, inputNames: compiled.inputNames, outputNames: compiled.outputNames }));

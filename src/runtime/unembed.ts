@@ -3,6 +3,7 @@ import { float, GraphBuilder, int } from '../graph/onnx-builder.js';
 import { InvalidInputError } from '../io/errors.js';
 import { computeSessionOptions } from '../graph/session-options.js';
 import type { HookedModel } from './model.js';
+import { createSession } from '../graph/create-session.js';
 
 /**
  * The model's unembedding applied to vectors of our choosing, as two small ORT graphs per model
@@ -63,7 +64,7 @@ function unembedding(model: HookedModel): Unembedding {
 }
 
 function session(model: HookedModel, g: GraphBuilder): Promise<ort.InferenceSession> {
-  return ort.InferenceSession.create(g.toBytes(), computeSessionOptions(model.threads));
+  return createSession(g.toBytes(), computeSessionOptions(model.threads));
 }
 
 function directSession(model: HookedModel, V: number): Promise<ort.InferenceSession> {

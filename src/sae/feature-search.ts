@@ -13,6 +13,7 @@ import { usesBos } from './activation-rows.js';
 import { defaultCodeWidth, saeRunnerFor } from './runner-cache.js';
 import { checkSaeFitsModel, type Sae } from './sae.js';
 import { computeSessionOptions, defaultThreads } from '../graph/session-options.js';
+import { createSession } from '../graph/create-session.js';
 
 export interface FeatureMatch {
   readonly feature: number;
@@ -178,7 +179,7 @@ function cosineSession(sae: Sae, threads: number): Promise<CosineSession> {
     const [values, indices] = g.nodeMulti('TopK', [cos, k], { axis: { i: -1 }, largest: { i: 1 }, sorted: { i: 1 } }, ['top.values', 'top.indices']);
     g.output(values, 'float32', ['k']);
     g.output(indices, 'int64', ['k']);
-    s = ort.InferenceSession.create(g.toBytes(), computeSessionOptions(threads)).then((session) => ({
+    s = createSession(g.toBytes(), computeSessionOptions(threads)).then((session) => ({
       session,
       wDec: new ort.Tensor('float32', sae.weights.wDec, [dSae, dIn]),
     }));

@@ -4,6 +4,7 @@ import { GraphBuilder } from '../graph/onnx-builder.js';
 import { declareSaeInputs, emitDecode, emitEncode, type SaeParamNames } from './sae-graphs.js';
 import type { Sae } from './sae.js';
 import { computeSessionOptions, defaultThreads } from '../graph/session-options.js';
+import { createSession } from '../graph/create-session.js';
 
 /** Sparse codes: for each row, the m largest latents (values 0 past the active ones). */
 export interface SparseCodes {
@@ -117,7 +118,7 @@ export class SaeRunner {
     const key = `${kind}:${m}`;
     let s = this.sessions.get(key);
     if (!s) {
-      s = ort.InferenceSession.create(this.build(kind, m), computeSessionOptions(this.threads));
+      s = createSession(this.build(kind, m), computeSessionOptions(this.threads));
       this.sessions.set(key, s);
     }
     return s;

@@ -10,6 +10,7 @@ import { createRng } from '../runtime/rng.js';
 import { buildTrainStep, TRAIN_PARAMS, type TrainParam } from './sae-graphs.js';
 import { validateSae, type Sae } from './sae.js';
 import { computeSessionOptions, defaultThreads } from '../graph/session-options.js';
+import { createSession } from '../graph/create-session.js';
 
 /**
  * TopK SAE training (Gao et al. 2024, as in EleutherAI's sparsify): unit-norm decoder rows,
@@ -119,7 +120,7 @@ export async function trainSae(batches: AsyncIterable<Float32Array>, opts: Train
   const build = (aux: boolean): Promise<ort.InferenceSession> => {
     const g = new GraphBuilder(aux ? 'sae_train_aux' : 'sae_train');
     buildTrainStep(g, { dIn, dSae, k, kAux: aux ? kAux : 0, applyBDecToInput: applyBDec }, ADAM);
-    return ort.InferenceSession.create(g.toBytes(), sessionOpts);
+    return createSession(g.toBytes(), sessionOpts);
   };
   const [plain, withAux] = await Promise.all([build(false), build(true)]);
 
