@@ -33,3 +33,14 @@ test('the layer check can read TypeScript', async () => {
   const ts = getAvailableTranspilers().find((t) => t.name === 'typescript');
   assert.ok(ts?.available, `dependency-cruiser cannot use the installed typescript (it supports ${ts?.version}): keep \`typescript\` in package.json within that range`);
 });
+
+// The first session of a process is checked against ONNX Runtime's crash on long command lines
+// (src/graph/create-session.ts): a session created anywhere else could be the first and skip it.
+test('every ONNX Runtime session is created through createSession', () => {
+  const root = path.join(packageRoot(), 'src');
+  const direct = sourceFiles(root)
+    .filter((f) => !f.endsWith(path.join('graph', 'create-session.ts')))
+    .filter((f) => /InferenceSession\s*\.\s*create\s*\(/.test(fs.readFileSync(f, 'utf8')))
+    .map((f) => path.relative(packageRoot(), f));
+  assert.deepEqual(direct, [], `create these sessions with createSession: ${direct.join(', ')}`);
+});
