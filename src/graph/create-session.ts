@@ -27,7 +27,7 @@ export function checkCommandLine(bytes: number, stackBytes: number): void {
   if (bytes <= limit) return;
   throw new InvalidInputError(
     `this process's command line is ${bytes} bytes, and ONNX Runtime 1.30 crashes while it starts when the command line is ` +
-      `longer than about ${limit} bytes under a ${(stackBytes / 2 ** 20).toFixed(0)} MiB stack: pass long text in a file ` +
+      `longer than about ${limit} bytes with a stack limit of ${(stackBytes / 2 ** 20).toFixed(0)} MiB: pass long text in a file ` +
       '(e.g. --prompt-file instead of --prompt), or raise the stack limit (ulimit -s)',
   );
 }
