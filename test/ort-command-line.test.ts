@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import { describe, test } from 'node:test';
 import { checkCommandLine, commandLineLimit } from '../src/graph/create-session.js';
 import { InvalidInputError } from '../src/io/errors.js';
+import { deviceError } from '../src/runtime/device.js';
 import { sharedPath } from '../src/util/shared-path.js';
 
 /**
@@ -20,6 +21,11 @@ describe('a command line too long for ONNX Runtime', () => {
     assert.equal(commandLineLimit(16 * MiB), 2 * commandLineLimit(8 * MiB));
     checkCommandLine(commandLineLimit(8 * MiB), 8 * MiB);
     assert.throws(() => checkCommandLine(40_000, 8 * MiB), (e: unknown) => e instanceof InvalidInputError && /40000 bytes/.test(e.message) && /--prompt-file/.test(e.message));
+ 
+    // With --device cuda the refusal still reads as itself, not as a failed CUDA provider.
+    const refusal = new InvalidInputError('command line too long');
+    assert.equal(deviceError('cuda', refusal), refusal);
+    assert.match(deviceError('cuda', new Error('libcudart.so: cannot open')).message, /CUDA provider/);
   });
 
   // Linux only: the check reads /proc, and the crash was measured there.

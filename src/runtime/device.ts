@@ -37,7 +37,8 @@ export function checkDevice(device: unknown): Device {
 
 /** A session that failed on the CUDA provider, said in one line. */
 export function deviceError(device: Device, err: unknown): Error {
-  if (device !== 'cuda') return err instanceof Error ? err : new Error(String(err));
+  // A refusal of our own (the command-line check of ../graph/create-session.ts) is not the provider's failure.
+  if (device !== 'cuda' || err instanceof InvalidInputError) return err instanceof Error ? err : new Error(String(err));
   const first = (err instanceof Error ? err.message : String(err)).split('\n')[0].slice(0, 300);
   return new InvalidInputError(`--device cuda: ONNX Runtime could not start its CUDA provider (${first}): ${INSTALL_HINT}`, { cause: err });
 }

@@ -285,7 +285,7 @@ export class HookedModel {
       entry.inFlight++;
       let out: ort.InferenceSession.ReturnType;
       try {
-      const { session, inputNames, outputNames } = await entry.ready;
+      const { session, inputNames, fetchesWithout } = await entry.ready;
       const feeds: Record<string, ort.Tensor> = {};
       const dims = [batch, seq, spec.hiddenSize];
       for (const name of inputNames) {
@@ -297,7 +297,7 @@ export class HookedModel {
           feeds[name] = t;
         }
       }
-      out = await session.run(feeds, outputNames.filter((n) => n !== unfetched));
+      out = await session.run(feeds, fetchesWithout(unfetched));
       } finally {
         entry.inFlight--;
       }

@@ -26,7 +26,12 @@ function defaultMaxPackedSessions(packedBytes: number): number {
 }
 
 interface SessionEntry {
-  readonly ready: Promise<{ session: ort.InferenceSession; inputNames: readonly string[]; outputNames: readonly string[] }>;
+  readonly ready: Promise<{
+    session: ort.InferenceSession;
+    inputNames: readonly string[];
+    /** The graph's outputs but `name` (one the run leaves inside ONNX Runtime), computed once per name. */
+    fetchesWithout: (name: string) => readonly string[];
+  }>;
   /** Runs in progress: an entry is never released while it is running. */
   inFlight: number;
 }
@@ -88,7 +93,13 @@ export class SessionCache {
     const created = (this.packed ? createSession(graphFile(this.packed, compiled.bytes), options) : createSession(compiled.bytes, options)).catch(
       (e: unknown) => Promise.reject(deviceError(device, e)),
     );
-    const ready = created.then((session) => ({ session, inputNames: compiled.inputNames, outputNames: compiled.outputNames }));
+    const fetches = new Map<string, readonly string[]>();
+    const fetchesWithout = (name: string): readonly string[] => {
+      let f = fetches.get(name);
+      if (!f) fetches.set(name, (f = compiled.outputNames.filter((n) => n !== name)));
+      return f;
+    };
+    const ready = created.then((session) => ({ session, inputNames: compiled.inputNames, fetchesWithout }));
     const entry: SessionEntry = { ready, inFlight: 0 };
     this.sessions.set(key, entry);
     ready.catch(() => this.sessions.delete(key));
